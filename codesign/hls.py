@@ -1,0 +1,121 @@
+"""hls4ml conversion with exact per-layer precisions, and hls4ml's C simulation.
+
+Every precision in the hls4ml config is written by us from the model's nodes (see
+``analysis.describe``): weights and biases from the quantizers, activations from their quantizers
+(rounding half to even, saturating, as QKeras does), and accumulators and layer results from exact
+bit growth. Nothing is left to hls4ml's ``auto`` types, which can drop bits.
+
+The project is generated in a staging directory beside its destination and moved into place only
+after it compiled and simulated, so a directory under ``hls_projects/`` is always complete.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from codesign.analysis import Node
+from codesign.config import HlsConfig
+from codesign.errors import CodesignError
+
+
+@dataclass
+class HlsResult:
+    project_dir: Path
+    logits: np.ndarray  # hls4ml C-simulation outputs on the given samples (float64, exact)
+
+
+def project_name(run_name: str) -> str:
+    """A C identifier for the HLS top function, from the run name."""
+    name = re.sub(r"\W", "_", run_name)
+    return name if name[:1].isalpha() else f"p_{name}"
+
+
+def hls_config(nodes: list[Node], hls: HlsConfig) -> dict:
+    """The hls4ml configuration dict, with every layer's precision spelled out."""
+    layer_config: dict[str, dict] = {}
+    for node in nodes:
+        if node.kind == "input":
+            # The data already lies on the input grid; a plain type keeps hls4ml's conversion exact.
+            t = node.output_type
+            precision = {"result": t.with_modes("TRN", "WRAP").hls()}
+        elif node.has_weights:
+            precision = {
+                "weight": node.weight_type.hls(),
+                "bias": node.bias_type.hls(),
+                "accum": node.accum_type.hls(),
+                "result": node.accum_type.hls(),
+            }
+            # hls4ml splits a layer's linear activation into its own node: keep it exact too.
+            layer_config[f"{node.name}_linear"] = {"Precision": {"result": node.accum_type.hls()}}
+        elif node.kind == "maxpool2d":
+            precision = {"result": node.output_type.hls(), "accum": node.output_type.hls()}
+        else:
+            precision = {"result": node.output_type.hls()}
+        layer_config[node.name] = {"Precision": precision, "ReuseFactor": hls.reuse_factor, "Strategy": hls.strategy}
+    return {
+        "Model": {"Precision": "fixed<16,6>", "ReuseFactor": hls.reuse_factor, "Strategy": hls.strategy, "BramFactor": 1_000_000_000, "TraceOutput": False},
+        "LayerName": layer_config,
+    }
+
+
+def _replace_dir(staging: Path, final: Path) -> None:
+    """Move a finished project into place; an older project of the same name goes away only now."""
+    if final.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        os.replace(final, trash / final.name)
+        shutil.rmtree(trash, ignore_errors=True)
+    os.replace(staging, final)
+    config_file = final / "hls4ml_config.yml"
+    if config_file.exists():  # hls4ml records where it wrote the project: point it at the final place
+        config_file.write_text(config_file.read_text().replace(str(staging), str(final)))
+
+
+def build_and_simulate(model, nodes: list[Node], hls: HlsConfig, project_dir: Path, name: str, x: np.ndarray) -> HlsResult:
+    """Convert ``model`` to an HLS project at ``project_dir``, compile it (C simulation), run ``x``."""
+    import hls4ml
+
+    project_dir = Path(project_dir).resolve()
+    project_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{project_dir.name}.partial-", dir=project_dir.parent))
+    try:
+        hls_model = hls4ml.converters.convert_from_keras_model(
+            model,
+            hls_config=hls_config(nodes, hls),
+            output_dir=str(staging),
+            project_name=project_name(name),
+            backend=hls.backend,
+            io_type=hls.io_type,
+            part=hls.part,
+            clock_period=hls.clock_period_ns,
+        )
+        _check_precisions(hls_model, nodes)
+        hls_model.compile()
+        logits = np.asarray(hls_model.predict(np.ascontiguousarray(x, dtype=np.float64)), dtype=np.float64)
+        logits = logits.reshape(len(x), -1)
+        _replace_dir(staging, project_dir)
+    except CodesignError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    except Exception as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise CodesignError(f"hls4ml conversion or C simulation failed: {err.__class__.__name__}: {err}") from err
+    return HlsResult(project_dir, logits)
+
+
+def _check_precisions(hls_model, nodes: list[Node]) -> None:
+    """hls4ml must have taken our result types: a silently different type breaks exactness."""
+    wanted = {node.name: node.output_type for node in nodes if node.kind != "input"}
+    for layer in hls_model.get_layers():
+        if layer.name not in wanted:
+            continue
+        got = layer.get_output_variable().type.precision
+        want = wanted[layer.name]
+        if (got.width, got.integer, got.signed) != (want.width, want.integer, want.signed):
+            raise CodesignError(f"hls4ml gave layer {layer.name!r} the result type {got} instead of {want}")

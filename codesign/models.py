@@ -1,0 +1,146 @@
+"""QKeras model builders from a per-layer spec, and safe saving and loading of models.
+
+Model files may come from strangers: before anything is deserialized, the stored architecture is
+read as plain JSON and every layer class is checked against the layers the flow supports, so a
+``Lambda`` layer (which carries Python bytecode) or an unknown custom object is refused unless the
+user opts in with ``allow_custom=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from codesign.config import LayerSpec, RunConfig
+from codesign.errors import CodesignError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SUPPORTED_LAYERS = ("InputLayer", "QDense", "QConv2D", "QActivation", "MaxPooling2D", "Flatten")
+UNSAFE_LAYERS = ("Lambda", "TFOpLambda")
+
+LayerWrapper = Callable[[LayerSpec, Any], Any]
+
+
+def custom_objects() -> dict[str, Any]:
+    from qkeras.utils import _add_supported_quantized_objects
+
+    objects: dict[str, Any] = {}
+    _add_supported_quantized_objects(objects)
+    return objects
+
+
+def model_input_shape(config: RunConfig, data_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """MLPs take the flattened sample; CNNs take the image as it is."""
+    if config.layers[0].type == "dense":
+        return (int(np.prod(data_shape)),)
+    if len(data_shape) != 3:
+        raise CodesignError(f"layers[0] ({config.layers[0].name}): {config.layers[0].type} needs image data (H, W, C); the data set gives shape {data_shape}")
+    return tuple(data_shape)
+
+
+def build(config: RunConfig, input_shape: tuple[int, ...], n_classes: int, *, quantized: bool = True,
+          wrap: LayerWrapper | None = None):
+    """The model of ``config.layers``: QKeras layers when ``quantized``, else its float twin.
+
+    ``wrap`` is applied to every layer with weights (the trainer uses it to add pruning).
+    Outputs are logits: no softmax, so every execution can be compared before any rounding of exp().
+    """
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
+
+    layers = tf.keras.layers
+    x = inputs = layers.Input(shape=input_shape, name="inputs")
+    for spec in config.layers:
+        if spec.type in ("dense", "conv2d"):
+            units = spec.units if spec.units is not None else n_classes
+            common = dict(name=spec.name, kernel_initializer="lecun_uniform")
+            if quantized:
+                quant = dict(
+                    kernel_quantizer=quantized_bits(spec.weight_bits, spec.weight_integer, alpha=1),
+                    bias_quantizer=quantized_bits(spec.bias_bits, spec.bias_integer, alpha=1),
+                )
+                layer = QDense(units, **quant, **common) if spec.type == "dense" else QConv2D(spec.filters, spec.kernel_size, **quant, **common)
+            else:
+                layer = layers.Dense(units, **common) if spec.type == "dense" else layers.Conv2D(spec.filters, spec.kernel_size, **common)
+            x = (wrap(spec, layer) if wrap else layer)(x)
+            if spec.activation == "relu":
+                act_name = f"{spec.name}_relu"
+                x = QActivation(quantized_relu(spec.act_bits, spec.act_integer), name=act_name)(x) if quantized else layers.Activation("relu", name=act_name)(x)
+        elif spec.type == "maxpool2d":
+            x = layers.MaxPooling2D(spec.pool_size, name=spec.name)(x)
+        elif spec.type == "flatten":
+            x = layers.Flatten(name=spec.name)(x)
+    model = tf.keras.Model(inputs, x, name=config.name.replace("-", "_").replace(".", "_"))
+    if model.output_shape[-1] != n_classes:
+        raise CodesignError(f"layers[-1] ({config.layers[-1].name}): gives {model.output_shape[-1]} outputs but the data set has {n_classes} classes")
+    return model
+
+
+def save(model, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.h5")
+    model.save(tmp, include_optimizer=False)
+    os.replace(tmp, path)
+
+
+def check_architecture(model_config: dict, source: str, allow_custom: bool) -> None:
+    """Refuse layers that are unsafe to deserialize or that the flow cannot map to hardware."""
+    layers = model_config.get("config", {}).get("layers")
+    if not isinstance(layers, list):
+        raise CodesignError(f"{source}: the stored architecture has no layer list; is this a Keras model?")
+    if model_config.get("class_name") not in ("Sequential", "Functional", "Model"):
+        raise CodesignError(f"{source}: model class {model_config.get('class_name')!r} is not supported; allowed: Sequential, Functional")
+    if allow_custom:
+        return
+    for layer in layers:
+        cls, name = layer.get("class_name"), layer.get("config", {}).get("name", "?")
+        if cls in UNSAFE_LAYERS:
+            raise CodesignError(f"{source}: layer {name!r} is a {cls} layer, which can run arbitrary code; refused (allowed: {', '.join(SUPPORTED_LAYERS)}; opt in with --allow-custom-layers)")
+        if cls not in SUPPORTED_LAYERS:
+            raise CodesignError(f"{source}: layer {name!r} of type {cls} is not supported; allowed: {', '.join(SUPPORTED_LAYERS)}")
+
+
+def _h5_architecture(path: Path) -> dict:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("model_config")
+    except OSError:
+        raise CodesignError(f"{path} is not a model file: not HDF5 (expected a Keras .h5 model, or JSON plus weights .h5)") from None
+    if raw is None:
+        raise CodesignError(f"{path} holds no model architecture (a weights-only .h5?); pass the architecture JSON with --weights {path}")
+    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def load(path: str | Path, weights: str | Path | None = None, *, allow_custom: bool = False):
+    """Load a saved QKeras model: a single .h5, or an architecture .json plus a weights .h5."""
+    import tensorflow as tf
+
+    path = Path(path)
+    if not path.is_file():
+        raise CodesignError(f"model file {path} does not exist")
+    if path.suffix == ".json":
+        try:
+            architecture = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise CodesignError(f"{path} is not a model file: not valid JSON") from None
+        if not isinstance(architecture, dict):
+            raise CodesignError(f"{path} is not a model file: expected a Keras architecture object")
+        check_architecture(architecture, str(path), allow_custom)
+        if weights is None:
+            raise CodesignError(f"{path}: an architecture JSON needs its weights; pass --weights FILE.h5")
+        model = tf.keras.models.model_from_json(json.dumps(architecture), custom_objects=custom_objects())
+        try:
+            model.load_weights(str(weights))
+        except (OSError, ValueError) as err:
+            raise CodesignError(f"cannot load weights {weights} into {path}: {err}") from None
+        return model
+    architecture = _h5_architecture(path)
+    check_architecture(architecture, str(path), allow_custom)
+    return tf.keras.models.load_model(str(path), custom_objects=custom_objects(), compile=False, safe_mode=not allow_custom)

@@ -1,0 +1,171 @@
+"""Quantization-aware training with pruning: magnitude pruning (one-shot or iterative), N:M
+structured pruning, and optional knowledge distillation from a float teacher.
+
+The float twin of the model is trained first: it gives the float baseline accuracy and, when
+distillation is on, the teacher's logits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign import models
+from codesign.config import LayerSpec, RunConfig
+from codesign.errors import CodesignError
+
+
+@dataclass
+class TrainResult:
+    model: object  # the stripped, trained QKeras model (logits out)
+    float_accuracy: float | None
+    qkeras_accuracy: float  # on the test split
+    history: dict[str, list[float]]
+
+
+def _seed(seed: int) -> None:
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.argmax(logits, axis=-1) == labels)) if len(labels) else float("nan")
+
+
+class _EpochProgress:
+    """A tqdm bar over epochs (Keras' own per-batch bars flood logs)."""
+
+    def __new__(cls, total: int, desc: str, enabled: bool):
+        import tensorflow as tf
+        from tqdm.auto import tqdm
+
+        class Callback(tf.keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.bar = tqdm(total=total, desc=desc, unit="epoch", disable=not enabled, leave=False)
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_accuracy")})
+                self.bar.update(1)
+
+            def on_train_end(self, logs=None):
+                self.bar.close()
+
+        return Callback()
+
+
+def _pruning_wrapper(config: RunConfig, total_steps: int):
+    """Wrap each weighted layer that asks for sparsity in tfmot's prune_low_magnitude."""
+    import tensorflow_model_optimization as tfmot
+
+    sparsity = tfmot.sparsity.keras
+    p = config.train.pruning
+    begin = int(p.begin_fraction * total_steps)
+    end = max(begin + 1, int(p.end_fraction * total_steps))
+
+    def wrap(spec: LayerSpec, layer):
+        if spec.nm_pair is not None:
+            n, m = spec.nm_pair
+            # tfmot counts zeros: (M - N) zeros in every M consecutive weights of the reduction axis.
+            schedule = sparsity.ConstantSparsity(1 - n / m, begin_step=begin, frequency=p.frequency)
+            return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule, sparsity_m_by_n=(m - n, m))
+        if spec.sparsity == 0:
+            return layer
+        if p.schedule == "constant":
+            schedule = sparsity.ConstantSparsity(spec.sparsity, begin_step=begin, frequency=p.frequency)
+        else:
+            schedule = sparsity.PolynomialDecay(0.0, spec.sparsity, begin_step=begin, end_step=end, frequency=p.frequency)
+        return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule)
+
+    return wrap
+
+
+def _check_nm_shapes(student) -> None:
+    """N:M groups run along the reduction axis's input channels; they must tile them exactly."""
+    from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
+
+    for layer in student.layers:
+        if isinstance(layer, PruneLowMagnitude) and layer.sparsity_m_by_n:
+            m = layer.sparsity_m_by_n[1]
+            channels = int(layer.layer.kernel.shape[-2])
+            if channels % m:
+                raise CodesignError(f"layer {layer.layer.name}: N:M pruning needs its input channels ({channels}) to be a multiple of M={m}")
+
+
+def _distillation_loss(n_classes: int, temperature: float, alpha: float):
+    """Hard-label cross-entropy plus temperature-softened KL to the teacher (Hinton et al.).
+
+    ``y`` carries the one-hot labels and the teacher's logits side by side, so plain ``fit`` and
+    the pruning callbacks work unchanged.
+    """
+    import tensorflow as tf
+
+    def loss(y, logits):
+        labels, teacher = y[:, :n_classes], y[:, n_classes:]
+        hard = tf.keras.losses.categorical_crossentropy(labels, logits, from_logits=True)
+        soft_teacher = tf.nn.softmax(teacher / temperature)
+        soft_student = tf.nn.log_softmax(logits / temperature)
+        kl = tf.reduce_sum(soft_teacher * (tf.math.log(soft_teacher + 1e-12) - soft_student), axis=-1)
+        return (1 - alpha) * hard + alpha * temperature**2 * kl
+
+    return loss
+
+
+def _fit(model, x, y, val, config: RunConfig, epochs: int, loss, metrics, callbacks, desc: str, progress: bool):
+    import tensorflow as tf
+
+    steps = math.ceil(len(x) / config.train.batch_size) * epochs
+    schedule = tf.keras.optimizers.schedules.CosineDecay(config.train.learning_rate, decay_steps=max(1, steps), alpha=0.05)
+    model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss=loss, metrics=metrics)
+    history = model.fit(
+        x, y, batch_size=config.train.batch_size, epochs=epochs, validation_data=val, verbose=0,
+        callbacks=[*callbacks, _EpochProgress(epochs, desc, progress)], shuffle=True,
+    )
+    return {k: [float(v) for v in vs] for k, vs in history.history.items()}
+
+
+def train(config: RunConfig, x_train, y_train, x_val, y_val, x_test, y_test, n_classes: int, *, progress: bool = True) -> TrainResult:
+    """Train the float baseline (and teacher), then the quantized, pruned student; strip pruning."""
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+
+    input_shape = tuple(x_train.shape[1:])
+    onehot = lambda y: tf.keras.utils.to_categorical(y, n_classes)  # noqa: E731
+    val = (x_val, onehot(y_val)) if len(y_val) else None
+    history: dict[str, list[float]] = {}
+
+    float_accuracy, teacher_logits = None, None
+    if config.train.float_epochs:
+        _seed(config.train.seed)
+        teacher = models.build(config, input_shape, n_classes, quantized=False)
+        loss = tf.keras.losses.CategoricalCrossentropy(from_logits=True)
+        history.update({f"float_{k}": v for k, v in _fit(teacher, x_train, onehot(y_train), val, config, config.train.float_epochs, loss, ["accuracy"], [], "float baseline", progress).items()})
+        float_accuracy = accuracy(teacher.predict(x_test, verbose=0, batch_size=4096), y_test)
+        if config.train.distill.enabled:
+            teacher_logits = teacher.predict(x_train, verbose=0, batch_size=4096)
+
+    _seed(config.train.seed)
+    steps = math.ceil(len(x_train) / config.train.batch_size) * config.train.epochs
+    try:
+        student = models.build(config, input_shape, n_classes, wrap=_pruning_wrapper(config, steps))
+    except ValueError as err:  # tfmot refuses N:M on shapes it cannot group
+        raise CodesignError(f"pruning: {err}") from None
+    _check_nm_shapes(student)
+    targets = onehot(y_train)
+    metrics = ["accuracy"]
+    if teacher_logits is not None:
+        d = config.train.distill
+        targets = np.concatenate([targets, teacher_logits], axis=1)
+        loss = _distillation_loss(n_classes, d.temperature, d.alpha)
+        val = (x_val, np.concatenate([onehot(y_val), teacher.predict(x_val, verbose=0)], axis=1)) if val else None
+        metrics = []
+    else:
+        loss = tf.keras.losses.CategoricalCrossentropy(from_logits=True)
+    callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
+    history.update(_fit(student, x_train, targets, val, config, config.train.epochs, loss, metrics, callbacks, "quantization-aware training", progress))
+    stripped = tfmot.sparsity.keras.strip_pruning(student)
+    qkeras_accuracy = accuracy(stripped.predict(x_test, verbose=0, batch_size=4096), y_test)
+    return TrainResult(stripped, float_accuracy, qkeras_accuracy, history)

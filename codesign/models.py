@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -84,7 +85,10 @@ def build(config: RunConfig, input_shape: tuple[int, ...], n_classes: int, *, qu
 def save(model, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.h5")
-    model.save(tmp, include_optimizer=False)
+    with warnings.catch_warnings():
+        # HDF5 is the format hls4ml and QKeras tools read; Keras' notes about it are noise here.
+        warnings.simplefilter("ignore", UserWarning)
+        model.save(tmp, include_optimizer=False)
     os.replace(tmp, path)
 
 

@@ -44,7 +44,8 @@ class _EpochProgress:
 
         class Callback(tf.keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
-                self.bar = tqdm(total=total, desc=desc, unit="epoch", disable=not enabled, leave=False)
+                # disable=None: a bar only on a terminal, so logs stay readable
+                self.bar = tqdm(total=total, desc=desc, unit="epoch", disable=None if enabled else True, leave=False)
 
             def on_epoch_end(self, epoch, logs=None):
                 logs = logs or {}

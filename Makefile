@@ -1,0 +1,41 @@
+# The two set-up commands: `make demo` and `make test` (both create or refresh .venv on first use).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEBIAN_PACKAGES := iverilog dataset-fashion-mnist
+# pytest-xdist workers; the suite is sized for a 2-core machine
+JOBS ?= 2
+
+.PHONY: demo test bench system-deps venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Debian packages: Icarus Verilog (second simulator) and the fashion-mnist IDX files.
+system-deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+demo: $(STAMP) system-deps
+	$(VENV)/bin/codesign flow --dataset digits --out runs/demo
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest -n $(JOBS) --durations=15
+
+bench: $(STAMP) system-deps
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf runs sim_build .pytest_cache
+	find hls_projects -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,0 +1,142 @@
+"""The ``codesign`` command; its subcommands mirror the Python API in ``codesign.flow``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+from codesign.errors import CodesignError
+
+
+def _run_config(args: argparse.Namespace):
+    from codesign import config
+
+    cfg = config.load(args.config) if args.config else config.default_config(args.dataset or "digits")
+    if args.dataset and args.config and args.dataset != cfg.dataset.name:
+        cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, name=args.dataset))
+    if getattr(args, "epochs", None) is not None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=args.epochs))
+    if getattr(args, "data_path", None):
+        cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, path=args.data_path))
+    if getattr(args, "name", None):
+        cfg = dataclasses.replace(cfg, name=args.name)
+    return config.validate(cfg)
+
+
+def _out_dir(args: argparse.Namespace, name: str) -> Path:
+    return Path(args.out) if args.out else Path("runs") / name
+
+
+def cmd_flow(args: argparse.Namespace) -> int:
+    from codesign import flow
+
+    cfg = _run_config(args)
+    out = _out_dir(args, cfg.name)
+    rep = flow.run_flow(cfg, out, Path(args.hls_dir), progress=not args.quiet)
+    e = rep["exactness"]["qkeras_vs_hls4ml"]
+    print(f"{cfg.name}: accuracy float {rep['accuracy']['float']}, QKeras {rep['accuracy']['qkeras']:.4f}, "
+          f"hls4ml C-sim {rep['accuracy']['hls4ml_csim']:.4f}; sparsity {rep['totals']['sparsity']:.1%}; "
+          f"QKeras vs hls4ml: {e['mismatched']} of {e['samples']} samples differ")
+    print(f"report: {out / 'report.json'} and {out / 'report.md'}; HLS project: {rep['hls_project']}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from codesign import flow
+
+    cfg = _run_config(args)
+    out = _out_dir(args, cfg.name)
+    summary = flow.run_train(cfg, out, progress=not args.quiet)
+    print(f"{cfg.name}: accuracy float {summary['float']}, QKeras {summary['qkeras']:.4f}; model: {out / 'model.h5'}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from codesign import config, flow
+
+    if args.config:
+        cfg = config.load(args.config)
+    else:
+        cfg = flow.config_for_model(Path(args.model), args.dataset, args.input_type, args.name)
+    hls = {k: v for k, v in (("io_type", args.io_type), ("strategy", args.strategy), ("reuse_factor", args.reuse_factor), ("backend", args.backend)) if v is not None}
+    cfg = config.validate(dataclasses.replace(cfg, hls=dataclasses.replace(cfg.hls, **hls)))
+    out = _out_dir(args, cfg.name)
+    rep = flow.run_convert(Path(args.model), cfg, out, Path(args.hls_dir), weights=args.weights, allow_custom=args.allow_custom_layers, progress=not args.quiet)
+    e = rep["exactness"]["qkeras_vs_hls4ml"]
+    print(f"{cfg.name}: hls4ml C-sim accuracy {rep['accuracy']['hls4ml_csim']:.4f}; QKeras vs hls4ml: {e['mismatched']} of {e['samples']} samples differ")
+    print(f"report: {out / 'report.json'}; HLS project: {rep['hls_project']}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from codesign import config
+
+    print(config.dump(config.default_config(args.dataset)), end="")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, *, training: bool) -> None:
+    p.add_argument("--dataset", choices=None, help="digits (default), fashion-mnist or jets")
+    p.add_argument("--config", help="run config YAML (see `codesign config`)")
+    p.add_argument("--out", help="run directory (default runs/NAME)")
+    p.add_argument("--name", help="run name (default: from the config)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    if training:
+        p.add_argument("--epochs", type=int, help="override train.epochs")
+        p.add_argument("--data-path", help="fashion-mnist IDX directory or jets parquet/CSV file")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="codesign", description="Open hardware co-design flow for quantized, pruned neural networks.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    flow_p = sub.add_parser("flow", help="train -> hls4ml convert -> C-sim bit-exactness check -> report")
+    _common(flow_p, training=True)
+    flow_p.add_argument("--hls-dir", default="hls_projects", help="where HLS projects go (default hls_projects)")
+    flow_p.set_defaults(func=cmd_flow)
+
+    train_p = sub.add_parser("train", help="quantization-aware training with pruning; saves model.h5")
+    _common(train_p, training=True)
+    train_p.set_defaults(func=cmd_train)
+
+    convert_p = sub.add_parser("convert", help="convert a saved QKeras model with hls4ml and check it bit-exactly")
+    _common(convert_p, training=False)
+    convert_p.add_argument("--model", required=True, help="model .h5, or architecture .json (with --weights)")
+    convert_p.add_argument("--weights", help="weights .h5 for an architecture .json")
+    convert_p.add_argument("--input-type", help="input fixed-point type, e.g. 'ufixed<8,1>' or 'fixed<16,6>'")
+    convert_p.add_argument("--hls-dir", default="hls_projects", help="where HLS projects go (default hls_projects)")
+    convert_p.add_argument("--io-type", choices=("io_parallel", "io_stream"))
+    convert_p.add_argument("--strategy", choices=("Latency", "Resource"))
+    convert_p.add_argument("--reuse-factor", type=int)
+    convert_p.add_argument("--backend", choices=("Vitis", "Vivado"))
+    convert_p.add_argument("--allow-custom-layers", action="store_true", help="load layers outside the supported set (runs their code: only for models you trust)")
+    convert_p.set_defaults(func=cmd_convert)
+
+    config_p = sub.add_parser("config", help="print the default run config for a data set as YAML")
+    config_p.add_argument("--dataset", default="digits")
+    config_p.set_defaults(func=cmd_config)
+
+    from codesign import synth
+
+    synth.register_cli(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CodesignError as err:
+        print(f"codesign: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("codesign: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""A run's stages in order: data -> train -> convert (hls4ml) -> C-simulation check -> report.
+
+Each stage reads and writes the run directory, so the CLI, scripts and sweeps share one layout:
+
+    runs/NAME/config.yaml    the validated run config
+    runs/NAME/model.h5       the stripped, trained QKeras model
+    runs/NAME/train.json     training accuracies and history
+    runs/NAME/report.json    the run's report (written last: its presence means the run finished)
+    runs/NAME/report.md      the same, for people
+    hls_projects/NAME/       the hls4ml project
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from codesign import analysis, config as run_config, data, report
+from codesign.config import RunConfig
+from codesign.errors import CodesignError
+from codesign.fixedpoint import FixedType
+
+REPORT_FILES = ("report.json", "report.md")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The data set's splits on the model's input grid, shaped as the model takes them."""
+
+    dataset: data.Dataset
+    x_train: np.ndarray
+    x_val: np.ndarray
+    x_test: np.ndarray
+
+
+def put_on_grid(x: np.ndarray, input_type: FixedType, split: str) -> np.ndarray:
+    """Round data to the input type's grid; refuse data the type cannot hold (it would wrap)."""
+    codes = np.round(np.asarray(x, dtype=np.float64) * 2.0**input_type.frac)
+    if codes.size and (codes.min() < input_type.min_code or codes.max() > input_type.max_code):
+        raise CodesignError(
+            f"input: the {split} data spans [{x.min():g}, {x.max():g}] but the input type {input_type} holds "
+            f"[{input_type.min_value:g}, {input_type.max_value:g}]; raise input.integer (or input.signed) to cover the data"
+        )
+    return codes * input_type.lsb
+
+
+def load_inputs(cfg: RunConfig, model_input_shape: tuple[int, ...] | None = None) -> Inputs:
+    d = cfg.dataset
+    ds = data.load(d.name, path=d.path, seed=d.seed, test_fraction=d.test_fraction, val_fraction=d.val_fraction,
+                   max_train=d.max_train, max_test=d.max_test)
+    if model_input_shape is None:
+        from codesign.models import model_input_shape as shape_for
+
+        model_input_shape = shape_for(cfg, ds.input_shape)
+    if int(np.prod(model_input_shape)) != int(np.prod(ds.input_shape)):
+        raise CodesignError(f"the model takes inputs of shape {model_input_shape} but data set {d.name} gives {ds.input_shape}")
+    shaped = lambda split, name: put_on_grid(split.x, cfg.input.type, name).reshape((len(split.x), *model_input_shape))  # noqa: E731
+    return Inputs(ds, shaped(ds.train, "training"), shaped(ds.val, "validation"), shaped(ds.test, "test"))
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(f"[codesign] {message}", file=sys.stderr, flush=True)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _start_run(out_dir: Path) -> Path:
+    """Make the run directory; a stale report from an earlier run goes first, so a failure never looks finished."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in REPORT_FILES:
+        (out_dir / name).unlink(missing_ok=True)
+    return out_dir
+
+
+def train_stage(cfg: RunConfig, out_dir: Path, inputs: Inputs, *, progress: bool = True):
+    """Train float baseline and quantized pruned model; save model.h5, config.yaml, train.json."""
+    from codesign import models, train
+
+    _say(progress, f"training {cfg.name} on {cfg.dataset.name} ({len(inputs.x_train)} training samples)")
+    start = time.monotonic()
+    ds = inputs.dataset
+    result = train.train(cfg, inputs.x_train, ds.train.y, inputs.x_val, ds.val.y, inputs.x_test, ds.test.y, len(ds.classes), progress=progress)
+    models.save(result.model, out_dir / "model.h5")
+    _write_text(out_dir / "config.yaml", run_config.dump(cfg))
+    summary = {"float": result.float_accuracy, "qkeras": result.qkeras_accuracy, "seconds": round(time.monotonic() - start, 1), "history": result.history}
+    _write_text(out_dir / "train.json", json.dumps(summary, indent=1))
+    _say(progress, f"trained: float accuracy {result.float_accuracy}, QKeras accuracy {result.qkeras_accuracy:.4f}")
+    return result.model, summary
+
+
+def compare(reference: np.ndarray, other: np.ndarray) -> dict:
+    """Bit-exactness of two executions' logits, sample by sample."""
+    reference, other = np.asarray(reference, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    if reference.shape != other.shape:
+        raise CodesignError(f"cannot compare logits of shapes {reference.shape} and {other.shape}")
+    differs = np.any(reference != other, axis=tuple(range(1, reference.ndim)))
+    return {"samples": int(len(reference)), "mismatched": int(differs.sum()), "max_abs_diff": float(np.max(np.abs(reference - other))) if reference.size else 0.0}
+
+
+def convert_stage(cfg: RunConfig, model, out_dir: Path, inputs: Inputs, hls_root: Path, *, progress: bool = True, float_accuracy=None, train_seconds=None) -> dict:
+    """hls4ml project + C simulation of the whole test split, compared with QKeras; writes the report."""
+    from codesign import hls, train
+
+    nodes = analysis.describe(model, cfg.input.type)
+    project_dir = Path(hls_root) / cfg.name
+    _say(progress, f"converting with hls4ml ({cfg.hls.backend}, {cfg.hls.io_type}, {cfg.hls.strategy}) into {project_dir}")
+    start = time.monotonic()
+    qkeras_logits = model.predict(inputs.x_test, verbose=0, batch_size=4096).astype(np.float64)
+    result = hls.build_and_simulate(model, nodes, cfg.hls, project_dir, cfg.name, inputs.x_test)
+    labels = inputs.dataset.test.y
+    exactness = compare(qkeras_logits, result.logits)
+    _say(progress, f"C simulation of {exactness['samples']} test samples: {exactness['mismatched']} differ from QKeras")
+    nm = {spec.name: spec.nm_pair for spec in cfg.layers if spec.nm_pair}
+    rep = report.build(
+        cfg=cfg,
+        nodes=nodes,
+        layers=analysis.layer_stats(nodes, nm),
+        accuracy={"float": float_accuracy, "qkeras": train.accuracy(qkeras_logits, labels), "hls4ml_csim": train.accuracy(result.logits, labels)},
+        exactness={"qkeras_vs_hls4ml": exactness},
+        hls_project=result.project_dir,
+        seconds={"train": train_seconds, "convert_and_csim": round(time.monotonic() - start, 1)},
+    )
+    report.write(out_dir, rep)
+    if exactness["mismatched"]:
+        raise CodesignError(
+            f"exactness check failed: hls4ml C simulation differs from QKeras on {exactness['mismatched']} of "
+            f"{exactness['samples']} samples (max |diff| {exactness['max_abs_diff']:g}); see {out_dir / 'report.md'}"
+        )
+    return rep
+
+
+def run_flow(cfg: RunConfig, out_dir: Path, hls_root: Path = Path("hls_projects"), *, progress: bool = True) -> dict:
+    """train -> convert -> C-simulation check -> report, for one run config."""
+    inputs = load_inputs(cfg)  # bad data or an input type too narrow fails here, before anything is written
+    out_dir = _start_run(out_dir)
+    model, summary = train_stage(cfg, out_dir, inputs, progress=progress)
+    return convert_stage(cfg, model, out_dir, inputs, hls_root, progress=progress, float_accuracy=summary["float"], train_seconds=summary["seconds"])
+
+
+def run_train(cfg: RunConfig, out_dir: Path, *, progress: bool = True) -> dict:
+    inputs = load_inputs(cfg)
+    out_dir = _start_run(out_dir)
+    return train_stage(cfg, out_dir, inputs, progress=progress)[1]
+
+
+def run_convert(model_path: Path, cfg: RunConfig, out_dir: Path, hls_root: Path = Path("hls_projects"), *,
+                weights: Path | None = None, allow_custom: bool = False, progress: bool = True) -> dict:
+    """Convert and check a saved QKeras model (a run's model.h5, or one made elsewhere)."""
+    from codesign import models
+
+    model = models.load(model_path, weights, allow_custom=allow_custom)
+    analysis.describe(model, cfg.input.type)  # unsupported layers and quantizers fail before any write
+    inputs = load_inputs(cfg, tuple(int(d) for d in model.input_shape[1:]))
+    if model.output_shape[-1] != len(inputs.dataset.classes):
+        raise CodesignError(f"the model gives {model.output_shape[-1]} outputs but data set {cfg.dataset.name} has {len(inputs.dataset.classes)} classes")
+    out_dir = _start_run(out_dir)
+    _write_text(out_dir / "config.yaml", run_config.dump(cfg))
+    train_json = Path(model_path).parent / "train.json"
+    float_accuracy = json.loads(train_json.read_text()).get("float") if train_json.is_file() else None
+    return convert_stage(cfg, model, out_dir, inputs, hls_root, progress=progress, float_accuracy=float_accuracy)
+
+
+def config_for_model(model_path: Path, dataset: str | None, input_type: str | None, name: str | None) -> RunConfig:
+    """The run config of a saved model: its run's config.yaml when it has one, else built from the flags."""
+    from codesign.fixedpoint import parse_hls_type
+
+    beside = Path(model_path).parent / "config.yaml"
+    cfg = run_config.load(beside) if beside.is_file() else run_config.default_config(dataset or "digits")
+    if dataset is not None and dataset != cfg.dataset.name:
+        cfg = replace(cfg, dataset=replace(cfg.dataset, name=dataset))
+    if input_type is not None:
+        t = parse_hls_type(input_type)
+        cfg = replace(cfg, input=run_config.InputConfig(t.width, t.integer, t.signed))
+    if name is not None:
+        cfg = replace(cfg, name=name)
+    elif not beside.is_file():
+        cfg = replace(cfg, name=re.sub(r"[^A-Za-z0-9_.-]", "_", Path(model_path).stem).lstrip("._-") or "model")
+    return run_config.validate(cfg)

@@ -346,12 +346,14 @@ def synthesize(
     *,
     include_dirs: Iterable[str | os.PathLike[str]] = (),
     place_route: bool = True,
+    synth_args: Mapping[str, Sequence[str]] | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Synthesize `top` from `sources` with Verilog `params` for each target; write synth.json.
 
     targets: "ecp5" (Yosys synth_ecp5, then nextpnr-ecp5 on the 85k / CABGA381 unless
-    `place_route` is False) and/or "xc7" (Yosys synth_xilinx -family xc7).
+    `place_route` is False) and/or "xc7" (Yosys synth_xilinx -family xc7 -flatten).
+    synth_args: extra flags per target for the Yosys synth command, e.g. {"ecp5": ["-nodsp"]}.
     Returns the dict written to `out_dir/synth.json`; raises SynthError (a CodesignError) when
     a tool fails, in which case no synth.json is left behind.
     """
@@ -376,6 +378,11 @@ def synthesize(
     if missing:
         raise CodesignError(f"source file(s) not found: {', '.join(missing)}")
     incs = [Path(d).resolve() for d in include_dirs]
+    extra = {t: list(a) for t, a in (synth_args or {}).items()}
+    for target, flags in extra.items():
+        if target not in TARGETS or not all(re.fullmatch(r"-[\w.=+-]+|\w[\w.]*", f) for f in flags):
+            raise CodesignError(f"synth_args = {{{target!r}: {flags!r}}}: need a target of "
+                                f"{', '.join(TARGETS)} and plain Yosys flags such as -nodsp")
 
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -387,6 +394,7 @@ def synthesize(
         "params": params,
         "sources": {str(s): _sha256(s) for s in srcs},
         "targets": list(targets),
+        "synth_args": extra,
     }
     tools: dict[str, str] = {}
     runtimes: dict[str, float] = {}
@@ -394,8 +402,8 @@ def synthesize(
     if "ecp5" in targets:
         work = out / "ecp5"
         t0 = time.monotonic()
-        syn = _run_yosys(srcs, incs, top, params, work, f"synth_ecp5 -top {top} -json net.json",
-                         timeout_s)
+        cmd = " ".join(["synth_ecp5", *extra.get("ecp5", []), "-top", top, "-json", "net.json"])
+        syn = _run_yosys(srcs, incs, top, params, work, cmd, timeout_s)
         runtimes["ecp5_yosys_s"] = round(time.monotonic() - t0, 1)
         tools["yosys"] = syn["version"]
         yosys_counts = _ecp5_yosys_counts(syn["cells"])
@@ -415,8 +423,9 @@ def synthesize(
 
     if "xc7" in targets:
         t0 = time.monotonic()
-        syn = _run_yosys(srcs, incs, top, params, out / "xc7",
-                         f"synth_xilinx -family {XC7_FAMILY} -flatten -top {top}", timeout_s)
+        cmd = " ".join(["synth_xilinx", "-family", XC7_FAMILY, "-flatten",
+                        *extra.get("xc7", []), "-top", top])
+        syn = _run_yosys(srcs, incs, top, params, out / "xc7", cmd, timeout_s)
         runtimes["xc7_yosys_s"] = round(time.monotonic() - t0, 1)
         tools["yosys"] = syn["version"]
         result["xc7"] = {**_xc7_yosys_counts(syn["cells"]), "family": XC7_FAMILY,
@@ -507,6 +516,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
     p.add_argument("--targets", type=_targets_arg, default=TARGETS, metavar="ecp5,xc7",
                    help="comma-separated targets (default ecp5,xc7)")
     p.add_argument("--no-pnr", action="store_true", help="ECP5: Yosys counts only, no nextpnr")
+    p.add_argument("--no-dsp", action="store_true",
+                   help="multipliers in LUTs (Yosys -nodsp on every target)")
     p.add_argument("--rtl-dir", default=str(RTL_DIR), help="directory of the *.sv sources")
     p.add_argument("--top", default=DEFAULT_TOP, help="top module (default accel_top)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
@@ -523,6 +534,7 @@ def run_cli(args: argparse.Namespace) -> int:
     result = synthesize_accel(
         accel, args.out, targets=args.targets, seed=args.seed, freq_mhz=args.freq,
         rtl_dir=args.rtl_dir, top=args.top, place_route=not args.no_pnr,
+        synth_args={t: ["-nodsp"] for t in args.targets} if args.no_dsp else None,
     )
     print(format_table(result))
     print(f"wrote {Path(args.out) / 'synth.json'}")

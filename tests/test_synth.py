@@ -198,7 +198,7 @@ def test_cli_runs_and_prints_table(tmp_path, capsys):
     register_cli(parser.add_subparsers(dest="command"))
     args = parser.parse_args([
         "synth", "--rows", "2", "--cols", "1", "--weight-bits", "4", "--act-bits", "4",
-        "--targets", "ecp5", "--no-pnr", "--rtl-dir", str(rtl), "--top", "mini_top",
+        "--targets", "ecp5", "--no-pnr", "--no-dsp", "--rtl-dir", str(rtl), "--top", "mini_top",
         "--out", str(tmp_path / "out"),
     ])
     assert args.func(args) == 0
@@ -207,7 +207,8 @@ def test_cli_runs_and_prints_table(tmp_path, capsys):
     result = json.loads((tmp_path / "out" / "synth.json").read_text())
     assert result["params"] == {"ROWS": 2, "COLS": 1, "WEIGHT_BITS": 4, "ACT_BITS": 4,
                                 "SPARSE_M": 0}
-    assert result["ecp5"]["dsp"] == 2
+    assert result["synth_args"] == {"ecp5": ["-nodsp"]}
+    assert result["ecp5"]["dsp"] == 0 and result["ecp5"]["lut"] > 0  # multipliers in LUTs
 
 
 # ------------------------------------------------------------------ validation (no tools)
@@ -277,3 +278,5 @@ def test_api_rejects_bad_arguments(tmp_path):
         synthesize([tmp_path / "missing.sv"], "mini_top", {}, tmp_path / "o")
     with pytest.raises(CodesignError, match="seed"):
         synthesize(sources, "mini_top", {}, tmp_path / "o", seed=-1)
+    with pytest.raises(CodesignError, match="synth_args"):
+        synthesize(sources, "mini_top", {}, tmp_path / "o", synth_args={"ecp5": ["; shell"]})

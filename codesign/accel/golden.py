@@ -1,0 +1,377 @@
+"""Bit-exact and cycle-exact reference model of the accelerator (``rtl/accel_top.sv``).
+
+A layer is one GEMM with post-processing, C = clip(relu?(round_shift(A @ W + (b << bias_shift)))),
+run over a ROWS x COLS output-stationary array: for each column tile (COLS outputs) the weights
+are a list of *steps*; a step holds, per column, one weight and the lane (0..M-1) of the K-group
+of M activations it multiplies, plus the group index. ``pack_weights`` builds these lists: a group
+takes as many steps as its densest column has non-zeros (2 for 2:4), and groups whose weights
+are all zero in the tile take none, so N:M sparsity and all-zero tiles are skipped alike.
+
+Everything here mirrors the RTL: memory images, descriptor fields, AXI4-Stream command beats and
+the exact cycle count (``layer_cycles``). The arithmetic is ``codesign.fixedpoint``'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from codesign.accel.spec import DESCRIPTOR_BITS, GROUP_FIELD_BITS, AccelSpec
+from codesign.errors import CodesignError
+from codesign.fixedpoint import FixedType, shift_right_round
+
+ROUNDING_CODES = {"TRN": 0, "RND_CONV": 1, "RND": 2}
+TARGET_DESCRIPTORS, TARGET_ACTIVATIONS, TARGET_WEIGHTS, TARGET_BIASES, TARGET_READOUT = 0, 1, 2, 3, 4
+
+# Fixed latencies of the RTL (cycles), see docs/ACCELERATOR.md "Cycle formula".
+DESCRIPTOR_OVERHEAD = 3     # DFETCH, DWAIT, NEXT
+TILE_OVERHEAD = 2           # HDR, HDRW per column tile
+DRAIN_BASE = 10             # issue pipeline (3) + PE (3) + column collect (1) + PPU (4) - 1
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One GEMM layer in integer codes: ``inputs`` (M x K) times ``weights`` (K x N) plus ``bias`` (N)."""
+
+    inputs: np.ndarray
+    weights: np.ndarray
+    bias: np.ndarray | None = None
+    bias_shift: int = 0            # bias codes are aligned to the accumulator by a left shift
+    shift: int = 0                 # requantization: arithmetic right shift ...
+    rounding: str = "TRN"          # ... with this rounding (TRN, RND_CONV, RND) ...
+    out_bits: int = 8              # ... then saturation to this many bits ...
+    out_signed: bool = True        # ... signed or unsigned (unsigned + saturation = quantized_relu)
+    relu: bool = False
+    act_signed: bool = True        # activation codes are signed (else unsigned) ACT_BITS integers
+
+    @property
+    def m(self) -> int:
+        return int(np.shape(self.inputs)[0])
+
+    @property
+    def k(self) -> int:
+        return int(np.shape(self.weights)[0])
+
+    @property
+    def n(self) -> int:
+        return int(np.shape(self.weights)[1])
+
+    def out_type(self, integer: int = 0) -> FixedType:
+        """The output codes' fixed-point type (``integer`` integer bits: only the grid position)."""
+        return FixedType(self.out_bits, integer, self.out_signed, self.rounding, "SAT")
+
+
+@dataclass(frozen=True)
+class Step:
+    group: int
+    entries: tuple[tuple[int, int], ...]   # per column: (lane index, weight code)
+
+
+@dataclass(frozen=True)
+class PackedWeights:
+    """Weight step lists, one per column tile, and their weight-memory words (headers included)."""
+
+    tiles: tuple[tuple[Step, ...], ...]
+    words: tuple[int, ...]
+
+    def steps(self) -> list[int]:
+        return [len(t) for t in self.tiles]
+
+
+@dataclass(frozen=True)
+class Bases:
+    """Where a layer's data sit in the on-chip memories (word addresses)."""
+
+    a: int = 0
+    w: int = 0
+    b: int = 0
+    o: int = 0
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    outputs: np.ndarray        # M x N output codes
+    cycles: int                # perf_cycles of a run of this single layer
+    accumulators: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _tiles(spec: AccelSpec, layer: Layer) -> tuple[int, int, int]:
+    """(MT, NT, KG): row tiles, column tiles, K groups."""
+    return ceil_div(layer.m, spec.rows), ceil_div(layer.n, spec.cols), ceil_div(layer.k, spec.lanes)
+
+
+def check_layer(spec: AccelSpec, layer: Layer) -> None:
+    """Refuse a layer this build cannot run exactly; the message names the field and its range."""
+    a = np.asarray(layer.inputs)
+    w = np.asarray(layer.weights)
+    if a.ndim != 2 or w.ndim != 2:
+        raise CodesignError(f"inputs and weights must be matrices, got shapes {a.shape} and {w.shape}")
+    if a.shape[1] != w.shape[0]:
+        raise CodesignError(f"inputs have {a.shape[1]} columns but weights have {w.shape[0]} rows")
+    for name, value, lo, hi in (("M", layer.m, 1, 65535), ("N", layer.n, 1, 65535), ("K", layer.k, 1, 65535)):
+        if not lo <= value <= hi:
+            raise CodesignError(f"layer dimension {name}={value} is outside the allowed range {lo}..{hi}")
+    a_lo, a_hi = ((-(1 << (spec.act_bits - 1)), (1 << (spec.act_bits - 1)) - 1) if layer.act_signed
+                  else (0, (1 << spec.act_bits) - 1))
+    if a.size and (a.min() < a_lo or a.max() > a_hi):
+        raise CodesignError(f"input codes [{a.min()}, {a.max()}] are outside the allowed range {a_lo}..{a_hi} "
+                            f"({'signed' if layer.act_signed else 'unsigned'} act_bits={spec.act_bits})")
+    w_lo, w_hi = -(1 << (spec.weight_bits - 1)), (1 << (spec.weight_bits - 1)) - 1
+    if w.size and (w.min() < w_lo or w.max() > w_hi):
+        raise CodesignError(f"weight codes [{w.min()}, {w.max()}] are outside the allowed range {w_lo}..{w_hi} (weight_bits={spec.weight_bits})")
+    kmax = spec.max_depth(layer.act_signed)
+    if layer.k > kmax:
+        raise CodesignError(f"layer depth K={layer.k} exceeds the allowed range 1..{kmax} for acc_bits={spec.acc_bits} "
+                            f"(the accumulator could overflow)")
+    if layer.rounding not in ROUNDING_CODES:
+        raise CodesignError(f"rounding={layer.rounding!r} is not one of {tuple(ROUNDING_CODES)}")
+    for name, value, lo, hi in (("shift", layer.shift, 0, spec.acc_bits), ("bias_shift", layer.bias_shift, 0, spec.acc_bits - 1),
+                                ("out_bits", layer.out_bits, 1, spec.acc_bits)):
+        if not lo <= value <= hi:
+            raise CodesignError(f"layer {name}={value} is outside the allowed range {lo}..{hi}")
+    if layer.bias is not None:
+        b = np.asarray(layer.bias, dtype=np.int64)
+        if b.shape != (layer.n,):
+            raise CodesignError(f"bias has shape {b.shape}, expected ({layer.n},)")
+        aligned = b << layer.bias_shift
+        lim = 1 << (spec.acc_bits - 1)
+        if b.size and (aligned.min() < -lim or aligned.max() >= lim):
+            raise CodesignError(f"aligned bias (bias << {layer.bias_shift}) is outside the allowed range "
+                                f"{-lim}..{lim - 1} of acc_bits={spec.acc_bits}")
+
+
+def compute(spec: AccelSpec, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+    """(accumulators, output codes) of a layer, exactly as the RTL computes them."""
+    check_layer(spec, layer)
+    acc = np.asarray(layer.inputs, dtype=np.int64) @ np.asarray(layer.weights, dtype=np.int64)
+    total = acc
+    if layer.bias is not None:
+        total = acc + (np.asarray(layer.bias, dtype=np.int64) << layer.bias_shift)[None, :]
+    y = shift_right_round(total, layer.shift, layer.rounding)
+    if layer.relu:
+        y = np.maximum(y, 0)
+    if layer.out_signed:
+        lo, hi = -(1 << (layer.out_bits - 1)), (1 << (layer.out_bits - 1)) - 1
+    else:
+        lo, hi = 0, (1 << layer.out_bits) - 1
+    return acc, np.clip(y, lo, hi)
+
+
+def pack_weights(spec: AccelSpec, weights: np.ndarray, n_of_m: tuple[int, int] | None = None,
+                 skip_zeros: bool = True) -> PackedWeights:
+    """Compress a K x N weight matrix into per-column-tile step lists and weight-memory words.
+
+    ``n_of_m=(n, m)`` checks that every group of m weights along K (per output) has at most n
+    non-zeros, m being this build's SPARSE_M. ``skip_zeros=False`` packs densely: every group takes
+    SPARSE_M steps (one per lane) and nothing is skipped (the baseline the sparse mode is measured
+    against).
+    """
+    w = np.asarray(weights, dtype=np.int64)
+    k, n = w.shape
+    lanes, cols = spec.lanes, spec.cols
+    if n_of_m is not None:
+        nn, mm = n_of_m
+        if spec.sparse_m == 0 or mm != spec.sparse_m:
+            raise CodesignError(f"N:M sparsity {nn}:{mm} needs a build with sparse_m={mm}; this one has sparse_m={spec.sparse_m}")
+        if not 1 <= nn <= mm:
+            raise CodesignError(f"N:M sparsity {nn}:{mm}: N is outside the allowed range 1..{mm}")
+    kg, nt_count = ceil_div(k, lanes), ceil_div(n, cols)
+    padded = np.zeros((kg * lanes, nt_count * cols), dtype=np.int64)
+    padded[:k, :n] = w
+    groups = padded.reshape(kg, lanes, nt_count * cols)
+    if n_of_m is not None:
+        nnz = np.count_nonzero(groups, axis=1)
+        if nnz.max(initial=0) > n_of_m[0]:
+            g, col = np.argwhere(nnz > n_of_m[0])[0]
+            raise CodesignError(f"weights are not {n_of_m[0]}:{n_of_m[1]} sparse: output {col}, rows "
+                                f"{g * lanes}..{g * lanes + lanes - 1} have {nnz[g, col]} non-zeros")
+    tiles = []
+    words: list[int] = []
+    field_shift = cols * spec.weight_entry_bits
+    for t in range(nt_count):
+        steps: list[Step] = []
+        for g in range(kg):
+            block = groups[g, :, t * cols:(t + 1) * cols]           # lanes x cols
+            if skip_zeros:
+                per_col = [[(int(l), int(block[l, j])) for l in np.flatnonzero(block[:, j])] for j in range(cols)]
+                count = max(len(p) for p in per_col)
+            else:
+                per_col = [[(l, int(block[l, j])) for l in range(lanes)] for j in range(cols)]
+                count = lanes
+            for s in range(count):
+                steps.append(Step(g, tuple(p[s] if s < len(p) else (0, 0) for p in per_col)))
+        if not steps:                                                # an all-zero tile still closes its outputs
+            steps.append(Step(0, tuple((0, 0) for _ in range(cols))))
+        if len(steps) >= 1 << GROUP_FIELD_BITS:
+            raise CodesignError(f"column tile {t} needs {len(steps)} weight steps, more than the allowed {(1 << GROUP_FIELD_BITS) - 1}")
+        tiles.append(tuple(steps))
+        words.append(len(steps) << field_shift)
+        words.extend(_step_word(spec, s) for s in steps)
+    return PackedWeights(tuple(tiles), tuple(words))
+
+
+def _step_word(spec: AccelSpec, step: Step) -> int:
+    word = step.group << (spec.cols * spec.weight_entry_bits)
+    wmask = (1 << spec.weight_bits) - 1
+    for j, (lane, value) in enumerate(step.entries):
+        word |= ((lane << spec.weight_bits) | (value & wmask)) << (j * spec.weight_entry_bits)
+    return word
+
+
+def layer_cycles(spec: AccelSpec, m: int, steps: list[int]) -> int:
+    """perf_cycles of one descriptor: M rows, ``steps[t]`` weight steps in column tile t."""
+    mt = ceil_div(m, spec.rows)
+    passes = [max(s, spec.rows) for s in steps]
+    last_pad = passes[-1] - steps[-1]
+    return (DESCRIPTOR_OVERHEAD + sum(TILE_OVERHEAD + mt * p for p in passes)
+            + DRAIN_BASE + spec.rows + spec.cols - last_pad)
+
+
+def run_layer(spec: AccelSpec, layer: Layer, packed: PackedWeights | None = None) -> LayerResult:
+    """Output codes and cycle count of one layer (packs the weights with zero skipping if not given)."""
+    acc, out = compute(spec, layer)
+    packed = packed or pack_weights(spec, layer.weights)
+    return LayerResult(out, layer_cycles(spec, layer.m, packed.steps()), acc)
+
+
+# ---------------------------------------------------------------- memory images and commands
+
+def activation_words(spec: AccelSpec, inputs: np.ndarray) -> list[int]:
+    """Activation-memory words: for row tile mt and group g, word mt*KG + g holds row i's lanes l
+    (element [mt*ROWS + i, g*M + l]) at bits ((i*M + l) * ACT_BITS)."""
+    a = np.asarray(inputs, dtype=np.int64)
+    m, k = a.shape
+    lanes, rows = spec.lanes, spec.rows
+    mt, kg = ceil_div(m, rows), ceil_div(k, lanes)
+    padded = np.zeros((mt * rows, kg * lanes), dtype=np.int64)
+    padded[:m, :k] = a & ((1 << spec.act_bits) - 1)
+    words = []
+    for t in range(mt):
+        for g in range(kg):
+            block = padded[t * rows:(t + 1) * rows, g * lanes:(g + 1) * lanes].reshape(-1)
+            word = 0
+            for pos, v in enumerate(block.tolist()):
+                word |= v << (pos * spec.act_bits)
+            words.append(word)
+    return words
+
+
+def bias_words(spec: AccelSpec, bias: np.ndarray | None, n: int) -> list[int]:
+    nt = ceil_div(n, spec.cols)
+    b = np.zeros(nt * spec.cols, dtype=np.int64)
+    if bias is not None:
+        b[:n] = np.asarray(bias, dtype=np.int64)
+    mask = (1 << spec.acc_bits) - 1
+    words = []
+    for t in range(nt):
+        word = 0
+        for j in range(spec.cols):
+            word |= (int(b[t * spec.cols + j]) & mask) << (j * spec.acc_bits)
+        words.append(word)
+    return words
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """One layer descriptor (eight 32-bit fields, see docs/ACCELERATOR.md)."""
+
+    m: int
+    n: int
+    mt: int
+    nt: int
+    kg: int
+    bases: Bases
+    shift: int = 0
+    rounding: str = "TRN"
+    out_bits: int = 8
+    out_signed: bool = True
+    relu: bool = False
+    act_signed: bool = True
+    bias_shift: int = 0
+    stream_out: bool = True
+    last: bool = True
+
+    @classmethod
+    def for_layer(cls, spec: AccelSpec, layer: Layer, bases: Bases = Bases(), stream_out: bool = True,
+                  last: bool = True) -> Descriptor:
+        mt, nt, kg = _tiles(spec, layer)
+        return cls(layer.m, layer.n, mt, nt, kg, bases, layer.shift, layer.rounding, layer.out_bits,
+                   layer.out_signed, layer.relu, layer.act_signed, layer.bias_shift, stream_out, last)
+
+    def fields(self) -> list[int]:
+        flags = (int(self.relu) | int(self.out_signed) << 1 | int(self.act_signed) << 2
+                 | int(self.stream_out) << 3 | int(self.last) << 4)
+        return [
+            self.m | self.n << 16,
+            self.mt | self.nt << 16,
+            self.kg | flags << 16,
+            self.shift | ROUNDING_CODES[self.rounding] << 8 | self.out_bits << 16 | self.bias_shift << 24,
+            self.bases.a, self.bases.w, self.bases.b, self.bases.o,
+        ]
+
+    def word(self) -> int:
+        return sum(f << (32 * i) for i, f in enumerate(self.fields()))
+
+
+def words_to_beats(words: list[int], width: int) -> list[int]:
+    beats_per_word = ceil_div(width, 32)
+    return [(w >> (32 * b)) & 0xFFFFFFFF for w in words for b in range(beats_per_word)]
+
+
+def load_command(target: int, address: int, words: list[int], width: int) -> list[int]:
+    """AXI4-Stream beats that write ``words`` (each ``width`` bits) to a memory from ``address``."""
+    return [(target << 28) | address, len(words)] + words_to_beats(words, width)
+
+
+def readout_command(address: int, rows: int, cols: int) -> list[int]:
+    return [(TARGET_READOUT << 28) | address, rows | cols << 16]
+
+
+@dataclass(frozen=True)
+class LayerImage:
+    """Everything the host streams in to run one layer, and what it should get back."""
+
+    beats: list[int]
+    descriptor: Descriptor
+    packed: PackedWeights
+    expected: LayerResult
+
+
+def layer_image(spec: AccelSpec, layer: Layer, bases: Bases = Bases(), packed: PackedWeights | None = None,
+                stream_out: bool = True, descriptor_index: int = 0, last: bool = True) -> LayerImage:
+    """Load commands (activations, weights, biases, descriptor) for one layer, checked against
+    the memory depths of the build."""
+    packed = packed or pack_weights(spec, layer.weights)
+    expected = run_layer(spec, layer, packed)
+    mt, nt, kg = _tiles(spec, layer)
+    a_words = activation_words(spec, layer.inputs)
+    b_words = bias_words(spec, layer.bias, layer.n)
+    for name, base, count, depth in (("activation", bases.a, len(a_words), spec.amem_depth),
+                                     ("weight", bases.w, len(packed.words), spec.wmem_depth),
+                                     ("bias", bases.b, len(b_words), spec.bmem_depth),
+                                     ("output", bases.o, layer.m * nt, spec.omem_depth),
+                                     ("descriptor", descriptor_index, 1, spec.dmem_depth)):
+        if base + count > depth:
+            raise CodesignError(f"the layer needs {name} memory words {base}..{base + count - 1}, "
+                                f"outside the allowed range 0..{depth - 1} of this build")
+    desc = Descriptor.for_layer(spec, layer, bases, stream_out=stream_out, last=last)
+    beats = (load_command(TARGET_ACTIVATIONS, bases.a, a_words, spec.amem_width)
+             + load_command(TARGET_WEIGHTS, bases.w, list(packed.words), spec.wmem_width)
+             + load_command(TARGET_BIASES, bases.b, b_words, spec.bmem_width)
+             + load_command(TARGET_DESCRIPTORS, descriptor_index, [desc.word()], DESCRIPTOR_BITS))
+    return LayerImage(beats, desc, packed, expected)
+
+
+def decode_outputs(beats: list[int], m: int, n: int, out_bits: int, out_signed: bool) -> np.ndarray:
+    """Output codes from the result stream (one sign-extended 32-bit beat per result, row-major)."""
+    if len(beats) != m * n:
+        raise CodesignError(f"expected {m * n} result beats, got {len(beats)}")
+    codes = np.asarray(beats, dtype=np.int64) & ((1 << out_bits) - 1)
+    if out_signed:
+        codes = np.where(codes >= 1 << (out_bits - 1), codes - (1 << out_bits), codes)
+    return codes.reshape(m, n)

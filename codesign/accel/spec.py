@@ -1,0 +1,102 @@
+"""Parameters of one build of the accelerator (``rtl/accel_top.sv``) and their allowed ranges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from codesign.errors import CodesignError
+
+SPARSE_M_CHOICES = (0, 2, 4, 8)
+GROUP_FIELD_BITS = 16   # group index / step count field of a weight-memory word
+DESCRIPTOR_BITS = 256   # eight 32-bit fields
+MAX_DEPTH = 1 << 20
+
+
+def _check(name: str, value: int, lo: int, hi: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise CodesignError(f"accelerator parameter {name}={value!r} is outside the allowed range {lo}..{hi}")
+
+
+@dataclass(frozen=True)
+class AccelSpec:
+    """An array configuration: the RTL parameters of ``accel_top`` in lower case."""
+
+    rows: int = 4
+    cols: int = 4
+    weight_bits: int = 8
+    act_bits: int = 8
+    acc_bits: int = 32
+    sparse_m: int = 4
+    amem_depth: int = 1024
+    wmem_depth: int = 1024
+    bmem_depth: int = 64
+    omem_depth: int = 1024
+    dmem_depth: int = 16
+
+    def __post_init__(self) -> None:
+        _check("rows", self.rows, 1, 64)
+        _check("cols", self.cols, 1, 64)
+        _check("weight_bits", self.weight_bits, 2, 16)
+        _check("act_bits", self.act_bits, 2, 16)
+        _check("acc_bits", self.acc_bits, self.weight_bits + self.act_bits + 1, 32)
+        if self.sparse_m not in SPARSE_M_CHOICES:
+            raise CodesignError(f"accelerator parameter sparse_m={self.sparse_m!r} is not one of {SPARSE_M_CHOICES} (0 = dense-only build)")
+        for name in ("amem_depth", "wmem_depth", "bmem_depth", "omem_depth", "dmem_depth"):
+            depth = getattr(self, name)
+            _check(name, depth, 2, MAX_DEPTH)
+            if depth & (depth - 1):
+                raise CodesignError(f"accelerator parameter {name}={depth} must be a power of two (2..{MAX_DEPTH})")
+
+    # ---- derived widths (the localparams of accel_top) ----
+    @property
+    def lanes(self) -> int:
+        """Activations per group along K: SPARSE_M, or 1 in a dense-only build."""
+        return max(1, self.sparse_m)
+
+    @property
+    def idx_bits(self) -> int:
+        return max(1, (self.lanes - 1).bit_length())
+
+    @property
+    def weight_entry_bits(self) -> int:
+        return self.weight_bits + self.idx_bits
+
+    @property
+    def amem_width(self) -> int:
+        return self.rows * self.lanes * self.act_bits
+
+    @property
+    def wmem_width(self) -> int:
+        return GROUP_FIELD_BITS + self.cols * self.weight_entry_bits
+
+    @property
+    def bmem_width(self) -> int:
+        return self.cols * self.acc_bits
+
+    @property
+    def omem_width(self) -> int:
+        return self.cols * self.acc_bits
+
+    def parameters(self) -> dict[str, int]:
+        """Verilog parameters of accel_top."""
+        return {
+            "ROWS": self.rows, "COLS": self.cols, "WEIGHT_BITS": self.weight_bits,
+            "ACT_BITS": self.act_bits, "ACC_BITS": self.acc_bits, "SPARSE_M": self.sparse_m,
+            "AMEM_DEPTH": self.amem_depth, "WMEM_DEPTH": self.wmem_depth,
+            "BMEM_DEPTH": self.bmem_depth, "OMEM_DEPTH": self.omem_depth,
+            "DMEM_DEPTH": self.dmem_depth,
+        }
+
+    def max_product(self, act_signed: bool = True) -> int:
+        """Largest |a * w| over all activation and weight codes."""
+        w = 1 << (self.weight_bits - 1)
+        a = (1 << (self.act_bits - 1)) if act_signed else (1 << self.act_bits) - 1
+        return a * w
+
+    def max_depth(self, act_signed: bool = True) -> int:
+        """Largest reduction depth K for which the accumulator can never overflow."""
+        return ((1 << (self.acc_bits - 1)) - 1) // self.max_product(act_signed)
+
+    def tag(self) -> str:
+        """A short name for build directories, e.g. ``r4c4w8a8acc32m4``."""
+        return f"r{self.rows}c{self.cols}w{self.weight_bits}a{self.act_bits}acc{self.acc_bits}m{self.sparse_m}"

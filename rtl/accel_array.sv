@@ -1,0 +1,114 @@
+`default_nettype none
+// ROWS x COLS output-stationary systolic array with input skew and output de-skew.
+//
+// One *step* per cycle: a_word carries, for every array row i, a group of LANES activations;
+// w_word carries, for every column j, one weight and the lane index it multiplies. Row i is
+// delayed i cycles and column j is delayed j cycles, so PE(i,j) sees step s at a fixed offset
+// + i + j. The step flagged `step_last` closes an output tile: every PE hands its sum over, the
+// column collects the sums of its rows (they finish one cycle apart, so at most one PE of a column
+// is valid per cycle while tiles are at least ROWS steps apart), and column j is delayed
+// COLS-1-j cycles so a whole output row (COLS sums) leaves on out_row in one cycle. Rows of a
+// tile leave in order 0..ROWS-1 on consecutive cycles.
+module accel_array #(
+    parameter int ROWS        = 4,
+    parameter int COLS        = 4,
+    parameter int ACT_BITS    = 8,
+    parameter int WEIGHT_BITS = 8,
+    parameter int ACC_BITS    = 32,
+    parameter int LANES       = 1,
+    parameter int IDX_BITS    = 1
+) (
+    input  wire                                   clk,
+    input  wire                                   rst,
+    input  wire                                   act_signed,
+    input  wire                                   step_valid,
+    input  wire                                   step_last,
+    input  wire [ROWS*LANES*ACT_BITS-1:0]         a_word,
+    input  wire [COLS*(WEIGHT_BITS+IDX_BITS)-1:0] w_word,   // column j: {idx, weight}
+    output wire                                   out_valid,
+    output wire [COLS*ACC_BITS-1:0]               out_row
+);
+    localparam int AW = LANES * ACT_BITS;
+    localparam int WE = WEIGHT_BITS + IDX_BITS;
+
+    // Bubbles carry zeros, so no undefined memory word ever reaches a multiplier.
+    wire [ROWS*AW-1:0] a_gated = step_valid ? a_word : '0;
+    wire [COLS*WE-1:0] w_gated = step_valid ? w_word : '0;
+    wire               last_gated = step_valid & step_last;
+
+    // Horizontal (activation) and vertical (weight, index, last) links between PEs.
+    /* verilator lint_off UNUSEDSIGNAL */
+    logic [AW-1:0]          a_link   [ROWS][COLS+1];
+    logic [WEIGHT_BITS-1:0] w_link   [ROWS+1][COLS];
+    logic [IDX_BITS-1:0]    idx_link [ROWS+1][COLS];
+    logic                   last_link[ROWS+1][COLS];
+    /* verilator lint_on UNUSEDSIGNAL */
+    logic [ACC_BITS-1:0]    res      [ROWS][COLS];
+    logic                   res_v    [ROWS][COLS];
+
+    for (genvar i = 0; i < ROWS; i++) begin : g_askew
+        accel_delay #(.WIDTH(AW), .DEPTH(i)) u_skew (
+            .clk(clk), .rst(rst), .d(a_gated[i*AW +: AW]), .q(a_link[i][0])
+        );
+    end
+    for (genvar j = 0; j < COLS; j++) begin : g_wskew
+        wire [WE:0] skewed;
+        accel_delay #(.WIDTH(WE + 1), .DEPTH(j)) u_skew (
+            .clk(clk), .rst(rst), .d({last_gated, w_gated[j*WE +: WE]}), .q(skewed)
+        );
+        assign w_link[0][j] = skewed[WEIGHT_BITS-1:0];
+        assign idx_link[0][j] = skewed[WE-1:WEIGHT_BITS];
+        assign last_link[0][j] = skewed[WE];
+    end
+
+    for (genvar i = 0; i < ROWS; i++) begin : g_row
+        for (genvar j = 0; j < COLS; j++) begin : g_col
+            accel_pe #(
+                .ACT_BITS(ACT_BITS), .WEIGHT_BITS(WEIGHT_BITS), .ACC_BITS(ACC_BITS),
+                .LANES(LANES), .IDX_BITS(IDX_BITS)
+            ) u_pe (
+                .clk(clk), .rst(rst), .act_signed(act_signed),
+                .a_in(a_link[i][j]), .w_in(w_link[i][j]), .idx_in(idx_link[i][j]),
+                .last_in(last_link[i][j]),
+                .a_out(a_link[i][j+1]), .w_out(w_link[i+1][j]), .idx_out(idx_link[i+1][j]),
+                .last_out(last_link[i+1][j]),
+                .result(res[i][j]), .result_valid(res_v[i][j])
+            );
+        end
+    end
+
+    // Per column: collect the one valid sum (AND-OR), register it, then de-skew.
+    logic [COLS-1:0] col_v_q;
+    logic [ACC_BITS-1:0] col_q [COLS];
+    always_ff @(posedge clk) begin
+        if (rst) begin
+            col_v_q <= '0;
+            for (int j = 0; j < COLS; j++) col_q[j] <= '0;
+        end else begin
+            for (int j = 0; j < COLS; j++) begin
+                logic v;
+                logic [ACC_BITS-1:0] d;
+                v = 1'b0;
+                d = '0;
+                for (int i = 0; i < ROWS; i++) begin
+                    v = v | res_v[i][j];
+                    d = d | (res_v[i][j] ? res[i][j] : '0);
+                end
+                col_v_q[j] <= v;
+                col_q[j] <= d;
+            end
+        end
+    end
+
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [COLS-1:0] deskew_v;
+    /* verilator lint_on UNUSEDSIGNAL */
+    for (genvar j = 0; j < COLS; j++) begin : g_deskew
+        accel_delay #(.WIDTH(ACC_BITS + 1), .DEPTH(COLS - 1 - j)) u_deskew (
+            .clk(clk), .rst(rst), .d({col_v_q[j], col_q[j]}),
+            .q({deskew_v[j], out_row[j*ACC_BITS +: ACC_BITS]})
+        );
+    end
+    assign out_valid = deskew_v[0];
+endmodule
+`default_nettype wire

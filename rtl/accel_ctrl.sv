@@ -1,0 +1,276 @@
+`default_nettype none
+// Controller: runs a chain of layer descriptors from the descriptor memory without the host.
+//
+// Per descriptor (fields in docs/ACCELERATOR.md): for every column tile nt, read its weight-list
+// header (step count S), then for every row tile mt issue the S weight steps of the list, padded
+// with bubbles to max(S, ROWS) cycles, the last step flagged so the array closes the output tile.
+// Each weight step word names the activation group g it multiplies: the activation memory is
+// read at a_base + mt*KG + g. Finished rows go through the PPUs (bias row read at
+// b_base + nt) and are written to o_base + m*NT + nt (rows m >= M are dropped). Then, if the
+// descriptor says so, the results are streamed out; the chain ends at a descriptor flagged last.
+//
+// Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
+//   sum over descriptors of  5 + sum_nt (2 + MT * max(S_nt, ROWS)) + drain
+// with drain given by codesign.accel.golden.
+module accel_ctrl #(
+    parameter int ROWS        = 4,
+    parameter int COLS        = 4,
+    parameter int WE          = 9,    // bits per column in a weight step word ({idx, weight})
+    parameter int WMEM_W      = 52,
+    parameter int DA          = 4,    // address bits of the memories
+    parameter int AA          = 10,
+    parameter int WA          = 10,
+    parameter int BA          = 6,
+    parameter int OA          = 10
+) (
+    input  wire                  clk,
+    input  wire                  rst,
+    input  wire                  start,
+    // memories
+    output wire [DA-1:0]         dmem_raddr,
+    input  wire [255:0]          dmem_rdata,
+    output wire [WA-1:0]         wmem_raddr,
+    input  wire [WMEM_W-1:0]     wmem_rdata,
+    output logic [AA-1:0]        amem_raddr,
+    output wire [BA-1:0]         bmem_raddr,
+    output wire                  omem_we,      // with the PPU output row
+    output logic [OA-1:0]        omem_waddr,
+    // array step, aligned with the activation memory's read data
+    output logic                 step_valid,
+    output logic                 step_last,
+    output logic [COLS*WE-1:0]   step_w,
+    // layer configuration
+    output logic                 act_signed,
+    output logic                 relu,
+    output logic                 out_signed,
+    output logic [1:0]           rounding,
+    output logic [5:0]           shift,
+    output logic [5:0]           out_bits,
+    output logic [5:0]           bias_shift,
+    // rows entering and leaving the PPUs
+    input  wire                  ppu_in_valid,
+    input  wire                  ppu_out_valid,
+    // result read-out
+    output logic                 stream_start,
+    output logic [OA-1:0]        stream_base,
+    output logic [15:0]          stream_rows,
+    output logic [15:0]          stream_cols,
+    input  wire                  stream_finished,
+    // status
+    output wire                  busy,
+    output logic                 done,
+    output logic [31:0]          perf_cycles
+);
+    localparam int GF = WMEM_W - COLS * WE;   // width of the group / step-count field
+
+    typedef enum logic [3:0] {IDLE, DFETCH, DWAIT, HDR, HDRW, ISSUE, DRAIN, STREAM, NEXT} state_t;
+    state_t state;
+
+    // Descriptor fields.
+    logic [15:0] m_rows, n_cols, mt_count, nt_count, kg;
+    logic stream_out, last_desc;
+    logic [AA-1:0] a_base;
+    logic [BA-1:0] b_base;
+    logic [OA-1:0] o_base;
+    wire [31:0] d0 = dmem_rdata[31:0];
+    wire [31:0] d1 = dmem_rdata[63:32];
+    wire [31:0] d2 = dmem_rdata[95:64];
+    wire [31:0] d3 = dmem_rdata[127:96];
+    wire [31:0] d4 = dmem_rdata[159:128];
+    wire [31:0] d5 = dmem_rdata[191:160];
+    wire [31:0] d6 = dmem_rdata[223:192];
+    wire [31:0] d7 = dmem_rdata[255:224];
+    wire unused_d = &{1'b0, d2[31:21], d3[31:30], d3[23:22], d3[15:10], d3[7:6],
+                      d4[31:AA], d5[31:WA], d6[31:BA], d7[31:OA], kg};
+
+    // Issue side.
+    logic [DA-1:0] didx;
+    logic [WA-1:0] wp, pass_start;
+    logic [15:0] steps, k, k_last, mt, nt;
+    logic [AA-1:0] aoff;
+
+    assign dmem_raddr = didx;
+    assign wmem_raddr = (state == HDR) ? wp : pass_start + WA'(k);
+    assign busy = state != IDLE;
+
+    wire issuing = state == ISSUE;
+    wire iss_valid = issuing && (k < steps);
+    wire iss_last = issuing && (k == steps - 16'd1);
+    wire [15:0] g_field = 16'(wmem_rdata[WMEM_W-1 -: GF]);
+
+    // Step pipeline: W read data arrives one cycle after issue, the activation address is
+    // registered the cycle after that, activation read data arrives one cycle later.
+    logic v1, l1, v2, l2;
+    logic [AA-1:0] aoff1;
+    logic [COLS*WE-1:0] w2;
+
+    // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
+    logic [15:0] i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out;
+    logic wb_done;
+    assign bmem_raddr = b_base + BA'(nt_in);
+    assign omem_we = ppu_out_valid && (m_out < m_rows);
+
+    always_ff @(posedge clk) begin
+        if (rst) begin
+            state <= IDLE;
+            {m_rows, n_cols, mt_count, nt_count, kg} <= '0;
+            {stream_out, last_desc, act_signed, relu, out_signed} <= '0;
+            rounding <= '0;
+            {shift, out_bits, bias_shift} <= '0;
+            a_base <= '0;
+            b_base <= '0;
+            o_base <= '0;
+            didx <= '0;
+            wp <= '0;
+            pass_start <= '0;
+            {steps, k, k_last, mt, nt} <= '0;
+            aoff <= '0;
+            {v1, l1, v2, l2, step_valid, step_last} <= '0;
+            aoff1 <= '0;
+            amem_raddr <= '0;
+            w2 <= '0;
+            step_w <= '0;
+            {i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out} <= '0;
+            wb_done <= 1'b0;
+            omem_waddr <= '0;
+            stream_start <= 1'b0;
+            stream_base <= '0;
+            stream_rows <= '0;
+            stream_cols <= '0;
+            done <= 1'b0;
+            perf_cycles <= '0;
+        end else begin
+            stream_start <= 1'b0;
+            if (state != IDLE && state != STREAM) perf_cycles <= perf_cycles + 32'd1;
+
+            // ---------------- descriptor and issue FSM ----------------
+            case (state)
+                IDLE: if (start) begin
+                    didx <= '0;
+                    done <= 1'b0;
+                    perf_cycles <= '0;
+                    state <= DFETCH;
+                end
+                DFETCH: state <= DWAIT;
+                DWAIT: begin
+                    m_rows <= d0[15:0];
+                    n_cols <= d0[31:16];
+                    mt_count <= d1[15:0];
+                    nt_count <= d1[31:16];
+                    kg <= d2[15:0];
+                    relu <= d2[16];
+                    out_signed <= d2[17];
+                    act_signed <= d2[18];
+                    stream_out <= d2[19];
+                    last_desc <= d2[20];
+                    shift <= d3[5:0];
+                    rounding <= d3[9:8];
+                    out_bits <= d3[21:16];
+                    bias_shift <= d3[29:24];
+                    a_base <= d4[AA-1:0];
+                    b_base <= d6[BA-1:0];
+                    o_base <= d7[OA-1:0];
+                    wp <= d5[WA-1:0];
+                    nt <= '0;
+                    {i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out} <= '0;
+                    omem_waddr <= d7[OA-1:0];
+                    wb_done <= 1'b0;
+                    state <= HDR;
+                end
+                HDR: state <= HDRW;
+                HDRW: begin
+                    steps <= g_field;
+                    k_last <= ((g_field > 16'(ROWS)) ? g_field : 16'(ROWS)) - 16'd1;
+                    pass_start <= wp + 1'b1;
+                    k <= '0;
+                    mt <= '0;
+                    aoff <= a_base;
+                    state <= ISSUE;
+                end
+                ISSUE: begin
+                    if (k == k_last) begin
+                        k <= '0;
+                        if (mt == mt_count - 16'd1) begin
+                            if (nt == nt_count - 16'd1) begin
+                                state <= DRAIN;
+                            end else begin
+                                nt <= nt + 16'd1;
+                                wp <= pass_start + WA'(steps);
+                                state <= HDR;
+                            end
+                        end else begin
+                            mt <= mt + 16'd1;
+                            aoff <= aoff + AA'(kg);
+                        end
+                    end else begin
+                        k <= k + 16'd1;
+                    end
+                end
+                DRAIN: if (wb_done) state <= stream_out ? STREAM : NEXT;
+                STREAM: if (stream_finished) state <= NEXT;
+                NEXT: begin
+                    if (last_desc) begin
+                        done <= 1'b1;
+                        state <= IDLE;
+                    end else begin
+                        didx <= didx + 1'b1;
+                        state <= DFETCH;
+                    end
+                end
+                default: state <= IDLE;
+            endcase
+            if (state == DRAIN && wb_done && stream_out) begin
+                stream_start <= 1'b1;
+                stream_base <= o_base;
+                stream_rows <= m_rows;
+                stream_cols <= n_cols;
+            end
+
+            // ---------------- step pipeline ----------------
+            v1 <= iss_valid;
+            l1 <= iss_last;
+            aoff1 <= aoff;
+            v2 <= v1;
+            l2 <= l1;
+            w2 <= wmem_rdata[COLS*WE-1:0];
+            amem_raddr <= aoff1 + AA'(g_field);
+            step_valid <= v2;
+            step_last <= l2;
+            step_w <= w2;
+
+            // ---------------- output side ----------------
+            if (ppu_in_valid) begin
+                if (i_in == 16'(ROWS - 1)) begin
+                    i_in <= '0;
+                    if (mt_in == mt_count - 16'd1) begin
+                        mt_in <= '0;
+                        nt_in <= nt_in + 16'd1;   // next tile's bias is read in the header gap
+                    end else begin
+                        mt_in <= mt_in + 16'd1;
+                    end
+                end else begin
+                    i_in <= i_in + 16'd1;
+                end
+            end
+            if (ppu_out_valid) begin
+                m_out <= m_out + 16'd1;
+                omem_waddr <= omem_waddr + OA'(nt_count);
+                if (i_out == 16'(ROWS - 1)) begin
+                    i_out <= '0;
+                    if (mt_out == mt_count - 16'd1) begin
+                        mt_out <= '0;
+                        m_out <= '0;
+                        nt_out <= nt_out + 16'd1;
+                        omem_waddr <= o_base + OA'(nt_out) + 1'b1;
+                        if (nt_out == nt_count - 16'd1) wb_done <= 1'b1;
+                    end else begin
+                        mt_out <= mt_out + 16'd1;
+                    end
+                end else begin
+                    i_out <= i_out + 16'd1;
+                end
+            end
+        end
+    end
+endmodule
+`default_nettype wire

@@ -1,0 +1,89 @@
+`default_nettype none
+// One processing element of the output-stationary systolic array.
+//
+// Activations travel right as a group of LANES values (the M of N:M sparsity; 1 in a dense-only
+// build), weights travel down with a lane index that picks the activation of the group they
+// multiply. Three stages: input/forwarding registers, product register, accumulator. On a step
+// flagged `last` the finished sum leaves on `result` (valid for one cycle) and the accumulator
+// restarts from zero, so consecutive output tiles stream through without a bubble.
+module accel_pe #(
+    parameter int ACT_BITS    = 8,
+    parameter int WEIGHT_BITS = 8,
+    parameter int ACC_BITS    = 32,
+    parameter int LANES       = 1,
+    parameter int IDX_BITS    = 1
+) (
+    input  wire                         clk,
+    input  wire                         rst,
+    input  wire                         act_signed,   // activations are signed (else unsigned) codes
+    input  wire [LANES*ACT_BITS-1:0]    a_in,
+    input  wire [WEIGHT_BITS-1:0]       w_in,
+    input  wire [IDX_BITS-1:0]          idx_in,
+    input  wire                         last_in,
+    output logic [LANES*ACT_BITS-1:0]   a_out,
+    output logic [WEIGHT_BITS-1:0]      w_out,
+    output logic [IDX_BITS-1:0]         idx_out,
+    output logic                        last_out,
+    output logic [ACC_BITS-1:0]         result,
+    output logic                        result_valid
+);
+    localparam int PROD_BITS = ACT_BITS + 1 + WEIGHT_BITS;
+
+    // Stage 1: forwarding registers (they are also this PE's operands).
+    always_ff @(posedge clk) begin
+        if (rst) begin
+            a_out <= '0;
+            w_out <= '0;
+            idx_out <= '0;
+            last_out <= 1'b0;
+        end else begin
+            a_out <= a_in;
+            w_out <= w_in;
+            idx_out <= idx_in;
+            last_out <= last_in;
+        end
+    end
+
+    // Lane select, then extend to ACT_BITS + 1 bits so unsigned activations multiply correctly.
+    logic [ACT_BITS-1:0] a_sel;
+    always_comb begin
+        a_sel = a_out[ACT_BITS-1:0];
+        for (int l = 1; l < LANES; l++) begin
+            if (idx_out == IDX_BITS'(l)) a_sel = a_out[l*ACT_BITS +: ACT_BITS];
+        end
+    end
+    wire signed [ACT_BITS:0] a_ext = {act_signed & a_sel[ACT_BITS-1], a_sel};
+
+    // Stage 2: product.
+    logic signed [PROD_BITS-1:0] prod;
+    logic last_p;
+    always_ff @(posedge clk) begin
+        if (rst) begin
+            prod <= '0;
+            last_p <= 1'b0;
+        end else begin
+            prod <= a_ext * $signed(w_out);
+            last_p <= last_out;
+        end
+    end
+
+    // Stage 3: accumulate; hand the finished sum over on the last step of a tile.
+    logic signed [ACC_BITS-1:0] acc;
+    wire signed [ACC_BITS-1:0] sum = acc + ACC_BITS'(prod);
+    always_ff @(posedge clk) begin
+        if (rst) begin
+            acc <= '0;
+            result <= '0;
+            result_valid <= 1'b0;
+        end else begin
+            result_valid <= last_p;
+            if (last_p) begin
+                result <= sum;
+                acc <= '0;
+            end else begin
+                acc <= sum;
+            end
+        end
+    end
+endmodule
+`default_nettype wire

@@ -1,0 +1,22 @@
+`default_nettype none
+// Simple dual-port RAM: one synchronous write port, one synchronous read port (read data valid
+// the cycle after the address). Plain behavioural code, so Yosys infers block or distributed RAM.
+module accel_sdpram #(
+    parameter int WIDTH = 32,
+    parameter int DEPTH = 256,
+    parameter int ADDR_BITS = (DEPTH > 1) ? $clog2(DEPTH) : 1
+) (
+    input  wire                  clk,
+    input  wire                  we,
+    input  wire [ADDR_BITS-1:0]  waddr,
+    input  wire [WIDTH-1:0]      wdata,
+    input  wire [ADDR_BITS-1:0]  raddr,
+    output logic [WIDTH-1:0]     rdata
+);
+    logic [WIDTH-1:0] mem [DEPTH];
+    always_ff @(posedge clk) begin
+        if (we) mem[waddr] <= wdata;
+        rdata <= mem[raddr];
+    end
+endmodule
+`default_nettype wire

@@ -1,0 +1,92 @@
+`default_nettype none
+// AXI4-Stream master that reads results out of the output memory.
+//
+// Output memory layout: one word per (row m, column tile t) at base + m * NT + t, holding COLS
+// results of ACC_BITS bits (column t*COLS + j in bits [j*ACC_BITS +: ACC_BITS]). A read-out of
+// `rows` x `cols` results walks the words in address order and sends one 32-bit beat per result
+// (sign-extended), row-major, skipping the unused columns of each row's last tile; tlast marks
+// the final result.
+module accel_streamer #(
+    parameter int COLS      = 4,
+    parameter int ACC_BITS  = 32,
+    parameter int ADDR_BITS = 10
+) (
+    input  wire                      clk,
+    input  wire                      rst,
+    input  wire                      start,
+    input  wire [ADDR_BITS-1:0]      base,
+    input  wire [15:0]               rows,
+    input  wire [15:0]               cols,
+    output wire [ADDR_BITS-1:0]      omem_raddr,
+    input  wire [COLS*ACC_BITS-1:0]  omem_rdata,
+    output wire [31:0]               m_axis_tdata,
+    output wire                      m_axis_tvalid,
+    input  wire                      m_axis_tready,
+    output wire                      m_axis_tlast,
+    output wire                      busy,
+    output logic                     finished       // one-cycle pulse
+);
+    typedef enum logic [1:0] {IDLE, READ, LATCH, SEND} state_t;
+    state_t state;
+    logic [ADDR_BITS-1:0] addr;
+    logic [15:0] rows_left, cols_left, cols_total;
+    logic [15:0] in_word;                 // results left in the current word
+    logic [COLS*ACC_BITS-1:0] word;
+
+    assign omem_raddr = addr;
+    assign busy = state != IDLE;
+    assign m_axis_tvalid = state == SEND;
+    assign m_axis_tdata = 32'($signed(word[ACC_BITS-1:0]));
+    assign m_axis_tlast = (rows_left == 16'd1) && (cols_left == 16'd1);
+
+    always_ff @(posedge clk) begin
+        if (rst) begin
+            state <= IDLE;
+            addr <= '0;
+            rows_left <= '0;
+            cols_left <= '0;
+            cols_total <= '0;
+            in_word <= '0;
+            word <= '0;
+            finished <= 1'b0;
+        end else begin
+            finished <= 1'b0;
+            case (state)
+                IDLE: if (start) begin
+                    addr <= base;
+                    rows_left <= rows;
+                    cols_left <= cols;
+                    cols_total <= cols;
+                    if (rows == 16'd0 || cols == 16'd0) finished <= 1'b1;
+                    else state <= READ;
+                end
+                READ: state <= LATCH;
+                LATCH: begin
+                    word <= omem_rdata;
+                    in_word <= (cols_left < 16'(COLS)) ? cols_left : 16'(COLS);
+                    state <= SEND;
+                end
+                default: if (m_axis_tready) begin
+                    word <= word >> ACC_BITS;
+                    in_word <= in_word - 16'd1;
+                    cols_left <= cols_left - 16'd1;
+                    if (cols_left == 16'd1) begin
+                        addr <= addr + 1'b1;
+                        if (rows_left == 16'd1) begin
+                            state <= IDLE;
+                            finished <= 1'b1;
+                        end else begin
+                            rows_left <= rows_left - 16'd1;
+                            cols_left <= cols_total;
+                            state <= READ;
+                        end
+                    end else if (in_word == 16'd1) begin
+                        addr <= addr + 1'b1;
+                        state <= READ;
+                    end
+                end
+            endcase
+        end
+    end
+endmodule
+`default_nettype wire

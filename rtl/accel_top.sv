@@ -1,0 +1,184 @@
+`default_nettype none
+// codesign accelerator: output-stationary ROWS x COLS systolic array with N:M structured
+// sparsity, per-column post-processing, on-chip memories, descriptor-driven controller and
+// 32-bit AXI4-Stream edges. Interface, descriptor format and memory map: docs/ACCELERATOR.md.
+//
+// Reset `rst` is synchronous and active high. `start` (one cycle, while idle) runs the descriptor
+// chain from descriptor 0; `done` rises when the chain has finished (including any result
+// streaming) and stays high until the next start; `perf_cycles` counts the cycles of the run
+// spent outside result streaming.
+module accel_top #(
+    parameter int ROWS        = 4,
+    parameter int COLS        = 4,
+    parameter int WEIGHT_BITS = 8,
+    parameter int ACT_BITS    = 8,
+    parameter int ACC_BITS    = 32,   // 2 * max(bits) + 1 .. 32
+    parameter int SPARSE_M    = 4,    // 0: dense-only build; 2, 4, 8: groups of SPARSE_M along K
+    parameter int AMEM_DEPTH  = 1024, // words of ROWS * max(1, SPARSE_M) activations
+    parameter int WMEM_DEPTH  = 1024, // weight step words
+    parameter int BMEM_DEPTH  = 64,   // bias rows (COLS biases each)
+    parameter int OMEM_DEPTH  = 1024, // result words (COLS results each)
+    parameter int DMEM_DEPTH  = 16    // layer descriptors
+) (
+    input  wire         clk,
+    input  wire         rst,
+    // AXI4-Stream slave: memory loads and read-out commands
+    input  wire [31:0]  s_axis_tdata,
+    input  wire         s_axis_tvalid,
+    output wire         s_axis_tready,
+    input  wire         s_axis_tlast,
+    // AXI4-Stream master: results
+    output wire [31:0]  m_axis_tdata,
+    output wire         m_axis_tvalid,
+    input  wire         m_axis_tready,
+    output wire         m_axis_tlast,
+    // control and status
+    input  wire         start,
+    output wire         busy,
+    output wire         done,
+    output wire [31:0]  perf_cycles
+);
+    localparam int LANES    = (SPARSE_M == 0) ? 1 : SPARSE_M;
+    localparam int IDX_BITS = (LANES > 1) ? $clog2(LANES) : 1;
+    localparam int WE       = WEIGHT_BITS + IDX_BITS;
+    localparam int GF       = 16;
+    localparam int AMEM_W   = ROWS * LANES * ACT_BITS;
+    localparam int WMEM_W   = GF + COLS * WE;
+    localparam int BMEM_W   = COLS * ACC_BITS;
+    localparam int OMEM_W   = COLS * ACC_BITS;
+    localparam int DMEM_W   = 256;
+    localparam int BEATS_A  = (AMEM_W + 31) / 32;
+    localparam int BEATS_W  = (WMEM_W + 31) / 32;
+    localparam int BEATS_B  = (BMEM_W + 31) / 32;
+    localparam int BEATS_D  = DMEM_W / 32;
+    localparam int BUF_BEATS = (BEATS_A > BEATS_W ? (BEATS_A > BEATS_B ? (BEATS_A > BEATS_D ? BEATS_A : BEATS_D)
+                                                                        : (BEATS_B > BEATS_D ? BEATS_B : BEATS_D))
+                                                  : (BEATS_W > BEATS_B ? (BEATS_W > BEATS_D ? BEATS_W : BEATS_D)
+                                                                        : (BEATS_B > BEATS_D ? BEATS_B : BEATS_D)));
+    localparam int AA = $clog2(AMEM_DEPTH);
+    localparam int WA = $clog2(WMEM_DEPTH);
+    localparam int BA = $clog2(BMEM_DEPTH);
+    localparam int OA = $clog2(OMEM_DEPTH);
+    localparam int DA = $clog2(DMEM_DEPTH);
+    localparam int LA = 28;  // loader address width
+
+    wire unused_in = &{1'b0, s_axis_tlast};
+
+    // ---------------- loader ----------------
+    logic we_d, we_a, we_w, we_b, readout;
+    /* verilator lint_off UNUSEDSIGNAL */
+    logic [LA-1:0] waddr, readout_base;
+    logic [BUF_BEATS*32-1:0] wdata;
+    logic [31:0] readout_shape;
+    /* verilator lint_on UNUSEDSIGNAL */
+    accel_loader #(
+        .ADDR_BITS(LA), .BUF_BEATS(BUF_BEATS),
+        .BEATS_D(BEATS_D), .BEATS_A(BEATS_A), .BEATS_W(BEATS_W), .BEATS_B(BEATS_B)
+    ) u_loader (
+        .clk(clk), .rst(rst),
+        .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
+        .we_d(we_d), .we_a(we_a), .we_w(we_w), .we_b(we_b), .waddr(waddr), .wdata(wdata),
+        .readout(readout), .readout_base(readout_base), .readout_shape(readout_shape)
+    );
+
+    // ---------------- memories ----------------
+    wire [DA-1:0] dmem_raddr;
+    wire [DMEM_W-1:0] dmem_rdata;
+    wire [AA-1:0] amem_raddr;
+    wire [AMEM_W-1:0] amem_rdata;
+    wire [WA-1:0] wmem_raddr;
+    wire [WMEM_W-1:0] wmem_rdata;
+    wire [BA-1:0] bmem_raddr;
+    wire [BMEM_W-1:0] bmem_rdata;
+    wire [OA-1:0] omem_raddr, omem_waddr;
+    wire [OMEM_W-1:0] omem_rdata, omem_wdata;
+    wire omem_we;
+
+    accel_sdpram #(.WIDTH(DMEM_W), .DEPTH(DMEM_DEPTH)) u_dmem (
+        .clk(clk), .we(we_d), .waddr(waddr[DA-1:0]), .wdata(wdata[DMEM_W-1:0]),
+        .raddr(dmem_raddr), .rdata(dmem_rdata));
+    accel_sdpram #(.WIDTH(AMEM_W), .DEPTH(AMEM_DEPTH)) u_amem (
+        .clk(clk), .we(we_a), .waddr(waddr[AA-1:0]), .wdata(wdata[AMEM_W-1:0]),
+        .raddr(amem_raddr), .rdata(amem_rdata));
+    accel_sdpram #(.WIDTH(WMEM_W), .DEPTH(WMEM_DEPTH)) u_wmem (
+        .clk(clk), .we(we_w), .waddr(waddr[WA-1:0]), .wdata(wdata[WMEM_W-1:0]),
+        .raddr(wmem_raddr), .rdata(wmem_rdata));
+    accel_sdpram #(.WIDTH(BMEM_W), .DEPTH(BMEM_DEPTH)) u_bmem (
+        .clk(clk), .we(we_b), .waddr(waddr[BA-1:0]), .wdata(wdata[BMEM_W-1:0]),
+        .raddr(bmem_raddr), .rdata(bmem_rdata));
+    accel_sdpram #(.WIDTH(OMEM_W), .DEPTH(OMEM_DEPTH)) u_omem (
+        .clk(clk), .we(omem_we), .waddr(omem_waddr), .wdata(omem_wdata),
+        .raddr(omem_raddr), .rdata(omem_rdata));
+
+    // ---------------- controller ----------------
+    wire step_valid, step_last;
+    wire [COLS*WE-1:0] step_w;
+    wire act_signed, relu, out_signed;
+    wire [1:0] rounding;
+    wire [5:0] shift, out_bits, bias_shift;
+    wire row_valid, ppu_out_valid;
+    wire [COLS*ACC_BITS-1:0] row;
+    wire stream_start, stream_finished;
+    wire [OA-1:0] stream_base;
+    wire [15:0] stream_rows, stream_cols;
+
+    accel_ctrl #(
+        .ROWS(ROWS), .COLS(COLS), .WE(WE), .WMEM_W(WMEM_W),
+        .DA(DA), .AA(AA), .WA(WA), .BA(BA), .OA(OA)
+    ) u_ctrl (
+        .clk(clk), .rst(rst), .start(start),
+        .dmem_raddr(dmem_raddr), .dmem_rdata(dmem_rdata),
+        .wmem_raddr(wmem_raddr), .wmem_rdata(wmem_rdata),
+        .amem_raddr(amem_raddr), .bmem_raddr(bmem_raddr),
+        .omem_we(omem_we), .omem_waddr(omem_waddr),
+        .step_valid(step_valid), .step_last(step_last), .step_w(step_w),
+        .act_signed(act_signed), .relu(relu), .out_signed(out_signed), .rounding(rounding),
+        .shift(shift), .out_bits(out_bits), .bias_shift(bias_shift),
+        .ppu_in_valid(row_valid), .ppu_out_valid(ppu_out_valid),
+        .stream_start(stream_start), .stream_base(stream_base),
+        .stream_rows(stream_rows), .stream_cols(stream_cols), .stream_finished(stream_finished),
+        .busy(busy), .done(done), .perf_cycles(perf_cycles)
+    );
+
+    // ---------------- datapath ----------------
+    accel_array #(
+        .ROWS(ROWS), .COLS(COLS), .ACT_BITS(ACT_BITS), .WEIGHT_BITS(WEIGHT_BITS),
+        .ACC_BITS(ACC_BITS), .LANES(LANES), .IDX_BITS(IDX_BITS)
+    ) u_array (
+        .clk(clk), .rst(rst), .act_signed(act_signed),
+        .step_valid(step_valid), .step_last(step_last),
+        .a_word(amem_rdata), .w_word(step_w),
+        .out_valid(row_valid), .out_row(row)
+    );
+
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [COLS-1:0] ppu_valid;
+    /* verilator lint_on UNUSEDSIGNAL */
+    for (genvar j = 0; j < COLS; j++) begin : g_ppu
+        accel_ppu #(.ACC_BITS(ACC_BITS)) u_ppu (
+            .clk(clk), .rst(rst),
+            .bias_shift(bias_shift), .shift(shift), .rounding(rounding),
+            .out_bits(out_bits), .out_signed(out_signed), .relu(relu),
+            .in_valid(row_valid), .acc(row[j*ACC_BITS +: ACC_BITS]),
+            .bias(bmem_rdata[j*ACC_BITS +: ACC_BITS]),
+            .out_valid(ppu_valid[j]), .out(omem_wdata[j*ACC_BITS +: ACC_BITS])
+        );
+    end
+    assign ppu_out_valid = ppu_valid[0];
+
+    // ---------------- result read-out ----------------
+    wire stream_busy;
+    wire unused_sb = &{1'b0, stream_busy};
+    accel_streamer #(.COLS(COLS), .ACC_BITS(ACC_BITS), .ADDR_BITS(OA)) u_streamer (
+        .clk(clk), .rst(rst),
+        .start(stream_start | readout),
+        .base(readout ? readout_base[OA-1:0] : stream_base),
+        .rows(readout ? readout_shape[15:0] : stream_rows),
+        .cols(readout ? readout_shape[31:16] : stream_cols),
+        .omem_raddr(omem_raddr), .omem_rdata(omem_rdata),
+        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid),
+        .m_axis_tready(m_axis_tready), .m_axis_tlast(m_axis_tlast),
+        .busy(stream_busy), .finished(stream_finished)
+    );
+endmodule
+`default_nettype wire

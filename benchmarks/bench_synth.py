@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from codesign.synth import AccelParams, parse_sparse, synthesize_accel  # noqa: E402
+from codesign.synth import accel_spec, parse_sparse, synthesize_accel  # noqa: E402
 
 
 def _ints(text: str) -> list[int]:
@@ -47,12 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     for rows, cols in sizes:
         for bits in args.bits:
             for seed in args.seeds:
-                accel = AccelParams(rows=rows, cols=cols, weight_bits=bits, act_bits=bits,
-                                    sparse=sparse)
+                spec = accel_spec(rows, cols, bits, bits, sparse=sparse)
                 tag = f"{rows}x{cols}_int{bits}" + (f"_{sparse[0]}of{sparse[1]}" if sparse
                                                     else "") + f"_s{seed}"
                 t0 = time.monotonic()
-                r = synthesize_accel(accel, Path(args.out) / tag, targets=targets, seed=seed,
+                r = synthesize_accel(spec, Path(args.out) / tag, targets=targets, seed=seed,
                                      freq_mhz=args.freq)
                 dt = time.monotonic() - t0
                 e, x = r.get("ecp5", {}), r.get("xc7", {})

@@ -29,7 +29,6 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -43,18 +42,6 @@ DEFAULT_TOP = "accel_top"
 DEFAULT_TIMEOUT_S = 3 * 3600
 RTL_DIR = Path(__file__).resolve().parent.parent / "rtl"
 
-# Accelerator parameter ranges the RTL supports. Defined here until codesign/accel/spec.py
-# provides the single definition; keep in step with rtl/accel_top.sv.
-PARAM_RANGES = {
-    "rows": (1, 16),
-    "cols": (1, 16),
-    "weight_bits": (2, 16),
-    "act_bits": (2, 16),
-    "acc_bits": (2, 64),
-}
-SUPPORTED_SPARSITY = ((2, 4),)
-
-
 class SynthError(CodesignError):
     """A synthesis or place-and-route tool failed, or its output was incomplete."""
 
@@ -62,53 +49,35 @@ class SynthError(CodesignError):
 # --------------------------------------------------------------------------- parameters
 
 
-@dataclass(frozen=True)
-class AccelParams:
-    """Top-level parameters of `accel_top`; `validate()` checks them against the RTL."""
+def accel_spec(
+    rows: int,
+    cols: int,
+    weight_bits: int,
+    act_bits: int,
+    acc_bits: int | None = None,
+    sparse: tuple[int, int] | None = None,
+) -> Any:
+    """The validated `AccelSpec` (codesign/accel/spec.py, the one source of the RTL's ranges).
 
-    rows: int
-    cols: int
-    weight_bits: int
-    act_bits: int
-    acc_bits: int | None = None  # None: the RTL's default (wide enough for its maximum depth)
-    sparse: tuple[int, int] | None = None  # (N, M); None: dense-only hardware
+    sparse (N, M) builds the N:M-capable array (SPARSE_M = M; any N < M runs on it);
+    None builds the dense-only array (SPARSE_M = 0). acc_bits None: the spec's default.
+    Raises CodesignError naming the parameter and its allowed range.
+    """
+    from codesign.accel.spec import SPARSE_M_CHOICES, AccelSpec
 
-    def validate(self) -> "AccelParams":
-        for name, (lo, hi) in PARAM_RANGES.items():
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise CodesignError(
-                    f"{name.replace('_', ' ')} = {value!r} is not supported by the RTL: "
-                    f"allowed {lo}..{hi}"
-                )
-        if self.acc_bits is not None and self.acc_bits < self.weight_bits + self.act_bits:
+    sparse_m = 0
+    if sparse is not None:
+        n, m = sparse
+        choices = [c for c in SPARSE_M_CHOICES if c]
+        if m not in choices:
             raise CodesignError(
-                f"acc bits = {self.acc_bits} is too narrow: allowed "
-                f"{self.weight_bits + self.act_bits}..{PARAM_RANGES['acc_bits'][1]} "
-                f"(at least weight bits + act bits)"
+                f"sparse = {n}:{m} is not supported by the RTL: allowed N:M with M in "
+                f"{', '.join(map(str, choices))} and 1 <= N < M (or dense)"
             )
-        if self.sparse is not None and tuple(self.sparse) not in SUPPORTED_SPARSITY:
-            allowed = ", ".join(f"{n}:{m}" for n, m in SUPPORTED_SPARSITY)
-            raise CodesignError(
-                f"sparse = {self.sparse[0]}:{self.sparse[1]} is not supported by the RTL: "
-                f"allowed {allowed} (or dense)"
-            )
-        return self
-
-    def rtl_params(self) -> dict[str, int]:
-        """The Verilog parameters of `accel_top` (ACC_BITS only when given)."""
-        params = {
-            "ROWS": self.rows,
-            "COLS": self.cols,
-            "WEIGHT_BITS": self.weight_bits,
-            "ACT_BITS": self.act_bits,
-        }
-        if self.acc_bits is not None:
-            params["ACC_BITS"] = self.acc_bits
-        params["SPARSE_M"] = self.sparse[1] if self.sparse else 0
-        return params
+        sparse_m = m
+    extra = {} if acc_bits is None else {"acc_bits": acc_bits}
+    return AccelSpec(rows=rows, cols=cols, weight_bits=weight_bits, act_bits=act_bits,
+                     sparse_m=sparse_m, **extra)
 
 
 def parse_sparse(text: str | None) -> tuple[int, int] | None:
@@ -443,7 +412,7 @@ def synthesize(
 
 
 def synthesize_accel(
-    accel: AccelParams,
+    spec: Any,
     out_dir: str | os.PathLike[str],
     targets: Sequence[str] = TARGETS,
     seed: int = 1,
@@ -453,9 +422,8 @@ def synthesize_accel(
     top: str = DEFAULT_TOP,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """Synthesize our accelerator (`rtl/*.sv`, top `accel_top`) at validated parameters."""
-    accel.validate()
-    return synthesize(rtl_sources(rtl_dir), top, accel.rtl_params(), out_dir, targets, seed,
+    """Synthesize our accelerator (`rtl/*.sv`, top `accel_top`) for an `AccelSpec`."""
+    return synthesize(rtl_sources(rtl_dir), top, spec.parameters(), out_dir, targets, seed,
                       freq_mhz, include_dirs=[rtl_dir], **kwargs)
 
 
@@ -527,12 +495,10 @@ def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
 
 def run_cli(args: argparse.Namespace) -> int:
     """Handler of `codesign synth`: validate, run, print the table; CodesignError on bad input."""
-    accel = AccelParams(
-        rows=args.rows, cols=args.cols, weight_bits=args.weight_bits, act_bits=args.act_bits,
-        acc_bits=args.acc_bits, sparse=parse_sparse(args.sparse),
-    ).validate()
+    spec = accel_spec(args.rows, args.cols, args.weight_bits, args.act_bits, args.acc_bits,
+                      parse_sparse(args.sparse))
     result = synthesize_accel(
-        accel, args.out, targets=args.targets, seed=args.seed, freq_mhz=args.freq,
+        spec, args.out, targets=args.targets, seed=args.seed, freq_mhz=args.freq,
         rtl_dir=args.rtl_dir, top=args.top, place_route=not args.no_pnr,
         synth_args={t: ["-nodsp"] for t in args.targets} if args.no_dsp else None,
     )

@@ -284,11 +284,32 @@ def _place_ecp5(work: Path, seed: int, freq_mhz: float, timeout_s: float) -> dic
         "fmax_mhz": min(fmax_by_clock.values()) if fmax_by_clock else None,
         "source": "nextpnr",
         "fmax_by_clock": fmax_by_clock,
+        "critical_path": _critical_path(report),
         "io": util.get("TRELLIS_IO", 0),
         "utilization": util,
         "available": {k: available[k] for k in ("TRELLIS_COMB", "TRELLIS_FF", "MULT18X18D",
                                                  "DP16KD", "TRELLIS_IO") if k in available},
     }
+
+
+def _critical_path(report: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The slowest register-to-register path of nextpnr's report: endpoints and ns split."""
+    worst = None
+    for cp in report.get("critical_paths", []):
+        steps = cp.get("path") or []
+        if not steps or "async" in f"{cp.get('from')}{cp.get('to')}":
+            continue
+        total = sum(float(st.get("delay", 0)) for st in steps)
+        if worst is None or total > worst["delay_ns"]:
+            routing = sum(float(st.get("delay", 0)) for st in steps if st.get("type") == "routing")
+            worst = {
+                "from": steps[0]["from"]["cell"],
+                "to": steps[-1]["to"]["cell"],
+                "delay_ns": round(total, 3),
+                "routing_ns": round(routing, 3),
+                "steps": len(steps),
+            }
+    return worst
 
 
 # --------------------------------------------------------------------------- API
@@ -453,6 +474,15 @@ def format_table(result: Mapping[str, Any]) -> str:
     lines = ["  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w)
                        for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    e = result.get("ecp5")
+    if e:
+        pnr = (f", nextpnr seed {e['seed']}, target {e['freq_target_mhz']:g} MHz"
+               if e["source"] == "nextpnr" else "")
+        lines.append(f"ecp5: {e['device']} {e['package']}{pnr}; BRAM = 18Kb blocks")
+        cp = e.get("critical_path")
+        if cp:
+            lines.append(f"ecp5 critical path: {cp['from']} -> {cp['to']}, {cp['delay_ns']} ns "
+                         f"({cp['routing_ns']} ns routing)")
     return "\n".join(lines)
 
 

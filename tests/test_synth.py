@@ -125,6 +125,7 @@ def test_ecp5_place_and_route_numbers(full_run):
     assert ecp5["ff"] >= 4 * 24  # four 24-bit accumulators at least
     assert 50 <= ecp5["lut"] <= 2000
     assert 10 <= ecp5["fmax_mhz"] <= 1000
+    assert ecp5["critical_path"]["delay_ns"] > 0 and ecp5["critical_path"]["to"]
     assert ecp5["seed"] == 3 and ecp5["freq_target_mhz"] == 150
     assert (ecp5["device"], ecp5["package"]) == ("LFE5U-85F", "CABGA381")
     assert ecp5["yosys"]["source"] == "yosys" and ecp5["yosys"]["dsp"] == 4
@@ -156,7 +157,7 @@ def test_synth_json_written_and_reproducible_metadata(full_run):
     assert len(on_disk["sources"]) == 2
     assert not list(out.glob(".synth.json*"))  # no temp file left
     table = format_table(result)
-    assert "nextpnr" in table and "xc7" in table
+    assert "nextpnr" in table and "xc7" in table and "seed 3" in table
 
 
 @pytest.mark.slow

@@ -13,7 +13,8 @@ Every number says where it came from: `yosys` (post-synthesis cell counts) or `n
 
 Counting rules:
     ecp5 (nextpnr)  lut = TRELLIS_COMB, ff = TRELLIS_FF, dsp = MULT18X18D, bram = DP16KD (18 Kb)
-    ecp5 (yosys)    lut = LUT4 + 2 * CCU2C (a carry cell fills two LUT4 slots); rest as above
+    ecp5 (yosys)    lut = LUT4 + 2 * CCU2C (a carry cell fills two LUT4 slots; distributed RAM
+                    TRELLIS_DPR16X4 is only in `cells`); ff, dsp, bram as above
     xc7  (yosys)    lut = LUT1..LUT6 (logic only; LUT RAM / SRL cells are listed separately),
                     ff = FD*, dsp = DSP48E1, bram in 18 Kb units = RAMB18E1 + 2 * RAMB36E1
 """
@@ -41,6 +42,7 @@ XC7_FAMILY = "xc7"
 DEFAULT_TOP = "accel_top"
 DEFAULT_TIMEOUT_S = 3 * 3600
 RTL_DIR = Path(__file__).resolve().parent.parent / "rtl"
+
 
 class SynthError(CodesignError):
     """A synthesis or place-and-route tool failed, or its output was incomplete."""
@@ -111,7 +113,7 @@ def _error_lines(*texts: str, limit: int = 5) -> str:
     lines = []
     for text in texts:
         lines += [ln.strip() for ln in text.splitlines() if "ERROR" in ln]
-    return "; ".join(dict.fromkeys(lines[:limit]))
+    return "; ".join(list(dict.fromkeys(lines))[:limit])
 
 
 def _run(cmd: Sequence[str], cwd: Path, what: str, log: Path, timeout_s: float) -> None:
@@ -370,7 +372,7 @@ def synthesize(
     incs = [Path(d).resolve() for d in include_dirs]
     extra = {t: list(a) for t, a in (synth_args or {}).items()}
     for target, flags in extra.items():
-        if target not in TARGETS or not all(re.fullmatch(r"-[\w.=+-]+|\w[\w.]*", f) for f in flags):
+        if target not in TARGETS or not all(re.fullmatch(r"-[\w.=+-]+|\w[\w.:]*", f) for f in flags):
             raise CodesignError(f"synth_args = {{{target!r}: {flags!r}}}: need a target of "
                                 f"{', '.join(TARGETS)} and plain Yosys flags such as -nodsp")
 

@@ -185,6 +185,16 @@ def test_yosys_syntax_error_raises_and_leaves_no_synth_json(tmp_path):
 
 
 @pytest.mark.slow
+def test_incomplete_synthesis_is_detected(tmp_path):
+    # Stop synth_ecp5 before technology mapping: Yosys exits 0 with generic cells left over.
+    sources = _write_design(tmp_path / "rtl")
+    with pytest.raises(SynthError, match=r"unmapped cells"):
+        synthesize(sources, "mini_top", PARAMS, tmp_path / "out", targets=("ecp5",),
+                   synth_args={"ecp5": ["-run", "begin:map_gates"]})
+    assert not (tmp_path / "out" / "synth.json").exists()
+
+
+@pytest.mark.slow
 def test_unknown_parameter_is_a_clear_error(tmp_path):
     sources = _write_design(tmp_path / "rtl")
     with pytest.raises(SynthError, match="NO_SUCH_PARAM"):

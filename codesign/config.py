@@ -286,11 +286,11 @@ def validate(config: RunConfig) -> RunConfig:
     named = []
     for i, layer in enumerate(config.layers):
         is_last = i == len(config.layers) - 1
-        layer = validate_layer(layer, f"layers[{i}]", is_last)
+        _check_choice(f"layers[{i}]", "type", layer.type, LAYER_TYPES)
         counters[layer.type] = counters.get(layer.type, 0) + 1
-        if layer.name is None:
+        if layer.name is None:  # named first, so errors can say which layer
             layer = dataclasses.replace(layer, name="output" if is_last else f"{prefixes[layer.type]}{counters[layer.type]}")
-        named.append(layer)
+        named.append(validate_layer(layer, f"layers[{i}]", is_last))
     names = [layer.name for layer in named]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

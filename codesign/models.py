@@ -122,8 +122,24 @@ def _h5_architecture(path: Path) -> dict:
     return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
 
 
+def _quantizer_strings(architecture: dict) -> dict:
+    """QActivation(quantizer object) serializes to a dict that Keras 2.14 cannot read back; QKeras'
+    own string form (``quantized_relu(bits=4, integer=2)``) round-trips, so use that."""
+    for layer in architecture["config"]["layers"]:
+        activation = layer.get("config", {}).get("activation")
+        if layer.get("class_name") == "QActivation" and isinstance(activation, dict):
+            # QKeras parses "None" wrongly; None is every such argument's default, so leave it out.
+            args = ", ".join(f"{key}={value!r}" for key, value in activation.get("config", {}).items() if value is not None)
+            layer["config"]["activation"] = f"{activation['class_name']}({args})"
+    return architecture
+
+
 def load(path: str | Path, weights: str | Path | None = None, *, allow_custom: bool = False):
-    """Load a saved QKeras model: a single .h5, or an architecture .json plus a weights .h5."""
+    """Load a saved QKeras model: a single .h5, or an architecture .json plus a weights .h5.
+
+    The architecture is checked as plain JSON first; then the model is rebuilt from it and the
+    weights are read, so nothing in the file is executed.
+    """
     import tensorflow as tf
 
     path = Path(path)
@@ -136,15 +152,19 @@ def load(path: str | Path, weights: str | Path | None = None, *, allow_custom: b
             raise CodesignError(f"{path} is not a model file: not valid JSON") from None
         if not isinstance(architecture, dict):
             raise CodesignError(f"{path} is not a model file: expected a Keras architecture object")
-        check_architecture(architecture, str(path), allow_custom)
         if weights is None:
+            check_architecture(architecture, str(path), allow_custom)
             raise CodesignError(f"{path}: an architecture JSON needs its weights; pass --weights FILE.h5")
-        model = tf.keras.models.model_from_json(json.dumps(architecture), custom_objects=custom_objects())
-        try:
-            model.load_weights(str(weights))
-        except (OSError, ValueError) as err:
-            raise CodesignError(f"cannot load weights {weights} into {path}: {err}") from None
-        return model
-    architecture = _h5_architecture(path)
+    else:
+        architecture = _h5_architecture(path)
+        weights = path
     check_architecture(architecture, str(path), allow_custom)
-    return tf.keras.models.load_model(str(path), custom_objects=custom_objects(), compile=False, safe_mode=not allow_custom)
+    try:
+        model = tf.keras.models.model_from_json(json.dumps(_quantizer_strings(architecture)), custom_objects=custom_objects())
+    except (ValueError, TypeError, KeyError) as err:
+        raise CodesignError(f"{path}: cannot rebuild the model from its architecture: {err}") from None
+    try:
+        model.load_weights(str(weights))
+    except (OSError, ValueError) as err:
+        raise CodesignError(f"cannot load weights {weights} into the model of {path}: {err}") from None
+    return model

@@ -65,20 +65,23 @@ def _pruning_wrapper(config: RunConfig, total_steps: int):
     sparsity = tfmot.sparsity.keras
     p = config.train.pruning
     begin = int(p.begin_fraction * total_steps)
-    end = max(begin + 1, int(p.end_fraction * total_steps))
+    span = max(1, int(p.end_fraction * total_steps) - begin)
+    frequency = min(p.frequency, span)
+    # tfmot prunes only on steps begin + k * frequency: end on one, or the target is never reached.
+    end = begin + (span // frequency) * frequency
 
     def wrap(spec: LayerSpec, layer):
         if spec.nm_pair is not None:
             n, m = spec.nm_pair
             # tfmot counts zeros: (M - N) zeros in every M consecutive weights of the reduction axis.
-            schedule = sparsity.ConstantSparsity(1 - n / m, begin_step=begin, frequency=p.frequency)
+            schedule = sparsity.ConstantSparsity(1 - n / m, begin_step=begin, frequency=frequency)
             return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule, sparsity_m_by_n=(m - n, m))
         if spec.sparsity == 0:
             return layer
         if p.schedule == "constant":
-            schedule = sparsity.ConstantSparsity(spec.sparsity, begin_step=begin, frequency=p.frequency)
+            schedule = sparsity.ConstantSparsity(spec.sparsity, begin_step=begin, frequency=frequency)
         else:
-            schedule = sparsity.PolynomialDecay(0.0, spec.sparsity, begin_step=begin, end_step=end, frequency=p.frequency)
+            schedule = sparsity.PolynomialDecay(0.0, spec.sparsity, begin_step=begin, end_step=end, frequency=frequency)
         return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule)
 
     return wrap

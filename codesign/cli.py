@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from codesign.errors import CodesignError
@@ -26,6 +27,10 @@ def _run_config(args: argparse.Namespace):
     return config.validate(cfg)
 
 
+def _accuracy(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def _out_dir(args: argparse.Namespace, name: str) -> Path:
     return Path(args.out) if args.out else Path("runs") / name
 
@@ -37,7 +42,7 @@ def cmd_flow(args: argparse.Namespace) -> int:
     out = _out_dir(args, cfg.name)
     rep = flow.run_flow(cfg, out, Path(args.hls_dir), progress=not args.quiet)
     e = rep["exactness"]["qkeras_vs_hls4ml"]
-    print(f"{cfg.name}: accuracy float {rep['accuracy']['float']}, QKeras {rep['accuracy']['qkeras']:.4f}, "
+    print(f"{cfg.name}: accuracy float {_accuracy(rep['accuracy']['float'])}, QKeras {rep['accuracy']['qkeras']:.4f}, "
           f"hls4ml C-sim {rep['accuracy']['hls4ml_csim']:.4f}; sparsity {rep['totals']['sparsity']:.1%}; "
           f"QKeras vs hls4ml: {e['mismatched']} of {e['samples']} samples differ")
     print(f"report: {out / 'report.json'} and {out / 'report.md'}; HLS project: {rep['hls_project']}")
@@ -50,7 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _run_config(args)
     out = _out_dir(args, cfg.name)
     summary = flow.run_train(cfg, out, progress=not args.quiet)
-    print(f"{cfg.name}: accuracy float {summary['float']}, QKeras {summary['qkeras']:.4f}; model: {out / 'model.h5'}")
+    print(f"{cfg.name}: accuracy float {_accuracy(summary['float'])}, QKeras {summary['qkeras']:.4f}; model: {out / 'model.h5'}")
     return 0
 
 
@@ -127,6 +132,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Keras warns when serializing QKeras quantizers; the flow checks the round trip itself.
+    warnings.filterwarnings("ignore", message=r".*keras\.constraints\.serialize")
     args = parser().parse_args(argv)
     try:
         return args.func(args)

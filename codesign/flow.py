@@ -97,7 +97,7 @@ def train_stage(cfg: RunConfig, out_dir: Path, inputs: Inputs, *, progress: bool
     _write_text(out_dir / "config.yaml", run_config.dump(cfg))
     summary = {"float": result.float_accuracy, "qkeras": result.qkeras_accuracy, "seconds": round(time.monotonic() - start, 1), "history": result.history}
     _write_text(out_dir / "train.json", json.dumps(summary, indent=1))
-    _say(progress, f"trained: float accuracy {result.float_accuracy}, QKeras accuracy {result.qkeras_accuracy:.4f}")
+    _say(progress, f"trained: QKeras accuracy {result.qkeras_accuracy:.4f} (float baseline {result.float_accuracy})")
     return result.model, summary
 
 

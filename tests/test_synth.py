@@ -223,6 +223,24 @@ def test_cli_runs_and_prints_table(tmp_path, capsys):
     assert result["ecp5"]["dsp"] == 0 and result["ecp5"]["lut"] > 0  # multipliers in LUTs
 
 
+@pytest.mark.slow
+def test_cli_on_the_real_accelerator(tmp_path, capsys):
+    """`codesign synth` on rtl/accel_top.sv itself (ECP5 Yosys only, to stay quick)."""
+    parser = argparse.ArgumentParser(prog="codesign")
+    register_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args([
+        "synth", "--rows", "2", "--cols", "2", "--weight-bits", "4", "--act-bits", "4",
+        "--sparse", "2:4", "--targets", "ecp5", "--no-pnr", "--out", str(tmp_path),
+    ])
+    assert args.func(args) == 0
+    result = json.loads((tmp_path / "synth.json").read_text())
+    assert result["top"] == "accel_top" and result["params"]["SPARSE_M"] == 4
+    ecp5 = result["ecp5"]
+    assert ecp5["source"] == "yosys" and ecp5["lut"] > 0 and ecp5["ff"] > 0
+    assert ecp5["bram"] >= 1  # the on-chip memories
+    assert "ecp5" in capsys.readouterr().out
+
+
 # ------------------------------------------------------------------ validation (no tools)
 
 

@@ -2,16 +2,16 @@
 // Controller: runs a chain of layer descriptors from the descriptor memory without the host.
 //
 // Per descriptor (fields in docs/ACCELERATOR.md): for every column tile nt, read its weight-list
-// header (step count S), then for every row tile mt issue the S weight steps of the list, padded
-// with bubbles to max(S, ROWS) cycles, the last step flagged so the array closes the output tile.
+// header (step count S), then for every row tile mt issue the S weight steps of the list, after
+// max(ROWS - S, 0) bubbles, the last step flagged so the array closes the output tile.
 // Each weight step word names the activation group g it multiplies: the activation memory is
 // read at a_base + mt*KG + g. Finished rows go through the PPUs (bias row read at
 // b_base + nt) and are written to o_base + m*NT + nt (rows m >= M are dropped). Then, if the
 // descriptor says so, the results are streamed out; the chain ends at a descriptor flagged last.
 //
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
-//   sum over descriptors of  5 + sum_nt (2 + MT * max(S_nt, ROWS)) + drain
-// with drain given by codesign.accel.golden.
+//   sum over descriptors of  3 + sum_nt (2 + MT * max(S_nt, ROWS)) + 10 + ROWS + COLS
+// (codesign.accel.golden.layer_cycles; derivation in docs/ACCELERATOR.md).
 module accel_ctrl #(
     parameter int ROWS        = 4,
     parameter int COLS        = 4,
@@ -85,17 +85,19 @@ module accel_ctrl #(
 
     // Issue side.
     logic [DA-1:0] didx;
-    logic [WA-1:0] wp, pass_start;
-    logic [15:0] steps, k, k_last, mt, nt;
+    logic [WA-1:0] wp, w_origin;
+    logic [15:0] pad, k, k_last, mt, nt;
     logic [AA-1:0] aoff;
 
     assign dmem_raddr = didx;
-    assign wmem_raddr = (state == HDR) ? wp : pass_start + WA'(k);
+    assign wmem_raddr = (state == HDR) ? wp : w_origin + WA'(k);
     assign busy = state != IDLE;
 
     wire issuing = state == ISSUE;
-    wire iss_valid = issuing && (k < steps);
-    wire iss_last = issuing && (k == steps - 16'd1);
+    // A pass is max(S, ROWS) cycles: bubbles first, then the S steps, so the last steps of any
+    // two passes (also across column tiles) are at least ROWS cycles apart.
+    wire iss_valid = issuing && (k >= pad);
+    wire iss_last = issuing && (k == k_last);
     wire [15:0] g_field = 16'(wmem_rdata[WMEM_W-1 -: GF]);
 
     // Step pipeline: W read data arrives one cycle after issue, the activation address is
@@ -122,8 +124,8 @@ module accel_ctrl #(
             o_base <= '0;
             didx <= '0;
             wp <= '0;
-            pass_start <= '0;
-            {steps, k, k_last, mt, nt} <= '0;
+            w_origin <= '0;
+            {pad, k, k_last, mt, nt} <= '0;
             aoff <= '0;
             {v1, l1, v2, l2, step_valid, step_last} <= '0;
             aoff1 <= '0;
@@ -179,9 +181,10 @@ module accel_ctrl #(
                 end
                 HDR: state <= HDRW;
                 HDRW: begin
-                    steps <= g_field;
                     k_last <= ((g_field > 16'(ROWS)) ? g_field : 16'(ROWS)) - 16'd1;
-                    pass_start <= wp + 1'b1;
+                    pad <= (g_field > 16'(ROWS)) ? 16'd0 : 16'(ROWS) - g_field;
+                    wp <= wp + 1'b1 + WA'(g_field);     // the next column tile's header
+                    w_origin <= wp + 1'b1 - ((g_field > 16'(ROWS)) ? '0 : WA'(16'(ROWS) - g_field));
                     k <= '0;
                     mt <= '0;
                     aoff <= a_base;
@@ -195,7 +198,6 @@ module accel_ctrl #(
                                 state <= DRAIN;
                             end else begin
                                 nt <= nt + 16'd1;
-                                wp <= pass_start + WA'(steps);
                                 state <= HDR;
                             end
                         end else begin

@@ -149,17 +149,20 @@ def compute(spec: AccelSpec, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
     """(accumulators, output codes) of a layer, exactly as the RTL computes them."""
     check_layer(spec, layer)
     acc = np.asarray(layer.inputs, dtype=np.int64) @ np.asarray(layer.weights, dtype=np.int64)
-    total = acc
-    if layer.bias is not None:
-        total = acc + (np.asarray(layer.bias, dtype=np.int64) << layer.bias_shift)[None, :]
-    y = shift_right_round(total, layer.shift, layer.rounding)
-    if layer.relu:
+    bias = np.zeros(layer.n, dtype=np.int64) if layer.bias is None else np.asarray(layer.bias, dtype=np.int64)
+    return acc, post_process(acc, bias[None, :], layer.bias_shift, layer.shift, layer.rounding,
+                             layer.out_bits, layer.out_signed, layer.relu)
+
+
+def post_process(acc: np.ndarray, bias: np.ndarray, bias_shift: int, shift: int, rounding: str,
+                 out_bits: int, out_signed: bool, relu: bool) -> np.ndarray:
+    """The PPU (rtl/accel_ppu.sv): bias aligned by a left shift, requantization, ReLU, saturation."""
+    total = np.asarray(acc, dtype=np.int64) + (np.asarray(bias, dtype=np.int64) << bias_shift)
+    y = shift_right_round(total, shift, rounding)
+    if relu:
         y = np.maximum(y, 0)
-    if layer.out_signed:
-        lo, hi = -(1 << (layer.out_bits - 1)), (1 << (layer.out_bits - 1)) - 1
-    else:
-        lo, hi = 0, (1 << layer.out_bits) - 1
-    return acc, np.clip(y, lo, hi)
+    out = FixedType(out_bits, 0, out_signed, rounding, "SAT")
+    return out.fit_codes(y)
 
 
 def pack_weights(spec: AccelSpec, weights: np.ndarray, n_of_m: tuple[int, int] | None = None,
@@ -226,10 +229,8 @@ def _step_word(spec: AccelSpec, step: Step) -> int:
 def layer_cycles(spec: AccelSpec, m: int, steps: list[int]) -> int:
     """perf_cycles of one descriptor: M rows, ``steps[t]`` weight steps in column tile t."""
     mt = ceil_div(m, spec.rows)
-    passes = [max(s, spec.rows) for s in steps]
-    last_pad = passes[-1] - steps[-1]
-    return (DESCRIPTOR_OVERHEAD + sum(TILE_OVERHEAD + mt * p for p in passes)
-            + DRAIN_BASE + spec.rows + spec.cols - last_pad)
+    return (DESCRIPTOR_OVERHEAD + sum(TILE_OVERHEAD + mt * max(s, spec.rows) for s in steps)
+            + DRAIN_BASE + spec.rows + spec.cols)
 
 
 def run_layer(spec: AccelSpec, layer: Layer, packed: PackedWeights | None = None) -> LayerResult:

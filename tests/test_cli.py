@@ -79,8 +79,13 @@ def test_a_model_with_a_lambda_layer_is_refused(tmp_path):
     _nothing_complete(tmp_path)
 
 
-def test_import_a_foreign_qkeras_model_json_and_weights(tmp_path):
-    """A model made outside the flow (Sequential, fused activation, its own names) converts exactly."""
+@pytest.mark.parametrize("form,hls_flags", [
+    ("json", []),
+    ("h5", ["--io-type", "io_stream", "--strategy", "Resource", "--reuse-factor", "4"]),
+])
+def test_import_a_foreign_qkeras_model(tmp_path, form, hls_flags):
+    """A model made outside the flow (Sequential, fused activation, its own names) converts exactly,
+    from JSON + weights or from a single .h5, in io_parallel/Latency and io_stream/Resource."""
     import tensorflow as tf
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
 
@@ -94,14 +99,21 @@ def test_import_a_foreign_qkeras_model_json_and_weights(tmp_path):
     ])
     rng = np.random.default_rng(0)
     model.set_weights([rng.normal(0, 0.5, w.shape) for w in model.get_weights()])  # untrained, random: exactness still must hold
-    (tmp_path / "model.json").write_text(model.to_json())
-    model.save_weights(tmp_path / "weights.h5")
-    result = codesign("convert", "--model", "model.json", "--weights", "weights.h5", "--dataset", "digits", "--input-type", "ufixed<8,1>", "--quiet", cwd=tmp_path)
+    if form == "json":
+        (tmp_path / "model.json").write_text(model.to_json())
+        model.save_weights(tmp_path / "weights.h5")
+        model_args = ["--model", "model.json", "--weights", "weights.h5"]
+    else:
+        model.save(tmp_path / "model.h5")
+        model_args = ["--model", "model.h5"]
+    result = codesign("convert", *model_args, *hls_flags, "--dataset", "digits", "--input-type", "ufixed<8,1>", "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "runs" / "model" / "report.json").read_text())
     assert report["exactness"]["qkeras_vs_hls4ml"] == {"samples": 360, "mismatched": 0, "max_abs_diff": 0.0}
     assert [layer["name"] for layer in report["layers"]] == ["hidden", "hidden2", "logits"]
     assert (tmp_path / "hls_projects" / "model" / "build_prj.tcl").is_file()
+    if hls_flags:
+        assert report["hls"]["io_type"] == "io_stream" and report["hls"]["reuse_factor"] == 4
 
 
 def test_unsupported_layer_names_layer_and_type(tmp_path):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign import analysis, config as run_config, data, report
+from codesign import analysis, config as run_config, data, reference, report
 from codesign.config import RunConfig
 from codesign.errors import CodesignError
 from codesign.fixedpoint import FixedType
@@ -122,6 +122,8 @@ def convert_stage(cfg: RunConfig, model, out_dir: Path, inputs: Inputs, hls_root
     result = hls.build_and_simulate(model, nodes, cfg.hls, project_dir, cfg.name, inputs.x_test)
     labels = inputs.dataset.test.y
     exactness = compare(qkeras_logits, result.logits)
+    # The integer model the accelerator implements: a third opinion that says which side is wrong.
+    reference_exactness = compare(qkeras_logits, reference.logits(nodes, inputs.x_test))
     _say(progress, f"C simulation of {exactness['samples']} test samples: {exactness['mismatched']} differ from QKeras")
     nm = {spec.name: spec.nm_pair for spec in cfg.layers if spec.nm_pair}
     rep = report.build(
@@ -129,15 +131,15 @@ def convert_stage(cfg: RunConfig, model, out_dir: Path, inputs: Inputs, hls_root
         nodes=nodes,
         layers=analysis.layer_stats(nodes, nm),
         accuracy={"float": float_accuracy, "qkeras": train.accuracy(qkeras_logits, labels), "hls4ml_csim": train.accuracy(result.logits, labels)},
-        exactness={"qkeras_vs_hls4ml": exactness},
+        exactness={"qkeras_vs_hls4ml": exactness, "qkeras_vs_reference": reference_exactness},
         hls_project=result.project_dir,
         seconds={"train": train_seconds, "convert_and_csim": round(time.monotonic() - start, 1)},
     )
     report.write(out_dir, rep)
-    if exactness["mismatched"]:
+    if exactness["mismatched"] or reference_exactness["mismatched"]:
         raise CodesignError(
-            f"exactness check failed: hls4ml C simulation differs from QKeras on {exactness['mismatched']} of "
-            f"{exactness['samples']} samples (max |diff| {exactness['max_abs_diff']:g}); see {out_dir / 'report.md'}"
+            f"exactness check failed: of {exactness['samples']} samples, hls4ml C simulation differs from QKeras on "
+            f"{exactness['mismatched']} and the integer reference on {reference_exactness['mismatched']}; see {out_dir / 'report.md'}"
         )
     return rep
 

@@ -1,0 +1,65 @@
+"""Integer reference execution of a described model: the arithmetic the hardware does, in numpy.
+
+Activations travel as integer codes of their node's output type; each weighted layer accumulates
+exactly (int64) with the bias aligned by a left shift; activations requantize with their type's
+rounding and saturation. It must agree with QKeras and hls4ml bit for bit, and the accelerator's
+compiler lowers exactly these steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codesign.analysis import Node
+from codesign.errors import CodesignError
+from codesign.fixedpoint import requantize
+
+
+def im2col(x: np.ndarray, kernel_size: tuple[int, int]) -> np.ndarray:
+    """(N, H, W, C) -> (N, H-kh+1, W-kw+1, kh*kw*C) patches, ordered (kh, kw, C) like Keras' kernel."""
+    kh, kw = kernel_size
+    n, h, w, c = x.shape
+    rows, cols = h - kh + 1, w - kw + 1
+    patches = np.empty((n, rows, cols, kh, kw, c), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            patches[:, :, :, i, j, :] = x[:, i:i + rows, j:j + cols, :]
+    return patches.reshape(n, rows, cols, kh * kw * c)
+
+
+def weighted_layer(node: Node, x_codes: np.ndarray) -> np.ndarray:
+    """Accumulator codes (frac = accum_type.frac) of a dense or conv2d node."""
+    w = node.weight_type.to_codes(node.kernel_matrix())
+    b = node.bias_type.to_codes(node.bias)
+    product_frac = node.input_type.frac + node.weight_type.frac
+    acc_frac = node.accum_type.frac
+    if acc_frac < product_frac or acc_frac < node.bias_type.frac:
+        raise CodesignError(f"layer {node.name!r}: accumulator type {node.accum_type} cannot align products and bias exactly")
+    if node.kind == "conv2d":
+        x_codes = im2col(x_codes, node.kernel.shape[:2])
+    acc = (x_codes @ w) << (acc_frac - product_frac)
+    return acc + (b << (acc_frac - node.bias_type.frac))
+
+
+def run(nodes: list[Node], x: np.ndarray) -> np.ndarray:
+    """Output codes of the last node for float inputs ``x`` that lie on the input type's grid."""
+    codes = nodes[0].output_type.to_codes(x)
+    for node in nodes[1:]:
+        if node.has_weights:
+            codes = weighted_layer(node, codes)
+        elif node.kind in ("relu", "quantize"):
+            codes = requantize(codes, node.input_type.frac, node.output_type)
+        elif node.kind == "maxpool2d":
+            ph, pw = node.pool_size
+            n, h, w, c = codes.shape
+            rows, cols = h // ph, w // pw
+            codes = codes[:, :rows * ph, :cols * pw, :].reshape(n, rows, ph, cols, pw, c).max(axis=(2, 4))
+        elif node.kind == "flatten":
+            codes = codes.reshape(len(codes), -1)
+        else:
+            raise CodesignError(f"layer {node.name!r}: the reference cannot execute kind {node.kind!r}")
+    return codes
+
+
+def logits(nodes: list[Node], x: np.ndarray) -> np.ndarray:
+    return nodes[-1].output_type.from_codes(run(nodes, x))

@@ -72,7 +72,8 @@ async def random_configs(dut):
         acc[:6] = [-lim, lim - 1, 0, -1, 1, (1 << max(shift - 1, 0))]       # extremes and a half-way value
         bias = rng.integers(-lim >> bias_shift, (lim >> bias_shift) - 1, n, endpoint=True)
         if trial % 4 == 0:                                                   # exact half-way remainders
-            acc = (rng.integers(-(lim >> max(shift, 1)), lim >> max(shift, 1), n) << shift) + (1 << max(shift - 1, 0))
+            span = max(1, lim >> max(shift, 1))
+            acc = (rng.integers(-span, span, n) << shift) + (1 << max(shift - 1, 0))
             acc = np.clip(acc, -lim, lim - 1)
         config = {"bias_shift": bias_shift, "shift": shift, "rounding": ROUNDING_CODES[rounding],
                   "out_bits": out_bits if out_bits < 64 else 0, "out_signed": int(out_signed), "relu": int(relu)}

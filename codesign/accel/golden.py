@@ -27,7 +27,15 @@ TARGET_DESCRIPTORS, TARGET_ACTIVATIONS, TARGET_WEIGHTS, TARGET_BIASES, TARGET_RE
 # Fixed latencies of the RTL (cycles), see docs/ACCELERATOR.md "Cycle formula".
 DESCRIPTOR_OVERHEAD = 3     # DFETCH, DWAIT, NEXT
 TILE_OVERHEAD = 2           # HDR, HDRW per column tile
-DRAIN_BASE = 10             # issue pipeline (3) + PE (3) + column collect (1) + PPU (4) - 1
+ISSUE_LATENCY = 3           # weight read, activation address, activation read
+PPU_LATENCY = 4
+DRAIN_BASE = ISSUE_LATENCY + 3 + PPU_LATENCY   # + ROWS + COLS: see layer_cycles
+
+
+def array_latency(spec: AccelSpec) -> int:
+    """Cycles from the last step of a tile at the array's input to row 0 of the tile at its output
+    (forwarding register, product, accumulator, column collect, then COLS-1 of skew + de-skew)."""
+    return spec.cols + 3
 
 
 @dataclass(frozen=True)

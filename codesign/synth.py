@@ -371,8 +371,9 @@ def synthesize(
         raise CodesignError(f"source file(s) not found: {', '.join(missing)}")
     incs = [Path(d).resolve() for d in include_dirs]
     extra = {t: list(a) for t, a in (synth_args or {}).items()}
+    flag = re.compile(r"-[\w.=+-]+|\w[\w.:]*")  # no quoting, spaces or ';' in the script
     for target, flags in extra.items():
-        if target not in TARGETS or not all(re.fullmatch(r"-[\w.=+-]+|\w[\w.:]*", f) for f in flags):
+        if target not in TARGETS or not all(flag.fullmatch(f) for f in flags):
             raise CodesignError(f"synth_args = {{{target!r}: {flags!r}}}: need a target of "
                                 f"{', '.join(TARGETS)} and plain Yosys flags such as -nodsp")
 

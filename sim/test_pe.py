@@ -87,7 +87,8 @@ async def random_streams(dut):
         dut.a_in.value, dut.w_in.value, dut.idx_in.value, dut.last_in.value = a, w, idx, last
         dut.act_signed.value = act_signed
         await RisingEdge(dut.clk)
-        model.edge(a, w, idx, last, act_signed)
+        # Right after the edge cocotb reads the registers' values from before it: compare them with
+        # the model's state, then clock the model.
         assert int(dut.a_out.value) == model.a_q and int(dut.w_out.value) == model.w_q, f"cycle {cycle}: forwarding"
         assert int(dut.last_out.value) == model.last_q and int(dut.idx_out.value) == model.idx_q, f"cycle {cycle}: forwarding"
         assert int(dut.result_valid.value) == model.result_valid, f"cycle {cycle}: result_valid"
@@ -96,6 +97,7 @@ async def random_streams(dut):
             want = to_signed(model.result, acc_bits)
             assert got == want, f"cycle {cycle} (seed {seed}): result {got} != {want}"
             results += 1
+        model.edge(a, w, idx, last, act_signed)
     dut._log.info("PE: %d tile results exact over %d cycles (seed %d)", results, cycle + 1, seed)
 
 

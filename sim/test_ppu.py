@@ -69,7 +69,8 @@ async def random_configs(dut):
         out_signed, relu = bool(rng.integers(2)), bool(rng.integers(2))
         n = 64
         acc = rng.integers(-lim, lim, n)
-        acc[:6] = [-lim, lim - 1, 0, -1, 1, (1 << max(shift - 1, 0))]       # extremes and a half-way value
+        half = 1 << max(shift - 1, 0)
+        acc[:6] = [-lim, lim - 1, 0, -1, 1, half if half < lim else -half]  # extremes and a half-way value
         bias = rng.integers(-lim >> bias_shift, (lim >> bias_shift) - 1, n, endpoint=True)
         if trial % 4 == 0:                                                   # exact half-way remainders
             span = max(1, lim >> max(shift, 1))

@@ -65,7 +65,7 @@ def _runner(simulator: str):
 def run(
     toplevel: str,
     test_module: str,
-    test_dir: Path,
+    module_dir: Path,
     build_dir: Path,
     parameters: dict[str, object],
     simulator: str = "verilator",
@@ -75,8 +75,9 @@ def run(
 ) -> Path:
     """Build ``toplevel`` (incremental: an existing build dir is reused) and run a cocotb test module.
 
-    Returns the results.xml path; raises CodesignError when a test failed. ``waves`` (default: the
-    WAVES environment variable) records ``dump.vcd`` (Verilator) or an FST (Icarus) in build_dir.
+    ``module_dir`` is where ``test_module`` lives; the simulator runs in ``build_dir``. Returns the
+    results.xml path; raises CodesignError when a test failed. ``waves`` (default: the WAVES
+    environment variable) records ``dump.vcd`` (Verilator) or an FST (Icarus) in build_dir.
     """
     waves = waves_requested() if waves is None else waves
     runner = _runner(simulator)
@@ -103,13 +104,13 @@ def run(
             os.environ.pop("MAKEFLAGS", None)
         else:
             os.environ["MAKEFLAGS"] = saved
-    if str(test_dir) not in sys.path:   # the runner passes sys.path on as the simulator's PYTHONPATH
-        sys.path.insert(0, str(test_dir))
+    if str(module_dir) not in sys.path:   # the runner passes sys.path on as the simulator's PYTHONPATH
+        sys.path.insert(0, str(module_dir))
     env = dict(extra_env or {})
     results = runner.test(
         hdl_toplevel=toplevel,
         test_module=test_module,
-        test_dir=test_dir,
+        test_dir=build_dir,
         build_dir=build_dir,
         extra_env=env,
         testcase=testcase,
@@ -124,9 +125,9 @@ def run(
     return results
 
 
-def run_top(spec: AccelSpec, test_module: str, test_dir: Path, build_root: Path, simulator: str = "verilator",
+def run_top(spec: AccelSpec, test_module: str, module_dir: Path, build_root: Path, simulator: str = "verilator",
             extra_env: dict[str, str] | None = None, testcase: str | None = None) -> Path:
     """Run a cocotb module against ``accel_top`` built for ``spec`` in build_root/<simulator>_<tag>."""
     env = {SPEC_ENV: spec_to_env(spec), **(extra_env or {})}
-    return run("accel_top", test_module, test_dir, Path(build_root) / f"{simulator}_{spec.tag()}",
+    return run("accel_top", test_module, module_dir, Path(build_root) / f"{simulator}_{spec.tag()}",
                spec.parameters(), simulator, env, testcase)

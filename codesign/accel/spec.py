@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from codesign.errors import CodesignError
 
-SPARSE_M_CHOICES = (0, 2, 4, 8)
+SPARSE_M_CHOICES = (0, 4)   # the RTL is written for any power of two; these two builds are verified
 GROUP_FIELD_BITS = 16   # group index / step count field of a weight-memory word
 DESCRIPTOR_BITS = 256   # eight 32-bit fields
 MAX_DEPTH = 1 << 20

@@ -45,12 +45,15 @@ module accel_pe #(
     end
 
     // Lane select, then extend to ACT_BITS + 1 bits so unsigned activations multiply correctly.
-    logic [ACT_BITS-1:0] a_sel;
-    always_comb begin
-        a_sel = a_out[ACT_BITS-1:0];
-        for (int l = 1; l < LANES; l++) begin
-            if (idx_out == IDX_BITS'(l)) a_sel = a_out[l*ACT_BITS +: ACT_BITS];
+    wire [ACT_BITS-1:0] a_sel;
+    if (LANES == 1) begin : g_one_lane
+        assign a_sel = a_out;
+    end else begin : g_lanes
+        wire [ACT_BITS-1:0] lane [LANES];
+        for (genvar l = 0; l < LANES; l++) begin : g_lane
+            assign lane[l] = a_out[l*ACT_BITS +: ACT_BITS];
         end
+        assign a_sel = lane[idx_out];
     end
     wire signed [ACT_BITS:0] a_ext = {act_signed & a_sel[ACT_BITS-1], a_sel};
 

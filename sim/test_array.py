@@ -35,7 +35,7 @@ def schedule(spec: AccelSpec, layer: golden.Layer, packed: golden.PackedWeights,
                 yield 0, 0, 0, 0, None
             for s, step in enumerate(steps):
                 last = s == len(steps) - 1
-                yield (1, int(last), a_words[mt * kg + step.group], golden._step_word(spec, step) & wmask,
+                yield (1, int(last), a_words[mt * kg + step.group], golden.step_word(spec, step) & wmask,
                        (mt, nt) if last else None)
 
 

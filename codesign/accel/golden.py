@@ -29,7 +29,7 @@ DESCRIPTOR_OVERHEAD = 3     # DFETCH, DWAIT, NEXT
 TILE_OVERHEAD = 2           # HDR, HDRW per column tile
 ISSUE_LATENCY = 3           # weight read, activation address, activation read
 PPU_LATENCY = 4
-DRAIN_BASE = ISSUE_LATENCY + 3 + PPU_LATENCY   # + ROWS + COLS: see layer_cycles
+DRAIN_BASE = ISSUE_LATENCY + 3 + PPU_LATENCY   # drain = DRAIN_BASE + ROWS + COLS (layer_cycles)
 
 
 def array_latency(spec: AccelSpec) -> int:
@@ -108,7 +108,7 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _tiles(spec: AccelSpec, layer: Layer) -> tuple[int, int, int]:
+def tile_counts(spec: AccelSpec, layer: Layer) -> tuple[int, int, int]:
     """(MT, NT, KG): row tiles, column tiles, K groups."""
     return ceil_div(layer.m, spec.rows), ceil_div(layer.n, spec.cols), ceil_div(layer.k, spec.lanes)
 
@@ -222,11 +222,11 @@ def pack_weights(spec: AccelSpec, weights: np.ndarray, n_of_m: tuple[int, int] |
             raise CodesignError(f"column tile {t} needs {len(steps)} weight steps, more than the allowed {(1 << GROUP_FIELD_BITS) - 1}")
         tiles.append(tuple(steps))
         words.append(len(steps) << field_shift)
-        words.extend(_step_word(spec, s) for s in steps)
+        words.extend(step_word(spec, s) for s in steps)
     return PackedWeights(tuple(tiles), tuple(words))
 
 
-def _step_word(spec: AccelSpec, step: Step) -> int:
+def step_word(spec: AccelSpec, step: Step) -> int:
     word = step.group << (spec.cols * spec.weight_entry_bits)
     wmask = (1 << spec.weight_bits) - 1
     for j, (lane, value) in enumerate(step.entries):
@@ -308,7 +308,7 @@ class Descriptor:
     @classmethod
     def for_layer(cls, spec: AccelSpec, layer: Layer, bases: Bases = Bases(), stream_out: bool = True,
                   last: bool = True) -> Descriptor:
-        mt, nt, kg = _tiles(spec, layer)
+        mt, nt, kg = tile_counts(spec, layer)
         return cls(layer.m, layer.n, mt, nt, kg, bases, layer.shift, layer.rounding, layer.out_bits,
                    layer.out_signed, layer.relu, layer.act_signed, layer.bias_shift, stream_out, last)
 
@@ -357,7 +357,7 @@ def layer_image(spec: AccelSpec, layer: Layer, bases: Bases = Bases(), packed: P
     the memory depths of the build."""
     packed = packed or pack_weights(spec, layer.weights)
     expected = run_layer(spec, layer, packed)
-    mt, nt, kg = _tiles(spec, layer)
+    mt, nt, kg = tile_counts(spec, layer)
     a_words = activation_words(spec, layer.inputs)
     b_words = bias_words(spec, layer.bias, layer.n)
     for name, base, count, depth in (("activation", bases.a, len(a_words), spec.amem_depth),

@@ -1,0 +1,75 @@
+"""Reference model alone (no simulator): packing round-trips, N:M step counts, parameter checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codesign.accel import golden
+from codesign.accel.spec import AccelSpec
+from codesign.errors import CodesignError
+from stimulus import prune_n_of_m
+
+
+def unpack(spec: AccelSpec, packed: golden.PackedWeights, k: int, n: int) -> np.ndarray:
+    w = np.zeros((golden.ceil_div(k, spec.lanes) * spec.lanes, len(packed.tiles) * spec.cols), dtype=np.int64)
+    for t, steps in enumerate(packed.tiles):
+        for step in steps:
+            for j, (lane, value) in enumerate(step.entries):
+                w[step.group * spec.lanes + lane, t * spec.cols + j] += value
+    return w[:k, :n]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 20), st.sampled_from([0, 4]), st.integers(1, 6), st.integers(0, 2**31))
+def test_pack_round_trip(k, n, sparse_m, cols, seed):
+    spec = AccelSpec(rows=4, cols=cols, sparse_m=sparse_m)
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-128, 128, size=(k, n)) * (rng.random((k, n)) < 0.6)
+    for skip in (True, False):
+        packed = golden.pack_weights(spec, w, skip_zeros=skip)
+        assert np.array_equal(unpack(spec, packed, k, n), w)
+        assert len(packed.words) == sum(s + 1 for s in packed.steps())
+
+
+def test_n_of_m_halves_steps():
+    spec = AccelSpec(rows=8, cols=8, sparse_m=4)
+    rng = np.random.default_rng(0)
+    w = prune_n_of_m(rng.integers(1, 128, size=(256, 64)), 2, 4, rng)
+    assert golden.pack_weights(spec, w, n_of_m=(2, 4)).steps() == [128] * 8
+    assert golden.pack_weights(spec, w, skip_zeros=False).steps() == [256] * 8
+    with pytest.raises(CodesignError, match="not 1:4 sparse"):
+        golden.pack_weights(spec, w, n_of_m=(1, 4))
+
+
+def test_cycle_formula_steady_state():
+    spec = AccelSpec(rows=8, cols=8)
+    # 32 row tiles x 8 column tiles of 256 steps: 65536 cycles of work plus 45 of overhead
+    assert golden.layer_cycles(spec, 256, [256] * 8) == 3 + 8 * (2 + 32 * 256) + 10 + 8 + 8
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(rows=0), "rows=0 is outside the allowed range 1..64"),
+    (dict(acc_bits=12), "acc_bits=12 is outside the allowed range 17..32"),
+    (dict(sparse_m=2), "sparse_m=2 is not one of"),
+    (dict(amem_depth=1000), "amem_depth=1000 must be a power of two"),
+])
+def test_spec_errors(kwargs, match):
+    with pytest.raises(CodesignError, match=match):
+        AccelSpec(**kwargs)
+
+
+def test_layer_errors():
+    spec = AccelSpec(acc_bits=24)
+    ones = np.ones((2, 600), dtype=np.int64)
+    with pytest.raises(CodesignError, match="K=600 exceeds the allowed range 1..511"):
+        golden.compute(spec, golden.Layer(ones, ones.T))
+    with pytest.raises(CodesignError, match="input codes"):
+        golden.compute(spec, golden.Layer(np.full((1, 1), 200), np.ones((1, 1), dtype=np.int64)))
+    with pytest.raises(CodesignError, match="out_bits=30 is outside the allowed range 1..24"):
+        golden.compute(spec, golden.Layer(np.ones((1, 1)), np.ones((1, 1)), out_bits=30))
+    big = golden.Layer(np.ones((40, 900), dtype=np.int64), np.ones((900, 40), dtype=np.int64))
+    with pytest.raises(CodesignError, match="activation memory words 0..2249, outside the allowed range 0..1023"):
+        golden.layer_image(AccelSpec(wmem_depth=64), big)

@@ -17,6 +17,8 @@ from codesign.accel.sim import run, spec_from_env, spec_to_env, SPEC_ENV
 from codesign.accel.spec import AccelSpec
 from stimulus import random_layer
 
+pytestmark = pytest.mark.slow   # builds and runs a simulator
+
 SIM_DIR = Path(__file__).resolve().parent
 
 

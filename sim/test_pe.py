@@ -15,6 +15,8 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from codesign.accel.sim import run
 
+pytestmark = pytest.mark.slow   # builds and runs a simulator
+
 SIM_DIR = Path(__file__).resolve().parent
 PARAMS = {  # name: (ACT_BITS, WEIGHT_BITS, ACC_BITS, LANES)
     "int8_lanes4": (8, 8, 24, 4),

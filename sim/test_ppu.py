@@ -15,6 +15,8 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from codesign.accel.golden import ROUNDING_CODES, post_process
 from codesign.accel.sim import run
 
+pytestmark = pytest.mark.slow   # builds and runs a simulator
+
 LATENCY = 4
 ACC_BITS = 24
 

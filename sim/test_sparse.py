@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import cocotb
+import pytest
 import numpy as np
 
 from codesign.accel import golden
@@ -15,6 +16,8 @@ from codesign.accel.sim import SPEC_ENV, run, spec_from_env, spec_to_env
 from codesign.accel.spec import AccelSpec
 from stimulus import prune_n_of_m, random_layer
 from test_array import ArrayTB, array_parameters, random_array_gemms
+
+pytestmark = pytest.mark.slow   # builds and runs a simulator
 
 SIM_DIR = Path(__file__).resolve().parent
 SPARSE_SPEC = AccelSpec(rows=4, cols=4, weight_bits=8, act_bits=8, acc_bits=24, sparse_m=4)

@@ -24,6 +24,8 @@ from codesign.accel.sim import run_top, spec_from_env
 from codesign.accel.spec import AccelSpec
 from stimulus import act_range, random_layer, weight_range
 
+pytestmark = pytest.mark.slow   # builds and runs a simulator
+
 SPECS = {
     "4x4_int8": AccelSpec(rows=4, cols=4, weight_bits=8, act_bits=8, acc_bits=24, sparse_m=4),
     "8x8_int4_dense": AccelSpec(rows=8, cols=8, weight_bits=4, act_bits=4, acc_bits=16, sparse_m=0),

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_synth.py [--sizes 4x4,8x8] [--bits 8,4] [--seeds 1]
         [--freq 200] [--targets ecp5,xc7] [--sparse 2:4] [--out build/bench_synth]
+        [--timeout 3600] [--no-pnr]
 
 ECP5 numbers are post-place-and-route (nextpnr-ecp5, LFE5U-85F CABGA381), xc7 numbers are
 post-synthesis (Yosys synth_xilinx); BRAM in 18 Kb blocks. Each run keeps its logs and
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="build/bench_synth")
     ap.add_argument("--timeout", type=float, default=3600.0,
                     help="seconds per tool run; a P&R that times out leaves Yosys-only numbers")
+    ap.add_argument("--no-pnr", action="store_true", help="Yosys-only numbers (no nextpnr)")
     args = ap.parse_args(argv)
 
     targets = tuple(t for t in args.targets.split(",") if t)
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                 out = Path(args.out) / tag
                 try:
                     r = synthesize_accel(spec, out, targets=targets, seed=seed,
-                                         freq_mhz=args.freq, timeout_s=args.timeout)
+                                         freq_mhz=args.freq, timeout_s=args.timeout,
+                                         place_route=not args.no_pnr)
                 except SynthError as err:  # e.g. nextpnr did not finish routing in time
                     print(f"<!-- {tag}: {err}; Yosys-only numbers below -->", flush=True)
                     r = synthesize_accel(spec, out, targets=targets, seed=seed,

@@ -252,7 +252,7 @@ def test_cli_on_the_real_accelerator(tmp_path, capsys):
         ({"weight_bits": 1}, r"weight_bits=1 .*allowed range 2\.\."),
         ({"act_bits": 32}, r"act_bits=32 .*allowed range 2\.\."),
         ({"acc_bits": 10}, r"acc_bits=10 .*allowed range 17\.\."),
-        ({"sparse": (1, 3)}, r"sparse = 1:3 .*allowed N:M with M in 2, 4, 8"),
+        ({"sparse": (1, 3)}, r"sparse = 1:3 .*allowed N:M with M in"),
         ({"rows": True}, r"rows=True"),
     ],
 )

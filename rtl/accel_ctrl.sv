@@ -6,15 +6,17 @@
 // max(ROWS - S, 0) bubbles, the last step flagged so the array closes the output tile.
 // Each weight step word names the activation group g it multiplies: the activation memory is
 // read at a_base + mt*KG + g. Finished rows go through the PPUs (bias row read at
-// b_base + nt) and are written to o_base + m*NT + nt (rows m >= M are dropped). Then, if the
+// b_base + nt) and are written to o_base + m*NT + nt (rows m >= M are dropped) and, with
+// write_back, as activations to wb_base + mt*KG_out + nt*COLS/LANES (accel_abuf). Then, if the
 // descriptor says so, the results are streamed out; the chain ends at a descriptor flagged last.
 //
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
 //   sum over descriptors of  3 + sum_nt (2 + MT * max(S_nt, ROWS)) + 10 + ROWS + COLS
-// (codesign.accel.golden.layer_cycles; derivation in docs/ACCELERATOR.md).
+//   (+ the last tile's write-back words) -- codesign.accel.golden.layer_cycles, docs/ACCELERATOR.md.
 module accel_ctrl #(
     parameter int ROWS        = 4,
     parameter int COLS        = 4,
+    parameter int LANES       = 4,
     parameter int WE          = 9,    // bits per column in a weight step word ({idx, weight})
     parameter int WMEM_W      = 52,
     parameter int DA          = 4,    // address bits of the memories
@@ -28,7 +30,7 @@ module accel_ctrl #(
     input  wire                  start,
     // memories
     output wire [DA-1:0]         dmem_raddr,
-    input  wire [255:0]          dmem_rdata,
+    input  wire [319:0]          dmem_rdata,
     output wire [WA-1:0]         wmem_raddr,
     input  wire [WMEM_W-1:0]     wmem_rdata,
     output logic [AA-1:0]        amem_raddr,
@@ -50,6 +52,12 @@ module accel_ctrl #(
     // rows entering and leaving the PPUs
     input  wire                  ppu_in_valid,
     input  wire                  ppu_out_valid,
+    output wire [15:0]           out_row,       // row index (0..ROWS-1) in its tile, with ppu_out_valid
+    // write-back of results into the activation memory (accel_abuf)
+    output logic                 to_amem,
+    output logic [AA-1:0]        abuf_base,
+    output wire [15:0]           abuf_count,
+    input  wire                  abuf_busy,
     // result read-out
     output logic                 stream_start,
     output logic [OA-1:0]        stream_base,
@@ -80,8 +88,10 @@ module accel_ctrl #(
     wire [31:0] d5 = dmem_rdata[191:160];
     wire [31:0] d6 = dmem_rdata[223:192];
     wire [31:0] d7 = dmem_rdata[255:224];
-    wire unused_d = &{1'b0, d2[31:21], d3[31:30], d3[23:22], d3[15:10], d3[7:6],
-                      d4[31:AA], d5[31:WA], d6[31:BA], d7[31:OA], kg};
+    wire [31:0] d8 = dmem_rdata[287:256];
+    wire [31:0] d9 = dmem_rdata[319:288];
+    wire unused_d = &{1'b0, d2[31:22], d3[31:30], d3[23:22], d3[15:10], d3[7:6],
+                      d4[31:AA], d5[31:WA], d6[31:BA], d7[31:OA], d8[31:AA], d9[31:16], kg, kg_out};
 
     // Issue side.
     logic [DA-1:0] didx;
@@ -109,6 +119,13 @@ module accel_ctrl #(
     // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
     logic [15:0] i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out;
     logic wb_done;
+    // Activation write-back: words per output tile, the next layer's groups per row tile (KG'),
+    // the address of the current tile's first word and the groups left from this column tile on.
+    localparam int ABUF_WORDS = (COLS >= LANES) ? COLS / LANES : 1;   // write-back needs LANES | COLS
+    logic [15:0] kg_out, kg_left;
+    logic [AA-1:0] abuf_nt_base;
+    assign out_row = i_out;
+    assign abuf_count = (kg_left < 16'(ABUF_WORDS)) ? kg_left : 16'(ABUF_WORDS);
     assign bmem_raddr = b_base + BA'(nt_in);
     assign omem_we = ppu_out_valid && (m_out < m_rows);
 
@@ -116,7 +133,10 @@ module accel_ctrl #(
         if (rst) begin
             state <= IDLE;
             {m_rows, n_cols, mt_count, nt_count, kg} <= '0;
-            {stream_out, last_desc, act_signed, relu, out_signed} <= '0;
+            {stream_out, last_desc, act_signed, relu, out_signed, to_amem} <= '0;
+            {kg_out, kg_left} <= '0;
+            abuf_base <= '0;
+            abuf_nt_base <= '0;
             rounding <= '0;
             {shift, out_bits, bias_shift} <= '0;
             a_base <= '0;
@@ -165,6 +185,11 @@ module accel_ctrl #(
                     act_signed <= d2[18];
                     stream_out <= d2[19];
                     last_desc <= d2[20];
+                    to_amem <= d2[21];
+                    kg_out <= d9[15:0];
+                    kg_left <= d9[15:0];
+                    abuf_base <= d8[AA-1:0];
+                    abuf_nt_base <= d8[AA-1:0];
                     shift <= d3[5:0];
                     rounding <= d3[9:8];
                     out_bits <= d3[21:16];
@@ -208,7 +233,7 @@ module accel_ctrl #(
                         k <= k + 16'd1;
                     end
                 end
-                DRAIN: if (wb_done) state <= stream_out ? STREAM : NEXT;
+                DRAIN: if (wb_done && !abuf_busy) state <= stream_out ? STREAM : NEXT;
                 STREAM: if (stream_finished) state <= NEXT;
                 NEXT: begin
                     if (last_desc) begin
@@ -221,7 +246,7 @@ module accel_ctrl #(
                 end
                 default: state <= IDLE;
             endcase
-            if (state == DRAIN && wb_done && stream_out) begin
+            if (state == DRAIN && wb_done && !abuf_busy && stream_out) begin
                 stream_start <= 1'b1;
                 stream_base <= o_base;
                 stream_rows <= m_rows;
@@ -265,8 +290,12 @@ module accel_ctrl #(
                         nt_out <= nt_out + 16'd1;
                         omem_waddr <= o_base + OA'(nt_out) + 1'b1;
                         if (nt_out == nt_count - 16'd1) wb_done <= 1'b1;
+                        abuf_nt_base <= abuf_nt_base + AA'(ABUF_WORDS);
+                        abuf_base <= abuf_nt_base + AA'(ABUF_WORDS);
+                        kg_left <= kg_left - 16'(ABUF_WORDS);
                     end else begin
                         mt_out <= mt_out + 16'd1;
+                        abuf_base <= abuf_base + AA'(kg_out);
                     end
                 end else begin
                     i_out <= i_out + 16'd1;

@@ -46,7 +46,7 @@ module accel_top #(
     localparam int WMEM_W   = GF + COLS * WE;
     localparam int BMEM_W   = COLS * ACC_BITS;
     localparam int OMEM_W   = COLS * ACC_BITS;
-    localparam int DMEM_W   = 256;
+    localparam int DMEM_W   = 320;
     localparam int BEATS_A  = (AMEM_W + 31) / 32;
     localparam int BEATS_W  = (WMEM_W + 31) / 32;
     localparam int BEATS_B  = (BMEM_W + 31) / 32;
@@ -97,8 +97,13 @@ module accel_top #(
     accel_sdpram #(.WIDTH(DMEM_W), .DEPTH(DMEM_DEPTH)) u_dmem (
         .clk(clk), .we(we_d), .waddr(waddr[DA-1:0]), .wdata(wdata[DMEM_W-1:0]),
         .raddr(dmem_raddr), .rdata(dmem_rdata));
+    // Activation memory: written by the loader, or by the write-back of a layer's results.
+    wire abuf_we;
+    wire [AA-1:0] abuf_waddr;
+    wire [AMEM_W-1:0] abuf_wdata;
     accel_sdpram #(.WIDTH(AMEM_W), .DEPTH(AMEM_DEPTH)) u_amem (
-        .clk(clk), .we(we_a), .waddr(waddr[AA-1:0]), .wdata(wdata[AMEM_W-1:0]),
+        .clk(clk), .we(we_a | abuf_we), .waddr(abuf_we ? abuf_waddr : waddr[AA-1:0]),
+        .wdata(abuf_we ? abuf_wdata : wdata[AMEM_W-1:0]),
         .raddr(amem_raddr), .rdata(amem_rdata));
     accel_sdpram #(.WIDTH(WMEM_W), .DEPTH(WMEM_DEPTH)) u_wmem (
         .clk(clk), .we(we_w), .waddr(waddr[WA-1:0]), .wdata(wdata[WMEM_W-1:0]),
@@ -119,11 +124,14 @@ module accel_top #(
     wire row_valid, ppu_out_valid;
     wire [COLS*ACC_BITS-1:0] row;
     wire stream_start, stream_finished;
+    wire [15:0] out_row, abuf_count;
+    wire to_amem, abuf_busy;
+    wire [AA-1:0] abuf_base;
     wire [OA-1:0] stream_base;
     wire [15:0] stream_rows, stream_cols;
 
     accel_ctrl #(
-        .ROWS(ROWS), .COLS(COLS), .WE(WE), .WMEM_W(WMEM_W),
+        .ROWS(ROWS), .COLS(COLS), .LANES(LANES), .WE(WE), .WMEM_W(WMEM_W),
         .DA(DA), .AA(AA), .WA(WA), .BA(BA), .OA(OA)
     ) u_ctrl (
         .clk(clk), .rst(rst), .start(start),
@@ -134,7 +142,8 @@ module accel_top #(
         .step_valid(step_valid), .step_last(step_last), .step_w(step_w),
         .act_signed(act_signed), .relu(relu), .out_signed(out_signed), .rounding(rounding),
         .shift(shift), .out_bits(out_bits), .bias_shift(bias_shift),
-        .ppu_in_valid(row_valid), .ppu_out_valid(ppu_out_valid),
+        .ppu_in_valid(row_valid), .ppu_out_valid(ppu_out_valid), .out_row(out_row),
+        .to_amem(to_amem), .abuf_base(abuf_base), .abuf_count(abuf_count), .abuf_busy(abuf_busy),
         .stream_start(stream_start), .stream_base(stream_base),
         .stream_rows(stream_rows), .stream_cols(stream_cols), .stream_finished(stream_finished),
         .busy(busy), .done(done), .perf_cycles(perf_cycles)
@@ -165,6 +174,15 @@ module accel_top #(
         );
     end
     assign ppu_out_valid = ppu_valid[0];
+
+    accel_abuf #(
+        .ROWS(ROWS), .COLS(COLS), .LANES(LANES), .ACT_BITS(ACT_BITS), .ACC_BITS(ACC_BITS), .AA(AA)
+    ) u_abuf (
+        .clk(clk), .rst(rst), .enable(to_amem),
+        .row_valid(ppu_out_valid), .row_i(out_row), .row(omem_wdata),
+        .base(abuf_base), .count(abuf_count),
+        .we(abuf_we), .waddr(abuf_waddr), .wdata(abuf_wdata), .busy(abuf_busy)
+    );
 
     // ---------------- result read-out ----------------
     wire stream_busy;

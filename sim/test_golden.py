@@ -73,3 +73,13 @@ def test_layer_errors():
     big = golden.Layer(np.ones((40, 900), dtype=np.int64), np.ones((900, 40), dtype=np.int64))
     with pytest.raises(CodesignError, match="activation memory words 0..2249, outside the allowed range 0..1023"):
         golden.layer_image(AccelSpec(wmem_depth=64), big)
+
+
+def test_writeback_limits():
+    with pytest.raises(CodesignError, match="multiple of the group size 4"):
+        AccelSpec(rows=4, cols=6).check_writeback()
+    with pytest.raises(CodesignError, match="cols / 4 <= rows=1"):
+        AccelSpec(rows=1, cols=8).check_writeback()
+    layer = golden.Layer(np.ones((2, 3), dtype=np.int64), np.ones((3, 2), dtype=np.int64), out_bits=12)
+    with pytest.raises(CodesignError, match="out_bits=12 in the allowed range 1..8"):
+        golden.layer_image(AccelSpec(), layer, write_back=100)

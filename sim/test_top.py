@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import cocotb
@@ -54,7 +55,8 @@ def random_bases(spec: AccelSpec, layer: Layer, rng: np.random.Generator) -> Bas
 
 
 async def run_and_check(tb: AccelTB, layer: Layer, bases: Bases = Bases(), stream_out: bool = True,
-                        what: str = "") -> None:
+                        what: str = "") -> int:
+    """Load, run and check one layer; returns its cycle count."""
     spec = tb.spec
     img = golden.layer_image(spec, layer, bases, stream_out=stream_out)
     await tb.load(img.beats)
@@ -73,6 +75,7 @@ async def run_and_check(tb: AccelTB, layer: Layer, bases: Bases = Bases(), strea
         raise AssertionError(f"{what}: output {tuple(bad)} is {got[tuple(bad)]}, expected {expected.outputs[tuple(bad)]} "
                              f"({(got != expected.outputs).sum()} of {got.size} differ; layer {layer.m}x{layer.k}x{layer.n}, "
                              f"shift {layer.shift} {layer.rounding} out {layer.out_bits}{'s' if layer.out_signed else 'u'})")
+    return res.perf_cycles
 
 
 @cocotb.test()
@@ -89,9 +92,8 @@ async def random_gemms(dut):
     for i in range(count):
         tb.backpressure(random.Random(seed + i) if i % 2 else None)
         layer = random_layer(spec, rng, n_of_m=n_of_m)
-        await run_and_check(tb, layer, random_bases(spec, layer, rng), stream_out=bool(i % 3),
-                            what=f"GEMM {i} (seed {seed})")
-        total_cycles += golden.run_layer(spec, layer).cycles
+        total_cycles += await run_and_check(tb, layer, random_bases(spec, layer, rng), stream_out=bool(i % 3),
+                                            what=f"GEMM {i} (seed {seed})")
     dut._log.info("random_gemms: %d GEMMs exact, %d accelerator cycles, all cycle counts as predicted", count, total_cycles)
 
 
@@ -177,28 +179,47 @@ async def reset_mid_transfer(dut):
 
 
 @cocotb.test()
-async def descriptor_chain(dut):
-    """Two descriptors run from one start: layer 0 (results kept on chip), then layer 1 streamed."""
+async def layer_chain(dut):
+    """Three descriptors from one start: each layer's results are written back into the activation
+    memory and are the next layer's inputs; layers 1 and 2 stream their results out."""
     spec = spec_from_env()
     rng, seed = _rng()
     tb = AccelTB(dut, spec)
     await tb.reset()
-    l0 = random_layer(spec, rng, max_dim=12)
-    l1 = random_layer(spec, rng, max_dim=12)
-    b0 = Bases(0, 0, 0, 0)
-    p0 = golden.pack_weights(spec, l0.weights)
-    b1 = Bases(200, len(p0.words) + 3, 20, 300)
-    i0 = golden.layer_image(spec, l0, b0, stream_out=False, descriptor_index=0, last=False)
-    i1 = golden.layer_image(spec, l1, b1, stream_out=True, descriptor_index=1, last=True)
-    await tb.load(i0.beats + i1.beats)
-    res = await tb.run(expect_beats=l1.m * l1.n)
-    assert res.perf_cycles == i0.expected.cycles + i1.expected.cycles, (
-        f"chain: perf_cycles {res.perf_cycles} != {i0.expected.cycles} + {i1.expected.cycles}")
-    got1 = golden.decode_outputs(res.beats, l1.m, l1.n, l1.out_bits, l1.out_signed)
-    assert np.array_equal(got1, i1.expected.outputs), "chain: layer 1 outputs differ"
-    await tb.load(golden.readout_command(b0.o, l0.m, l0.n))
-    got0 = golden.decode_outputs(await tb.collect(l0.m * l0.n), l0.m, l0.n, l0.out_bits, l0.out_signed)
-    assert np.array_equal(got0, i0.expected.outputs), "chain: layer 0 outputs differ"
+    for trial in range(int(os.environ.get("CHAINS", "8"))):
+        m, dims = int(rng.integers(1, 14)), [int(x) for x in rng.integers(1, 14, 4)]
+        layers = []
+        for i in range(3):
+            layer = random_layer(spec, rng, shape=(m, dims[i], dims[i + 1]))
+            if layers:   # inputs: the previous layer's results, signed or not as its output type
+                prev = layers[-1]
+                layer = replace(layer, inputs=golden.compute(spec, prev)[1], act_signed=prev.out_signed)
+            layers.append(layer)
+        a_next, w_next, b_next, o_next = 0, 0, 0, 0
+        beats, images = [], []
+        for i, layer in enumerate(layers):
+            mt, nt, kg = golden.tile_counts(spec, layer)
+            bases = Bases(a_next, w_next, b_next, o_next)
+            a_next = a_next + mt * kg + 1
+            w_next += len(golden.pack_weights(spec, layer.weights).words)
+            b_next, o_next = b_next + nt, o_next + layer.m * nt
+            img = golden.layer_image(spec, layer, bases, stream_out=i > 0, descriptor_index=i, last=i == 2,
+                                     write_back=a_next if i < 2 else None, load_inputs=i == 0)
+            beats += img.beats
+            images.append(img)
+        await tb.load(beats)
+        expect = [layers[i].m * layers[i].n for i in (1, 2)]
+        res = await tb.run(expect_beats=sum(expect))
+        predicted = sum(img.expected.cycles for img in images)
+        assert res.perf_cycles == predicted, f"chain {trial} (seed {seed}): perf_cycles {res.perf_cycles} != {predicted}"
+        for i, part in ((1, res.beats[:expect[0]]), (2, res.beats[expect[0]:])):
+            got = golden.decode_outputs(part, layers[i].m, layers[i].n, layers[i].out_bits, layers[i].out_signed)
+            assert np.array_equal(got, images[i].expected.outputs), f"chain {trial} (seed {seed}): layer {i} outputs differ"
+        await tb.load(golden.readout_command(0, layers[0].m, layers[0].n))
+        l0 = layers[0]
+        got0 = golden.decode_outputs(await tb.collect(l0.m * l0.n), l0.m, l0.n, l0.out_bits, l0.out_signed)
+        assert np.array_equal(got0, images[0].expected.outputs), f"chain {trial} (seed {seed}): layer 0 outputs differ"
+    dut._log.info("layer_chain: %s three-layer chains exact, cycles as predicted (seed %d)", trial + 1, seed)
 
 
 # ------------------------------------------------------------------ pytest side

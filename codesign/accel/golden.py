@@ -234,18 +234,25 @@ def step_word(spec: AccelSpec, step: Step) -> int:
     return word
 
 
-def layer_cycles(spec: AccelSpec, m: int, steps: list[int]) -> int:
-    """perf_cycles of one descriptor: M rows, ``steps[t]`` weight steps in column tile t."""
+def layer_cycles(spec: AccelSpec, m: int, steps: list[int], write_back_n: int | None = None) -> int:
+    """perf_cycles of one descriptor: M rows, ``steps[t]`` weight steps in column tile t; with
+    ``write_back_n`` (the layer's N) the results are also written back to the activation memory,
+    which adds the last output tile's write-back words to the drain."""
     mt = ceil_div(m, spec.rows)
-    return (DESCRIPTOR_OVERHEAD + sum(TILE_OVERHEAD + mt * max(s, spec.rows) for s in steps)
-            + DRAIN_BASE + spec.rows + spec.cols)
+    cycles = (DESCRIPTOR_OVERHEAD + sum(TILE_OVERHEAD + mt * max(s, spec.rows) for s in steps)
+              + DRAIN_BASE + spec.rows + spec.cols)
+    if write_back_n is not None:
+        words = spec.writeback_words
+        cycles += min(words, ceil_div(write_back_n, spec.lanes) - (len(steps) - 1) * words)
+    return cycles
 
 
-def run_layer(spec: AccelSpec, layer: Layer, packed: PackedWeights | None = None) -> LayerResult:
+def run_layer(spec: AccelSpec, layer: Layer, packed: PackedWeights | None = None,
+              write_back: bool = False) -> LayerResult:
     """Output codes and cycle count of one layer (packs the weights with zero skipping if not given)."""
     acc, out = compute(spec, layer)
     packed = packed or pack_weights(spec, layer.weights)
-    return LayerResult(out, layer_cycles(spec, layer.m, packed.steps()), acc)
+    return LayerResult(out, layer_cycles(spec, layer.m, packed.steps(), layer.n if write_back else None), acc)
 
 
 # ---------------------------------------------------------------- memory images and commands
@@ -304,23 +311,27 @@ class Descriptor:
     bias_shift: int = 0
     stream_out: bool = True
     last: bool = True
+    write_back: int | None = None   # activation-memory address the results are also written to
+    kg_out: int = 0                 # the results' K groups as the next layer's input: ceil(N / SPARSE_M)
 
     @classmethod
     def for_layer(cls, spec: AccelSpec, layer: Layer, bases: Bases = Bases(), stream_out: bool = True,
-                  last: bool = True) -> Descriptor:
+                  last: bool = True, write_back: int | None = None) -> Descriptor:
         mt, nt, kg = tile_counts(spec, layer)
         return cls(layer.m, layer.n, mt, nt, kg, bases, layer.shift, layer.rounding, layer.out_bits,
-                   layer.out_signed, layer.relu, layer.act_signed, layer.bias_shift, stream_out, last)
+                   layer.out_signed, layer.relu, layer.act_signed, layer.bias_shift, stream_out, last,
+                   write_back, ceil_div(layer.n, spec.lanes))
 
     def fields(self) -> list[int]:
         flags = (int(self.relu) | int(self.out_signed) << 1 | int(self.act_signed) << 2
-                 | int(self.stream_out) << 3 | int(self.last) << 4)
+                 | int(self.stream_out) << 3 | int(self.last) << 4 | int(self.write_back is not None) << 5)
         return [
             self.m | self.n << 16,
             self.mt | self.nt << 16,
             self.kg | flags << 16,
             self.shift | ROUNDING_CODES[self.rounding] << 8 | self.out_bits << 16 | self.bias_shift << 24,
             self.bases.a, self.bases.w, self.bases.b, self.bases.o,
+            self.write_back or 0, self.kg_out,
         ]
 
     def word(self) -> int:
@@ -352,11 +363,19 @@ class LayerImage:
 
 
 def layer_image(spec: AccelSpec, layer: Layer, bases: Bases = Bases(), packed: PackedWeights | None = None,
-                stream_out: bool = True, descriptor_index: int = 0, last: bool = True) -> LayerImage:
+                stream_out: bool = True, descriptor_index: int = 0, last: bool = True,
+                write_back: int | None = None, load_inputs: bool = True) -> LayerImage:
     """Load commands (activations, weights, biases, descriptor) for one layer, checked against
-    the memory depths of the build."""
+    the memory depths of the build. ``write_back``: also write the results, in the activation
+    layout, to this activation-memory address (the next layer's ``bases.a``); ``load_inputs=False``
+    when the inputs are already there (written back by the previous layer of a chain)."""
     packed = packed or pack_weights(spec, layer.weights)
-    expected = run_layer(spec, layer, packed)
+    expected = run_layer(spec, layer, packed, write_back is not None)
+    if write_back is not None:
+        spec.check_writeback()
+        if layer.out_bits > spec.act_bits:
+            raise CodesignError(f"results written back as activations need out_bits={layer.out_bits} "
+                                f"in the allowed range 1..{spec.act_bits} (act_bits)")
     mt, nt, kg = tile_counts(spec, layer)
     a_words = activation_words(spec, layer.inputs)
     b_words = bias_words(spec, layer.bias, layer.n)
@@ -364,12 +383,14 @@ def layer_image(spec: AccelSpec, layer: Layer, bases: Bases = Bases(), packed: P
                                      ("weight", bases.w, len(packed.words), spec.wmem_depth),
                                      ("bias", bases.b, len(b_words), spec.bmem_depth),
                                      ("output", bases.o, layer.m * nt, spec.omem_depth),
+                                     ("write-back activation", write_back or 0,
+                                      mt * ceil_div(layer.n, spec.lanes) if write_back is not None else 0, spec.amem_depth),
                                      ("descriptor", descriptor_index, 1, spec.dmem_depth)):
         if base + count > depth:
             raise CodesignError(f"the layer needs {name} memory words {base}..{base + count - 1}, "
                                 f"outside the allowed range 0..{depth - 1} of this build")
-    desc = Descriptor.for_layer(spec, layer, bases, stream_out=stream_out, last=last)
-    beats = (load_command(TARGET_ACTIVATIONS, bases.a, a_words, spec.amem_width)
+    desc = Descriptor.for_layer(spec, layer, bases, stream_out=stream_out, last=last, write_back=write_back)
+    beats = ((load_command(TARGET_ACTIVATIONS, bases.a, a_words, spec.amem_width) if load_inputs else [])
              + load_command(TARGET_WEIGHTS, bases.w, list(packed.words), spec.wmem_width)
              + load_command(TARGET_BIASES, bases.b, b_words, spec.bmem_width)
              + load_command(TARGET_DESCRIPTORS, descriptor_index, [desc.word()], DESCRIPTOR_BITS))

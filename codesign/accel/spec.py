@@ -8,7 +8,7 @@ from codesign.errors import CodesignError
 
 SPARSE_M_CHOICES = (0, 4)   # the RTL is written for any power of two; these two builds are verified
 GROUP_FIELD_BITS = 16   # group index / step count field of a weight-memory word
-DESCRIPTOR_BITS = 256   # eight 32-bit fields
+DESCRIPTOR_BITS = 320   # ten 32-bit fields
 MAX_DEPTH = 1 << 20
 
 
@@ -76,6 +76,17 @@ class AccelSpec:
     @property
     def omem_width(self) -> int:
         return self.cols * self.acc_bits
+
+    @property
+    def writeback_words(self) -> int:
+        """Activation words one output tile writes back (COLS / SPARSE_M groups)."""
+        return max(1, self.cols // self.lanes)
+
+    def check_writeback(self) -> None:
+        """Writing results back into the activation memory needs whole groups per output tile."""
+        if self.cols % self.lanes or self.cols // self.lanes > self.rows:
+            raise CodesignError(f"writing results back to the activation memory needs cols={self.cols} to be a multiple "
+                                f"of the group size {self.lanes} and cols / {self.lanes} <= rows={self.rows}")
 
     def parameters(self) -> dict[str, int]:
         """Verilog parameters of accel_top."""

@@ -110,13 +110,16 @@ async def edge_cases(dut):
         # |acc| reaches kmax * 2**(A+W-2), the largest the bound allows; raw accumulator out.
         "most-negative x most-negative, K = max depth (or 1000)": Layer(
             np.full((3, kmax), a_lo), np.full((kmax, 3), w_lo), out_bits=spec.acc_bits),
-        "most-negative x most-positive, K = max depth": Layer(
+        "most-negative x most-positive, K = max depth (or 1000)": Layer(
             np.full((2, kmax), a_lo), np.full((kmax, 2), w_hi), out_bits=spec.acc_bits),
         "unsigned max x most-negative": Layer(
             np.full((2, 5), (1 << spec.act_bits) - 1), np.full((5, 2), w_lo), out_bits=spec.acc_bits, act_signed=False),
-        "requant saturation high and low, relu": Layer(
+        "requant saturation high and low": Layer(
             np.array([[a_hi] * 4, [a_lo] * 4, [1, 0, 0, 0]]), np.array([[w_hi, w_lo, 1]] * 4), shift=1,
-            rounding="RND_CONV", out_bits=spec.act_bits, relu=False),
+            rounding="RND_CONV", out_bits=spec.act_bits),
+        "relu then saturation, signed out": Layer(
+            np.array([[a_hi] * 4, [a_lo] * 4, [-1, 0, 0, 0]]), np.array([[w_hi, w_lo, 1]] * 4), np.array([0, 0, -1]),
+            shift=1, rounding="RND_CONV", out_bits=spec.act_bits, relu=True),
         "unsigned out (quantized_relu)": Layer(
             np.array([[a_hi] * 4, [a_lo] * 4]), np.array([[w_hi, w_lo, 1]] * 4), shift=2, rounding="RND",
             out_bits=spec.act_bits, out_signed=False),

@@ -74,7 +74,7 @@ class AccelTB:
             await self.source.wait()
         await ClockCycles(self.dut.clk, 2)   # the loader writes one cycle after the last beat
 
-    async def run(self, expect_beats: int = 0, timeout_cycles: int = 200_000) -> RunResult:
+    async def run(self, expect_beats: int = 0, timeout_cycles: int = 2_000_000) -> RunResult:
         """Pulse start, wait for done; collect ``expect_beats`` results if the program streams them."""
         dut = self.dut
         dut.start.value = 1
@@ -86,7 +86,7 @@ class AccelTB:
         beats = await self.collect(expect_beats) if expect_beats else []
         return RunResult(beats, cycles, int(dut.perf_cycles.value))
 
-    async def collect(self, count: int, timeout_cycles: int = 200_000) -> list[int]:
+    async def collect(self, count: int, timeout_cycles: int = 2_000_000) -> list[int]:
         """Receive ``count`` result beats (one frame ends at tlast)."""
         beats: list[int] = []
         while len(beats) < count:

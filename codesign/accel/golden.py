@@ -294,7 +294,7 @@ def bias_words(spec: AccelSpec, bias: np.ndarray | None, n: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Descriptor:
-    """One layer descriptor (eight 32-bit fields, see docs/ACCELERATOR.md)."""
+    """One layer descriptor (ten 32-bit fields, see docs/ACCELERATOR.md)."""
 
     m: int
     n: int

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_synth.py [--sizes 4x4,8x8] [--bits 8,4] [--seeds 1]
         [--freq 200] [--targets ecp5,xc7] [--sparse 2:4] [--out build/bench_synth]
-        [--timeout 3600] [--no-pnr]
+        [--timeout 1800] [--no-pnr]
 
 ECP5 numbers are post-place-and-route (nextpnr-ecp5, LFE5U-85F CABGA381), xc7 numbers are
 post-synthesis (Yosys synth_xilinx); BRAM in 18 Kb blocks. Each run keeps its logs and
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--targets", default="ecp5,xc7")
     ap.add_argument("--sparse", default=None, metavar="N:M")
     ap.add_argument("--out", default="build/bench_synth")
-    ap.add_argument("--timeout", type=float, default=3600.0,
+    ap.add_argument("--timeout", type=float, default=1800.0,
                     help="seconds per tool run; a P&R that times out leaves Yosys-only numbers")
     ap.add_argument("--no-pnr", action="store_true", help="Yosys-only numbers (no nextpnr)")
     args = ap.parse_args(argv)

@@ -93,3 +93,53 @@ class AccelTB:
             frame = await with_timeout(self.sink.recv(), timeout_cycles * PERIOD_NS, "ns")
             beats.extend(int(x) for x in frame.tdata)
         return beats
+
+
+# ------------------------------------------------------------------ whole-network runs
+
+NETWORK_JOB_ENV = "ACCEL_NETWORK_JOB"   # pickle of (Program, x_codes, one_sample, result path)
+
+
+@cocotb.test()
+async def network_run(dut):
+    """Run a compiled program (``codesign.accel.network.run_program``): load weights and biases once,
+    optionally run one sample alone (cycles per inference), then every chunk of samples from one start
+    each; write outputs and measured cycles to the job's result file."""
+    import os
+    import pickle
+    import time
+
+    import numpy as np
+
+    from codesign.accel import golden
+
+    job_path = os.environ.get(NETWORK_JOB_ENV)
+    if not job_path:
+        return   # not a network job (another bench imported this module)
+    with open(job_path, "rb") as fh:
+        program, x, one_sample, result_path = pickle.load(fh)
+    spec = program.spec
+    tb = AccelTB(dut, spec)
+    await tb.reset()
+    wall = time.perf_counter()
+    await tb.load(program.weight_beats())
+    last = program.layers[-1]
+
+    async def run_chunk(codes):
+        await tb.load(program.chunk_beats(codes))
+        m = len(codes)
+        res = await tb.run(expect_beats=m * last.n)
+        return golden.decode_outputs(res.beats, m, last.n, last.out_bits, last.out_signed), res.perf_cycles
+
+    single_out, single_cycles = (await run_chunk(x[:1])) if one_sample else (np.zeros((0, last.n)), -1)
+    outs, chunk_cycles = [], []
+    for start, stop in program.chunks(len(x)):
+        out, cycles = await run_chunk(x[start:stop])
+        outs.append(out)
+        chunk_cycles.append(cycles)
+    sim_cycles = round(get_sim_time(unit="ns") / PERIOD_NS)
+    np.savez(result_path, outputs=np.concatenate(outs) if outs else np.zeros((0, last.n), dtype=np.int64),
+             chunk_cycles=np.asarray(chunk_cycles, dtype=np.int64), single_cycles=single_cycles,
+             single_out=single_out, sim_cycles=sim_cycles, seconds=time.perf_counter() - wall)
+    dut._log.info("network_run: %d samples in %d chunks, %d cycles per inference, chunk cycles %s",
+                  len(x), len(chunk_cycles), single_cycles, chunk_cycles)

@@ -1,0 +1,140 @@
+"""Whole networks on the RTL (Verilator): a QKeras digits MLP compiled by ``codesign.accel.compiler``
+runs a batch of test digits from one start per chunk; outputs must equal the integer reference
+(``codesign.reference.run``, which agrees with QKeras and hls4ml) code for code, and the measured
+perf_cycles must equal the compiler's prediction. The same model 2:4-pruned runs in sparse mode,
+exact and in fewer cycles than packed densely. Random small MLPs also run, exact on a few samples."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from codesign import reference
+from codesign.accel.compiler import choose_spec, compile_model
+from codesign.accel.network import run_program
+from codesign.accel.spec import AccelSpec
+from codesign.analysis import describe
+from codesign.fixedpoint import FixedType
+
+pytestmark = pytest.mark.slow   # builds and runs a simulator
+
+INPUT_TYPE = FixedType(8, 1, False)     # digits pixels k/16 in [0, 1]
+SAMPLES = int(os.environ.get("ACCEL_NETWORK_SAMPLES", "20"))
+
+
+def digits_mlp(seed: int):
+    """64-16-10 QKeras MLP, 6-bit weights, quantized_relu(6, 0), trained (20 epochs) on digits."""
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+    from sklearn.datasets import load_digits
+
+    tf.keras.utils.set_random_seed(seed)
+    bunch = load_digits()
+    x = (bunch.images / 16.0)[..., None].astype(np.float32)
+    y = bunch.target
+    model = tf.keras.Sequential([
+        tf.keras.layers.Input((8, 8, 1), name="inputs"),
+        tf.keras.layers.Flatten(name="flatten"),
+        QDense(16, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(8, 3, alpha=1), name="fc1"),
+        QActivation(quantized_relu(6, 0), name="fc1_relu"),
+        QDense(10, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(8, 3, alpha=1), name="logits"),
+    ])
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit(x[:1400], y[:1400], epochs=20, batch_size=32, verbose=0)
+    return model, x[1400:], y[1400:]
+
+
+def prune_2_of_4(model) -> None:
+    """Keep the 2 largest-magnitude weights of every group of 4 along the input axis (in place)."""
+    for layer in model.layers:
+        if type(layer).__name__ != "QDense":
+            continue
+        kernel, bias = layer.get_weights()
+        k, n = kernel.shape
+        padded = np.zeros((-(-k // 4) * 4, n), dtype=kernel.dtype)
+        padded[:k] = kernel
+        groups = padded.reshape(-1, 4, n)
+        order = np.argsort(-np.abs(groups), axis=1)
+        mask = np.ones_like(groups, dtype=bool)
+        np.put_along_axis(mask, order[:, 2:, :], False, axis=1)
+        layer.set_weights([(groups * mask).reshape(-1, n)[:k], bias])
+
+
+def test_digits_mlp_dense_and_2_of_4(build_root):
+    model, x_test, y_test = digits_mlp(seed=1)
+    x = x_test[:SAMPLES].astype(np.float64)
+    nodes = describe(model, INPUT_TYPE)
+    spec = choose_spec(nodes, rows=8, cols=8, sparse=True, batch=16)
+    codes = INPUT_TYPE.to_codes(x)
+
+    program = compile_model(nodes, spec, sparse=False)
+    expected = reference.run(nodes, x)
+    predicted_out, predicted_cycles = program.golden(codes)
+    np.testing.assert_array_equal(predicted_out, expected)
+    qkeras_logits = model(x.astype(np.float32)).numpy().astype(np.float64)
+    np.testing.assert_array_equal(nodes[-1].output_type.from_codes(expected), qkeras_logits)
+    t0 = time.perf_counter()
+    run = run_program(program, codes, build_root)
+    print(f"\ndense: spec {spec}, {len(x)} samples in chunks {run.chunk_sizes}: cycles/inference {run.cycles_per_inference} "
+          f"(predicted {predicted_cycles}), chunk cycles {run.chunk_cycles}, sim {run.sim_seconds:.2f} s, "
+          f"build {run.build_seconds:.1f} s, total {time.perf_counter() - t0:.1f} s, "
+          f"accuracy {np.mean(np.argmax(run.outputs, 1) == y_test[:SAMPLES]):.2f}")
+    np.testing.assert_array_equal(run.outputs, expected)
+    assert run.cycles_per_inference == predicted_cycles
+    assert run.chunk_cycles == [program.chunk_cycles(m) for m in run.chunk_sizes]
+
+    prune_2_of_4(model)
+    pruned = describe(model, INPUT_TYPE)
+    expected = reference.run(pruned, x)
+    sparse_prog = compile_model(pruned, spec)               # sparse=None: picks compressed mode
+    dense_prog = compile_model(pruned, spec, sparse=False)
+    assert sparse_prog.sparse_layers == ["fc1", "logits"]
+    sparse_run = run_program(sparse_prog, codes, build_root)
+    dense_run = run_program(dense_prog, codes, build_root)
+    print(f"2:4 sparse: cycles/inference {sparse_run.cycles_per_inference}, chunk cycles {sparse_run.chunk_cycles}; "
+          f"same model dense: {dense_run.cycles_per_inference}, {dense_run.chunk_cycles}; "
+          f"sim {sparse_run.sim_seconds:.2f} + {dense_run.sim_seconds:.2f} s")
+    for prog, rtl in ((sparse_prog, sparse_run), (dense_prog, dense_run)):
+        np.testing.assert_array_equal(rtl.outputs, expected)
+        assert rtl.cycles_per_inference == prog.golden(codes)[1]
+        assert rtl.chunk_cycles == [prog.chunk_cycles(m) for m in rtl.chunk_sizes]
+    assert sparse_run.cycles_per_inference < dense_run.cycles_per_inference
+    assert sparse_run.total_cycles < dense_run.total_cycles
+    assert run.chunk_sizes == [16, 4] and run.chunk_cycles[0] > run.chunk_cycles[1]   # two row tiles, then one
+
+
+FIXED_SPEC = AccelSpec(rows=4, cols=4, weight_bits=8, act_bits=8, acc_bits=32, sparse_m=4,
+                       amem_depth=256, wmem_depth=512, bmem_depth=32, omem_depth=256, dmem_depth=16)
+
+
+def test_random_mlps_on_one_build(build_root, seed):
+    """Random small MLPs (shapes, bit-widths, signedness, 2:4 or not) from the compiler's property
+    tests, all on one 4x4 build, exact on a few samples each."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_compiler import mlp_nodes, random_input
+
+    rng = np.random.default_rng(seed)
+    for trial in range(int(os.environ.get("ACCEL_NETWORK_RANDOM", "3"))):
+        depth = int(rng.integers(1, 4))
+        widths = [int(w) for w in rng.integers(1, 30, depth + 1)]
+        in_bits = int(rng.integers(2, 9))
+        signed = bool(rng.integers(2))
+        input_type = FixedType(in_bits, int(rng.integers(0, in_bits)), signed)
+        nodes = mlp_nodes(rng, widths, input_type, [int(b) for b in rng.integers(2, 9, depth)],
+                          [int(b) for b in rng.integers(2, 9, depth)], nm=bool(rng.integers(2)),
+                          final_activation=[None, "relu", "quantize"][int(rng.integers(3))])
+        program = compile_model(nodes, FIXED_SPEC, batch=6)
+        x = random_input(rng, nodes, 9)
+        codes = input_type.to_codes(x)
+        run = run_program(program, codes, build_root)
+        print(f"trial {trial} (seed {seed}): widths {widths}, sparse {program.sparse_layers}, "
+              f"cycles {run.cycles_per_inference}, chunks {run.chunk_cycles}")
+        np.testing.assert_array_equal(run.outputs, reference.run(nodes, x))
+        assert run.cycles_per_inference == program.golden(codes)[1]
+        assert run.chunk_cycles == [program.chunk_cycles(m) for m in run.chunk_sizes]

@@ -1,0 +1,200 @@
+"""The accelerator compiler against the integer reference model: random MLPs (shapes, bit-widths,
+signedness, N:M sparsity) must give exactly ``codesign.reference.run``'s codes; sparse programs
+take fewer predicted cycles; unsupported models are refused with the layer's name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from codesign import reference
+from codesign.accel import golden
+from codesign.accel.compiler import choose_spec, compile_model, plan_layers
+from codesign.accel.spec import AccelSpec
+from codesign.analysis import Node
+from codesign.errors import CodesignError
+from codesign.fixedpoint import FixedType, accumulator_type, quantized_bits_type, quantized_relu_type
+
+
+def prune_2_of_4(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    w = w.copy()
+    for g in range(0, w.shape[0], 4):
+        for c in range(w.shape[1]):
+            rows = np.arange(g, min(g + 4, w.shape[0]))
+            w[rng.permutation(rows)[2:], c] = 0
+    return w
+
+
+def mlp_nodes(rng: np.random.Generator, widths: list[int], input_type: FixedType, weight_bits: list[int],
+              act_bits: list[int], *, nm: bool = False, final_activation: str | None = None,
+              bias_frac_extra: int = 0, flatten_shape: tuple[int, ...] | None = None) -> list[Node]:
+    """An MLP as ``analysis.describe`` gives it: input [flatten] (dense relu)* dense [activation]."""
+    nodes = [Node("inputs", "input", input_type, flatten_shape or (widths[0],))]
+    if flatten_shape:
+        nodes.append(Node("flatten", "flatten", input_type, (widths[0],), input_type))
+    current = input_type
+    n_layers = len(widths) - 1
+    for i in range(n_layers):
+        k, n = widths[i], widths[i + 1]
+        wb = weight_bits[i]
+        w_t = quantized_bits_type(wb, int(rng.integers(0, wb)))
+        codes = rng.integers(w_t.min_code, w_t.max_code, size=(k, n), endpoint=True)
+        if nm:
+            codes = prune_2_of_4(codes, rng)
+        product_frac = current.frac + w_t.frac
+        b_bits = int(rng.integers(4, 11))
+        b_frac = min(product_frac, b_bits - 1) + (bias_frac_extra if i == 0 else 0)
+        b_t = quantized_bits_type(b_bits, b_bits - b_frac - 1) if b_bits - b_frac - 1 >= 0 else FixedType(b_bits, b_bits - b_frac, True, "RND_CONV", "SAT")
+        b_codes = rng.integers(b_t.min_code, b_t.max_code, size=n, endpoint=True)
+        acc_t = accumulator_type(current, w_t, k, b_t)
+        name = f"fc{i + 1}"
+        nodes.append(Node(name, "dense", acc_t, (n,), current, acc_t, w_t, b_t, w_t.from_codes(codes),
+                          b_t.from_codes(b_codes), k))
+        current = acc_t
+        kind = "relu" if i < n_layers - 1 else final_activation
+        if kind:
+            ab = act_bits[i]
+            integer = int(rng.integers(0, ab + 1)) if kind == "relu" else int(rng.integers(0, ab))
+            out_t = quantized_relu_type(ab, integer) if kind == "relu" else quantized_bits_type(ab, integer)
+            if out_t.frac > product_frac:          # keep the output no finer than the accumulator
+                out_t = (quantized_relu_type(ab, ab - product_frac) if kind == "relu"
+                         else quantized_bits_type(ab, ab - product_frac - 1))
+            nodes.append(Node(f"{name}_{kind}", kind, out_t, (n,), acc_t))
+            current = out_t
+    return nodes
+
+
+def random_input(rng: np.random.Generator, nodes: list[Node], count: int) -> np.ndarray:
+    t = nodes[0].output_type
+    codes = rng.integers(t.min_code, t.max_code, size=(count,) + nodes[0].output_shape, endpoint=True)
+    return t.from_codes(codes)
+
+
+@st.composite
+def mlps(draw):
+    seed = draw(st.integers(0, 2**31 - 1))
+    depth = draw(st.integers(1, 3))
+    widths = draw(st.lists(st.integers(1, 40), min_size=depth + 1, max_size=depth + 1))
+    in_bits = draw(st.integers(2, 8))
+    in_signed = draw(st.booleans())
+    in_int = draw(st.integers(0, in_bits - 1 if in_signed else in_bits))
+    input_type = FixedType(in_bits, in_int, in_signed)
+    weight_bits = draw(st.lists(st.integers(2, 8), min_size=depth, max_size=depth))
+    act_bits = draw(st.lists(st.integers(2, 8), min_size=depth, max_size=depth))
+    nm = draw(st.booleans())
+    final = draw(st.sampled_from([None, None, "relu", "quantize"]))
+    rows, cols = draw(st.sampled_from([(4, 4), (8, 8), (8, 4), (2, 4)]))
+    sparse = draw(st.sampled_from([None, True, False, "dense-build"]))
+    if sparse == "dense-build":          # SPARSE_M = 0: write-back needs cols <= rows
+        cols = min(cols, rows)
+    return seed, widths, input_type, weight_bits, act_bits, nm, final, rows, cols, sparse
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mlps())
+def test_golden_equals_reference(case):
+    seed, widths, input_type, weight_bits, act_bits, nm, final, rows, cols, sparse = case
+    rng = np.random.default_rng(seed)
+    nodes = mlp_nodes(rng, widths, input_type, weight_bits, act_bits, nm=nm, final_activation=final)
+    spec = choose_spec(nodes, rows, cols, sparse=sparse != "dense-build", batch=16)
+    sparse = None if sparse == "dense-build" else sparse
+    program = compile_model(nodes, spec, sparse=sparse)
+    x = random_input(rng, nodes, int(rng.integers(1, 40)))
+    out, cycles = program.golden(input_type.to_codes(x))
+    expected = reference.run(nodes, x)
+    assert out.shape == expected.shape
+    np.testing.assert_array_equal(out, expected)
+    assert cycles == program.chunk_cycles(1)
+    # the spec is as narrow as the model allows
+    assert spec.weight_bits == max(2, *weight_bits)
+    assert spec.act_bits >= input_type.width
+    if sparse is False:
+        assert program.sparse_layers == []
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from([(4, 4), (8, 8)]))
+def test_two_of_four_takes_fewer_cycles(seed, shape):
+    rows, cols = shape
+    rng = np.random.default_rng(seed)
+    widths = [int(rng.integers(4 * rows, 80)), int(rng.integers(4 * rows, 48)), int(rng.integers(1, 12))]
+    nodes = mlp_nodes(rng, widths, FixedType(8, 1, False), [6, 6], [8, 8], nm=True)
+    spec = choose_spec(nodes, rows, cols, batch=8)
+    sparse, dense = compile_model(nodes, spec), compile_model(nodes, spec, sparse=False)
+    assert sparse.sparse_layers == ["fc1", "fc2"]
+    assert dense.sparse_layers == []
+    x = random_input(rng, nodes, 11)
+    codes = nodes[0].output_type.to_codes(x)
+    (out_s, cyc_s), (out_d, cyc_d) = sparse.golden(codes), dense.golden(codes)
+    np.testing.assert_array_equal(out_s, reference.run(nodes, x))
+    np.testing.assert_array_equal(out_d, out_s)
+    assert cyc_s < cyc_d
+    assert sparse.chunk_cycles(8) < dense.chunk_cycles(8)
+
+
+def test_flatten_unsigned_input_and_spec():
+    rng = np.random.default_rng(3)
+    nodes = mlp_nodes(rng, [64, 16, 10], FixedType(8, 1, False), [6, 6], [6, 6], flatten_shape=(8, 8, 1))
+    spec = choose_spec(nodes, 8, 8)
+    assert (spec.weight_bits, spec.act_bits, spec.sparse_m) == (6, 8, 4)
+    program = compile_model(nodes, spec)
+    assert not program.layers[0].act_signed and not program.layers[1].act_signed
+    assert program.batch >= 32
+    x = random_input(rng, nodes, 50)
+    out, _ = program.golden(nodes[0].output_type.to_codes(x))   # 50 samples: two chunks
+    np.testing.assert_array_equal(out, reference.run(nodes, x))
+    assert program.chunks(50)[0] == (0, program.batch)
+
+
+def test_conv_and_maxpool_are_refused():
+    t = FixedType(8, 1, False)
+    conv = Node("conv1", "conv2d", t, (6, 6, 2), t, t, quantized_bits_type(4, 0), quantized_bits_type(4, 0),
+                np.zeros((3, 3, 1, 2)), np.zeros(2), 9)
+    with pytest.raises(CodesignError, match="conv2d layer 'conv1' is not supported on the accelerator yet"):
+        plan_layers([Node("inputs", "input", t, (8, 8, 1)), conv])
+    pool = Node("pool1", "maxpool2d", t, (4, 4, 1), t, pool_size=(2, 2))
+    with pytest.raises(CodesignError, match="maxpool2d layer 'pool1'"):
+        plan_layers([Node("inputs", "input", t, (8, 8, 1)), pool])
+
+
+def test_bad_cases_name_the_layer():
+    rng = np.random.default_rng(5)
+    # bias finer than the products: cannot be aligned by a left shift
+    nodes = mlp_nodes(rng, [8, 4], FixedType(4, 1, False), [4], [4], bias_frac_extra=3)
+    with pytest.raises(CodesignError, match="dense layer 'fc1': bias type"):
+        choose_spec(nodes)
+    # output finer than the accumulator
+    nodes = mlp_nodes(rng, [8, 4, 3], FixedType(4, 4, False), [3, 3], [8, 8])
+    fine = Node("fc1_relu", "relu", quantized_relu_type(8, 0), (4,), nodes[1].accum_type)
+    nodes = nodes[:2] + [fine] + nodes[3:]
+    with pytest.raises(CodesignError, match="'fc1_relu' of dense layer 'fc1'"):
+        choose_spec(nodes)
+    # a spec too narrow for the model
+    nodes = mlp_nodes(rng, [8, 4, 3], FixedType(8, 1, False), [6, 6], [6, 6])
+    with pytest.raises(CodesignError, match="dense layer 'fc1'.*act_bits"):
+        compile_model(nodes, AccelSpec(4, 4, 6, 6, 20, 4))
+    with pytest.raises(CodesignError, match="dense layer 'fc1'.*weight_bits"):
+        compile_model(nodes, AccelSpec(4, 4, 4, 8, 20, 4))
+    # sparse mode on a dense-only build
+    with pytest.raises(CodesignError, match="sparse_m"):
+        compile_model(nodes, AccelSpec(4, 4, 8, 8, 24, 0), sparse=True)
+    # a hidden dense layer without an activation
+    nodes = mlp_nodes(rng, [8, 4, 3], FixedType(8, 1, False), [6, 6], [6, 6])
+    nodes = [n for n in nodes if n.name != "fc1_relu"]
+    with pytest.raises(CodesignError, match="dense layer 'fc1' has no activation"):
+        choose_spec(nodes)
+
+
+def test_cycles_match_the_descriptor_chain():
+    rng = np.random.default_rng(11)
+    nodes = mlp_nodes(rng, [20, 12, 7], FixedType(6, 2, True), [5, 4], [5, 6])
+    spec = choose_spec(nodes, 4, 4, batch=9)
+    program = compile_model(nodes, spec)
+    descs = program.descriptors(9)
+    assert [d.write_back is not None for d in descs] == [True, False]
+    assert descs[-1].last and descs[-1].stream_out and not descs[0].stream_out
+    expected = sum(golden.layer_cycles(spec, 9, layer.steps, layer.n if i == 0 else None)
+                   for i, layer in enumerate(program.layers))
+    assert program.chunk_cycles(9) == expected

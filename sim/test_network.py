@@ -119,6 +119,9 @@ def test_random_mlps_on_one_build(build_root, seed):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from test_compiler import mlp_nodes, random_input
 
+    if not os.environ.get("SEED"):       # hypothesis may have left the global random state seeded
+        seed = int.from_bytes(os.urandom(4), "little") >> 1
+    print(f"\ntest_random_mlps_on_one_build: SEED={seed}")
     rng = np.random.default_rng(seed)
     for trial in range(int(os.environ.get("ACCEL_NETWORK_RANDOM", "3"))):
         depth = int(rng.integers(1, 4))

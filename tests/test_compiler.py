@@ -107,6 +107,7 @@ def test_golden_equals_reference(case):
     assert out.shape == expected.shape
     np.testing.assert_array_equal(out, expected)
     assert cycles == program.chunk_cycles(1)
+    assert sum(row["cycles_one_sample"] for row in program.summary()) == cycles
     # the spec is as narrow as the model allows
     assert spec.weight_bits == max(2, *weight_bits)
     assert spec.act_bits >= input_type.width

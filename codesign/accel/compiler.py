@@ -231,6 +231,16 @@ class Program:
     def sparse_layers(self) -> list[str]:
         return [layer.name for layer in self.layers if layer.sparse]
 
+    def summary(self) -> list[dict]:
+        """Per accelerator layer, for reports: shape (M = samples per chunk), mode, weight steps, cycles of one sample."""
+        last = len(self.layers) - 1
+        return [{"name": layer.name, "m": self.batch, "k": layer.k, "n": layer.n, "sparse": layer.sparse,
+                 "weight_steps": sum(layer.steps), "dense_steps": ceil_div(layer.k, self.spec.lanes) * self.spec.lanes
+                 * ceil_div(layer.n, self.spec.cols), "out_bits": layer.out_bits, "out_signed": layer.out_signed,
+                 "shift": layer.shift, "bias_shift": layer.bias_shift, "rounding": layer.rounding,
+                 "cycles_one_sample": golden.layer_cycles(self.spec, 1, layer.steps, layer.n if i < last else None)}
+                for i, layer in enumerate(self.layers)]
+
     @property
     def n_in(self) -> int:
         return self.layers[0].k

@@ -53,7 +53,7 @@ def run_program(program: Program, x_codes: np.ndarray, build_dir: Path, simulato
     x = program._inputs(x_codes)
     if len(x) == 0:
         raise CodesignError("run_program needs at least one sample")
-    build = Path(build_dir) / build_name(program, simulator)
+    build = Path(build_dir).resolve() / build_name(program, simulator)   # the simulator runs inside it
     build.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=build, prefix="job_") as tmp:
         job, result = Path(tmp) / "job.pkl", Path(tmp) / "result.npz"

@@ -76,6 +76,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rtl_sim(args: argparse.Namespace) -> int:
+    from codesign import flow
+
+    options = flow.RtlOptions(rows=args.rows, cols=args.cols, sparse=not args.dense, samples=args.samples,
+                              simulator=args.simulator, synth=not args.no_synth, place_route=args.pnr)
+    rep = flow.rtl_stage(Path(args.run), options, progress=not args.quiet)
+    r, e = rep["rtl"], rep["exactness"]
+    print(f"RTL accuracy {rep['accuracy']['rtl']:.4f}; QKeras vs RTL: {e['qkeras_vs_rtl']['mismatched']} of {e['qkeras_vs_rtl']['samples']} differ, "
+          f"hls4ml vs RTL: {e['hls4ml_vs_rtl']['mismatched']}; cycles per inference {r['cycles_per_inference']} (predicted {r['cycles_predicted']})")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from codesign import config
 
@@ -119,6 +131,18 @@ def parser() -> argparse.ArgumentParser:
     convert_p.add_argument("--backend", choices=("Vitis", "Vivado"))
     convert_p.add_argument("--allow-custom-layers", action="store_true", help="load layers outside the supported set (runs their code: only for models you trust)")
     convert_p.set_defaults(func=cmd_convert)
+
+    rtl_p = sub.add_parser("rtl-sim", help="run a finished run's test split through the accelerator RTL (Verilator) and add it to the report")
+    rtl_p.add_argument("--run", required=True, help="run directory (from codesign flow or convert)")
+    rtl_p.add_argument("--samples", type=int, help="first N test samples (default: all)")
+    rtl_p.add_argument("--rows", type=int, default=8)
+    rtl_p.add_argument("--cols", type=int, default=8)
+    rtl_p.add_argument("--dense", action="store_true", help="a dense-only build (no N:M support)")
+    rtl_p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    rtl_p.add_argument("--no-synth", action="store_true", help="skip the Yosys resource counts")
+    rtl_p.add_argument("--pnr", action="store_true", help="also place and route with nextpnr for ECP5 Fmax (slow)")
+    rtl_p.add_argument("--quiet", action="store_true")
+    rtl_p.set_defaults(func=cmd_rtl_sim)
 
     config_p = sub.add_parser("config", help="print the default run config for a data set as YAML")
     config_p.add_argument("--dataset", default="digits")

@@ -121,6 +121,8 @@ def convert_stage(cfg: RunConfig, model, out_dir: Path, inputs: Inputs, hls_root
     qkeras_logits = model.predict(inputs.x_test, verbose=0, batch_size=4096).astype(np.float64)
     result = hls.build_and_simulate(model, nodes, cfg.hls, project_dir, cfg.name, inputs.x_test)
     labels = inputs.dataset.test.y
+    np.save(out_dir / "qkeras_logits.npy", qkeras_logits)
+    np.save(out_dir / "hls4ml_logits.npy", result.logits)
     exactness = compare(qkeras_logits, result.logits)
     # The integer model the accelerator implements: a third opinion that says which side is wrong.
     reference_exactness = compare(qkeras_logits, reference.logits(nodes, inputs.x_test))
@@ -191,3 +193,70 @@ def config_for_model(model_path: Path, dataset: str | None, input_type: str | No
     elif not beside.is_file():
         cfg = replace(cfg, name=re.sub(r"[^A-Za-z0-9_.-]", "_", Path(model_path).stem).lstrip("._-") or "model")
     return run_config.validate(cfg)
+
+
+@dataclass(frozen=True)
+class RtlOptions:
+    """The array to run a model on, and what to measure."""
+
+    rows: int = 8
+    cols: int = 8
+    sparse: bool = True  # build with N:M support; layers whose weights meet 2:4 run compressed
+    samples: int | None = None  # first N test samples (all by default)
+    simulator: str = "verilator"
+    synth: bool = True  # Yosys resource counts for the chosen array
+    place_route: bool = False  # also nextpnr (ECP5 Fmax); minutes for 4x4
+
+
+def rtl_stage(out_dir: Path, options: RtlOptions = RtlOptions(), *, progress: bool = True) -> dict:
+    """Run a finished run's test split through the accelerator RTL; add the results to its report."""
+    from codesign import models, train
+    from codesign.accel import compiler, network
+
+    out_dir = Path(out_dir)
+    report_file = out_dir / "report.json"
+    if not report_file.is_file() or not (out_dir / "model.h5").is_file():
+        raise CodesignError(f"{out_dir} is not a finished run (no report.json and model.h5); run `codesign flow` or `codesign convert` first")
+    rep = json.loads(report_file.read_text())
+    cfg = run_config.load(out_dir / "config.yaml")
+    model = models.load(out_dir / "model.h5")
+    nodes = analysis.describe(model, cfg.input.type)
+    inputs = load_inputs(cfg, tuple(int(d) for d in model.input_shape[1:]))
+    count = len(inputs.x_test) if options.samples is None else min(options.samples, len(inputs.x_test))
+    x = inputs.x_test[:count]
+    spec = compiler.choose_spec(nodes, rows=options.rows, cols=options.cols, sparse=options.sparse)
+    program = compiler.compile_model(nodes, spec)
+    _, cycles_predicted = program.golden(cfg.input.type.to_codes(x[:1]))
+    _say(progress, f"running {count} test samples through the {spec.rows}x{spec.cols} accelerator RTL ({options.simulator})")
+    run = network.run_program(program, cfg.input.type.to_codes(x), out_dir / "rtl_build", simulator=options.simulator)
+    rtl_logits = nodes[-1].output_type.from_codes(run.outputs)
+    np.save(out_dir / "rtl_logits.npy", rtl_logits)
+    qkeras_logits = np.load(out_dir / "qkeras_logits.npy")[:count]
+    hls_logits = np.load(out_dir / "hls4ml_logits.npy")[:count]
+    rep["accuracy"]["rtl"] = train.accuracy(rtl_logits, inputs.dataset.test.y[:count])
+    rep["exactness"]["qkeras_vs_rtl"] = compare(qkeras_logits, rtl_logits)
+    rep["exactness"]["hls4ml_vs_rtl"] = compare(hls_logits, rtl_logits)
+    rep["rtl"] = {
+        "array": dict(spec.__dict__),
+        "simulator": options.simulator,
+        "sparse_layers": list(program.sparse_layers),
+        "cycles_per_inference": run.cycles_per_inference,
+        "cycles_predicted": cycles_predicted,
+        "total_cycles": run.total_cycles,
+        "sim_seconds": round(run.sim_seconds, 2),
+        "sim_cycles_per_second": round(run.total_cycles / run.sim_seconds) if run.sim_seconds else None,
+    }
+    if options.synth:
+        from codesign import synth
+
+        _say(progress, "synthesizing the array with Yosys" + (" and placing it with nextpnr" if options.place_route else ""))
+        result = synth.synthesize_accel(spec, out_dir / "synth", place_route=options.place_route)
+        rep["rtl"]["resources"] = {target: result[target] for target in ("ecp5", "xc7") if target in result}
+    report.write(out_dir, rep)
+    mismatched = rep["exactness"]["qkeras_vs_rtl"]["mismatched"]
+    if mismatched or run.cycles_per_inference != cycles_predicted:
+        raise CodesignError(
+            f"RTL check failed: {mismatched} of {count} samples differ from QKeras; cycles per inference "
+            f"measured {run.cycles_per_inference}, predicted {cycles_predicted}; see {out_dir / 'report.md'}"
+        )
+    return rep

@@ -67,6 +67,8 @@ def markdown(rep: dict) -> str:
     lines = [f"# codesign run `{rep['name']}`", "", f"Data set **{rep['dataset']}**, input type `{rep['input_type']}`, created {rep['created']}.", ""]
     lines += ["## Accuracy (test split)", "", "| float | QKeras | hls4ml C-sim |", "|---|---|---|",
               "| " + " | ".join(_fmt(rep["accuracy"].get(k)) for k in ("float", "qkeras", "hls4ml_csim")) + " |", ""]
+    if "rtl" in rep["accuracy"]:
+        lines[-1:-1] = ["", f"RTL (accelerator, {rep['exactness']['qkeras_vs_rtl']['samples']} samples): {_fmt(rep['accuracy']['rtl'])}"]
     lines += ["## Bit-exactness", "", "| comparison | samples | mismatched | max abs diff |", "|---|---|---|---|"]
     lines += [f"| {name} | {e['samples']} | {e['mismatched']} | {e['max_abs_diff']:g} |" for name, e in rep["exactness"].items()]
     lines += ["", "## Layers", "", "| layer | type | weight bits | act bits | input bits | accumulator | sparsity | N:M compliance | BOPs |", "|---|---|---|---|---|---|---|---|---|"]
@@ -75,6 +77,19 @@ def markdown(rep: dict) -> str:
         lines.append(f"| {layer['name']} | {layer['type']} | {layer['weight_bits']} | {_fmt(layer['act_bits'])} | {layer['input_bits']} | `{layer['accum_type']}` | {layer['sparsity']:.1%} | {nm} | {layer['bops']:,} |")
     t = rep["totals"]
     lines += ["", f"Total: {t['weights']:,} weights, {t['nonzero_weights']:,} non-zero (sparsity {t['sparsity']:.1%}), {t['bops']:,} BOPs.", ""]
+    if "rtl" in rep:
+        r = rep["rtl"]
+        a = r["array"]
+        lines += ["## Accelerator RTL", "",
+                  f"{a['rows']}x{a['cols']} array, {a['weight_bits']}-bit weights, {a['act_bits']}-bit activations, "
+                  f"SPARSE_M={a['sparse_m']}; sparse layers: {', '.join(r['sparse_layers']) or 'none'}; simulator {r['simulator']}.", "",
+                  f"Cycles per inference: {r['cycles_per_inference']:,} measured, {r['cycles_predicted']:,} predicted by the reference model; "
+                  f"{r['sim_cycles_per_second'] or 0:,} simulated cycles/s.", ""]
+        if "resources" in r:
+            lines += ["| target | LUT | FF | DSP | BRAM | Fmax MHz | source |", "|---|---|---|---|---|---|---|"]
+            for target, res in r["resources"].items():
+                lines.append(f"| {target} | {res.get('lut')} | {res.get('ff')} | {res.get('dsp')} | {res.get('bram')} | {_fmt(res.get('fmax_mhz'))} | {res.get('source')} |")
+            lines.append("")
     lines += ["## HLS project", "", f"`{rep['hls_project']}` ({rep['hls']['backend']}, {rep['hls']['io_type']}, {rep['hls']['strategy']}, reuse factor {rep['hls']['reuse_factor']}, part {rep['hls']['part']}).",
               f"With Vitis HLS installed: `cd {rep['hls_project']} && vitis_hls -f build_prj.tcl \"csim=1 synth=1\"`.", ""]
     return "\n".join(lines)

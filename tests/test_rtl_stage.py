@@ -1,0 +1,17 @@
+"""The rtl-sim stage: QKeras, hls4ml C-sim and the accelerator RTL agree bit for bit."""
+
+import dataclasses
+
+from codesign import config, flow
+
+
+def test_three_way_exactness_on_digits_mlp(tmp_path):
+    cfg = config.default_config("digits")
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=4, float_epochs=0))
+    flow.run_flow(cfg, tmp_path / "run", tmp_path / "hls", progress=False)
+    rep = flow.rtl_stage(tmp_path / "run", flow.RtlOptions(rows=4, cols=4, samples=40, synth=False), progress=False)
+    for key in ("qkeras_vs_rtl", "hls4ml_vs_rtl"):
+        assert rep["exactness"][key] == {"samples": 40, "mismatched": 0, "max_abs_diff": 0.0}
+    assert rep["rtl"]["cycles_per_inference"] == rep["rtl"]["cycles_predicted"] > 0
+    assert rep["rtl"]["array"]["rows"] == 4 and 0.0 <= rep["accuracy"]["rtl"] <= 1.0
+    assert "## Accelerator RTL" in (tmp_path / "run" / "report.md").read_text()

@@ -143,6 +143,15 @@ def _memory_needs(spec: AccelSpec, plans: list[LayerPlan], packed: list[PackedWe
     }
 
 
+
+def _check_chain(spec: AccelSpec, plans) -> None:
+    """Several layers run from one start only when results can be written back into activation memory."""
+    if len(plans) > 1:
+        try:
+            spec.check_writeback()
+        except CodesignError as exc:
+            raise CodesignError(f"layer {plans[0].name!r}: chaining layers on the accelerator: {exc}") from None
+
 def choose_spec(nodes: list[Node], rows: int = 8, cols: int = 8, sparse: bool = True, *,
                 batch: int = DEFAULT_BATCH) -> AccelSpec:
     """The smallest build that runs the model exactly: weight/activation bits as wide as the widest
@@ -164,11 +173,7 @@ def choose_spec(nodes: list[Node], rows: int = 8, cols: int = 8, sparse: bool = 
             AccelSpec(rows, cols, weight_bits, act_bits, 32, sparse_m), p, True))
         raise CodesignError(f"dense layer {bad.name!r} (K={bad.k}) cannot run without accumulator overflow on a "
                             f"{weight_bits}-bit x {act_bits}-bit array with acc_bits up to 32")
-    if len(plans) > 1:
-        try:
-            spec.check_writeback()
-        except CodesignError as exc:
-            raise CodesignError(f"layer {plans[0].name!r}: chaining layers on the accelerator: {exc}") from None
+    _check_chain(spec, plans)
     packed = [golden.pack_weights(spec, p.weights, skip_zeros=False) for p in plans]   # worst case: dense packing
     needs = _memory_needs(spec, plans, packed, batch)
     return AccelSpec(rows, cols, weight_bits, act_bits, spec.acc_bits, sparse_m,
@@ -354,11 +359,7 @@ def compile_model(nodes: list[Node], spec: AccelSpec, *, sparse: bool | None = N
     if sparse and spec.sparse_m == 0:
         raise CodesignError(f"sparse=True needs a build with sparse_m=4 (N:4 compressed weights); this one has "
                             f"sparse_m={spec.sparse_m}")
-    if len(plans) > 1:
-        try:
-            spec.check_writeback()
-        except CodesignError as exc:
-            raise CodesignError(f"layer {plans[0].name!r}: chaining layers on the accelerator: {exc}") from None
+    _check_chain(spec, plans)
     act_types = [plans[0].input_type] + [p.output_type for p in plans[:-1]]
     layers: list[ProgramLayer] = []
     w_at = b_at = 0

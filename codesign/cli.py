@@ -24,7 +24,17 @@ def _run_config(args: argparse.Namespace):
         cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, path=args.data_path))
     if getattr(args, "name", None):
         cfg = dataclasses.replace(cfg, name=args.name)
-    return config.validate(cfg)
+    return config.validate(dataclasses.replace(cfg, rtl=_rtl_options(args, cfg.rtl)))
+
+
+def _rtl_options(args: argparse.Namespace, rtl):
+    """The run config's rtl section with the command line's overrides."""
+    flags = {"rows": "rows", "cols": "cols", "samples": "rtl_samples", "simulator": "simulator"}
+    changes = {key: getattr(args, flag) for key, flag in flags.items() if getattr(args, flag, None) is not None}
+    for key, flag, value in (("enabled", "no_rtl", False), ("sparse", "dense", False), ("synth", "no_synth", False), ("place_route", "pnr", True)):
+        if getattr(args, flag, False):
+            changes[key] = value
+    return dataclasses.replace(rtl, **changes)
 
 
 def _accuracy(value) -> str:
@@ -45,8 +55,23 @@ def cmd_flow(args: argparse.Namespace) -> int:
     print(f"{cfg.name}: accuracy float {_accuracy(rep['accuracy']['float'])}, QKeras {rep['accuracy']['qkeras']:.4f}, "
           f"hls4ml C-sim {rep['accuracy']['hls4ml_csim']:.4f}; sparsity {rep['totals']['sparsity']:.1%}; "
           f"QKeras vs hls4ml: {e['mismatched']} of {e['samples']} samples differ")
+    if "rtl" in rep:
+        _print_rtl(rep)
     print(f"report: {out / 'report.json'} and {out / 'report.md'}; HLS project: {rep['hls_project']}")
     return 0
+
+
+def _print_rtl(rep: dict) -> None:
+    r, e = rep["rtl"], rep["exactness"]
+    a = r["array"]
+    print(f"accelerator {a['rows']}x{a['cols']} RTL ({r['simulator']}): accuracy {rep['accuracy']['rtl']:.4f}; "
+          f"QKeras vs RTL: {e['qkeras_vs_rtl']['mismatched']} of {e['qkeras_vs_rtl']['samples']} differ, "
+          f"hls4ml vs RTL: {e['hls4ml_vs_rtl']['mismatched']}; cycles per inference {r['cycles_per_inference']} "
+          f"(predicted {r['cycles_predicted']})")
+    ecp5 = r.get("resources", {}).get("ecp5")
+    if ecp5:
+        fmax = f", Fmax {ecp5['fmax_mhz']:.1f} MHz" if ecp5.get("fmax_mhz") else ""
+        print(f"ECP5 ({ecp5['source']}): {ecp5['lut']} LUT, {ecp5['ff']} FF, {ecp5['dsp']} DSP, {ecp5['bram']} BRAM{fmax}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -77,14 +102,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_rtl_sim(args: argparse.Namespace) -> int:
-    from codesign import flow
+    from codesign import config, flow
 
-    options = flow.RtlOptions(rows=args.rows, cols=args.cols, sparse=not args.dense, samples=args.samples,
-                              simulator=args.simulator, synth=not args.no_synth, place_route=args.pnr)
-    rep = flow.rtl_stage(Path(args.run), options, progress=not args.quiet)
-    r, e = rep["rtl"], rep["exactness"]
-    print(f"RTL accuracy {rep['accuracy']['rtl']:.4f}; QKeras vs RTL: {e['qkeras_vs_rtl']['mismatched']} of {e['qkeras_vs_rtl']['samples']} differ, "
-          f"hls4ml vs RTL: {e['hls4ml_vs_rtl']['mismatched']}; cycles per inference {r['cycles_per_inference']} (predicted {r['cycles_predicted']})")
+    config_file = Path(args.run) / "config.yaml"
+    base = config.load(config_file).rtl if config_file.is_file() else config.RtlConfig()
+    rep = flow.rtl_stage(Path(args.run), _rtl_options(args, base), progress=not args.quiet)
+    _print_rtl(rep)
     return 0
 
 
@@ -106,6 +129,16 @@ def _common(p: argparse.ArgumentParser, *, training: bool) -> None:
         p.add_argument("--data-path", help="fashion-mnist IDX directory or jets parquet/CSV file")
 
 
+def _array_flags(p: argparse.ArgumentParser) -> None:
+    """Overrides of the run config's rtl section (see `codesign config`)."""
+    p.add_argument("--rows", type=int, help="array rows (default 8)")
+    p.add_argument("--cols", type=int, help="array columns (default 8)")
+    p.add_argument("--dense", action="store_true", help="a dense-only build (no N:M support)")
+    p.add_argument("--simulator", choices=("verilator", "icarus"))
+    p.add_argument("--no-synth", action="store_true", help="skip the Yosys resource counts")
+    p.add_argument("--pnr", action="store_true", help="also place and route with nextpnr for ECP5 Fmax (minutes)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="codesign", description="Open hardware co-design flow for quantized, pruned neural networks.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -113,6 +146,9 @@ def parser() -> argparse.ArgumentParser:
     flow_p = sub.add_parser("flow", help="train -> hls4ml convert -> C-sim bit-exactness check -> report")
     _common(flow_p, training=True)
     flow_p.add_argument("--hls-dir", default="hls_projects", help="where HLS projects go (default hls_projects)")
+    flow_p.add_argument("--no-rtl", action="store_true", help="skip the accelerator RTL stage")
+    flow_p.add_argument("--rtl-samples", type=int, help="first N test samples through the RTL (default: all)")
+    _array_flags(flow_p)
     flow_p.set_defaults(func=cmd_flow)
 
     train_p = sub.add_parser("train", help="quantization-aware training with pruning; saves model.h5")
@@ -134,14 +170,9 @@ def parser() -> argparse.ArgumentParser:
 
     rtl_p = sub.add_parser("rtl-sim", help="run a finished run's test split through the accelerator RTL (Verilator) and add it to the report")
     rtl_p.add_argument("--run", required=True, help="run directory (from codesign flow or convert)")
-    rtl_p.add_argument("--samples", type=int, help="first N test samples (default: all)")
-    rtl_p.add_argument("--rows", type=int, default=8)
-    rtl_p.add_argument("--cols", type=int, default=8)
-    rtl_p.add_argument("--dense", action="store_true", help="a dense-only build (no N:M support)")
-    rtl_p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
-    rtl_p.add_argument("--no-synth", action="store_true", help="skip the Yosys resource counts")
-    rtl_p.add_argument("--pnr", action="store_true", help="also place and route with nextpnr for ECP5 Fmax (slow)")
+    rtl_p.add_argument("--samples", dest="rtl_samples", type=int, help="first N test samples (default: the run config's rtl.samples, else all)")
     rtl_p.add_argument("--quiet", action="store_true")
+    _array_flags(rtl_p)
     rtl_p.set_defaults(func=cmd_rtl_sim)
 
     config_p = sub.add_parser("config", help="print the default run config for a data set as YAML")

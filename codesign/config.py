@@ -1,7 +1,8 @@
 """The typed run configuration: YAML in and out (``yaml.safe_load``), validated into clear errors.
 
 A run config says which data set, the input fixed-point type, the per-layer model spec (widths,
-bit-widths, pruning), how to train, and how to build the hls4ml project.
+bit-widths, pruning), how to train, how to build the hls4ml project, and which accelerator array
+to run it on.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ ACTIVATIONS = ("relu", "linear")
 SCHEDULES = ("constant", "polynomial")
 BACKENDS = ("Vitis", "Vivado")
 IO_TYPES = ("io_parallel", "io_stream")
+SIMULATORS = ("verilator", "icarus")
 STRATEGIES = ("Latency", "Resource")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -130,6 +132,20 @@ class HlsConfig:
 
 
 @dataclass(frozen=True)
+class RtlConfig:
+    """The accelerator stage of `codesign flow`: the array to run the test split on, and what to measure."""
+
+    enabled: bool = True
+    rows: int = 8
+    cols: int = 8
+    sparse: bool = True  # build with N:M support; layers whose weights meet 2:4 run compressed
+    samples: int | None = None  # first N test samples (all by default)
+    simulator: str = "verilator"
+    synth: bool = True  # Yosys resource counts of the chosen array (ECP5 and 7-series)
+    place_route: bool = False  # also nextpnr-ecp5 for Fmax (minutes)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str = "digits-mlp"
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
@@ -137,6 +153,7 @@ class RunConfig:
     layers: tuple[LayerSpec, ...] = ()
     train: TrainConfig = field(default_factory=TrainConfig)
     hls: HlsConfig = field(default_factory=HlsConfig)
+    rtl: RtlConfig = field(default_factory=RtlConfig)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -201,6 +218,7 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
         layers=layers,
         train=_build(TrainConfig, data.get("train"), "train"),
         hls=_build(HlsConfig, data.get("hls"), "hls"),
+        rtl=_build(RtlConfig, data.get("rtl"), "rtl"),
     )
     return validate(config)
 
@@ -268,6 +286,18 @@ def validate_layer(layer: LayerSpec, where: str, is_last: bool) -> LayerSpec:
     return layer
 
 
+def validate_rtl(r: RtlConfig) -> RtlConfig:
+    for key in ("enabled", "sparse", "synth", "place_route"):
+        if not isinstance(getattr(r, key), bool):
+            raise CodesignError(f"rtl: {key}={getattr(r, key)!r} must be true or false")
+    _check_range("rtl", "rows", r.rows, 1, 64)
+    _check_range("rtl", "cols", r.cols, 1, 64)
+    if r.samples is not None:
+        _check_range("rtl", "samples", r.samples, 1, 10_000_000)
+    _check_choice("rtl", "simulator", r.simulator, SIMULATORS)
+    return r
+
+
 def validate(config: RunConfig) -> RunConfig:
     """Check every field; return the config with layer names filled in."""
     if not isinstance(config.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", config.name):
@@ -316,4 +346,5 @@ def validate(config: RunConfig) -> RunConfig:
     _check_choice("hls", "strategy", h.strategy, STRATEGIES)
     _check_range("hls", "reuse_factor", h.reuse_factor, 1, 4096)
     _check_range("hls", "clock_period_ns", h.clock_period_ns, 0.5, 1000.0, kind=float)
+    validate_rtl(config.rtl)
     return dataclasses.replace(config, layers=tuple(named))

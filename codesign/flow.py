@@ -1,12 +1,14 @@
-"""A run's stages in order: data -> train -> convert (hls4ml) -> C-simulation check -> report.
+"""A run's stages in order: data -> train -> convert (hls4ml) -> C-simulation check -> accelerator RTL.
 
 Each stage reads and writes the run directory, so the CLI, scripts and sweeps share one layout:
 
     runs/NAME/config.yaml    the validated run config
     runs/NAME/model.h5       the stripped, trained QKeras model
     runs/NAME/train.json     training accuracies and history
-    runs/NAME/report.json    the run's report (written last: its presence means the run finished)
+    runs/NAME/report.json    the run's report (written last by each stage: it holds the stages that finished;
+                             the RTL stage adds its `rtl` section)
     runs/NAME/report.md      the same, for people
+    runs/NAME/rtl_build/     the accelerator's simulator build; runs/NAME/synth/ its Yosys/nextpnr runs
     hls_projects/NAME/       the hls4ml project
 """
 
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from codesign import analysis, config as run_config, data, reference, report
-from codesign.config import RunConfig
+from codesign.config import RtlConfig, RunConfig
 from codesign.errors import CodesignError
 from codesign.fixedpoint import FixedType
 
@@ -135,7 +137,7 @@ def convert_stage(cfg: RunConfig, model, out_dir: Path, inputs: Inputs, hls_root
         accuracy={"float": float_accuracy, "qkeras": train.accuracy(qkeras_logits, labels), "hls4ml_csim": train.accuracy(result.logits, labels)},
         exactness={"qkeras_vs_hls4ml": exactness, "qkeras_vs_reference": reference_exactness},
         hls_project=result.project_dir,
-        seconds={"train": train_seconds, "convert_and_csim": round(time.monotonic() - start, 1)},
+        seconds={"train": train_seconds, "convert_and_csim": round(time.monotonic() - start, 1), "csim": round(result.csim_seconds, 2)},
     )
     report.write(out_dir, rep)
     if exactness["mismatched"] or reference_exactness["mismatched"]:
@@ -147,11 +149,12 @@ def convert_stage(cfg: RunConfig, model, out_dir: Path, inputs: Inputs, hls_root
 
 
 def run_flow(cfg: RunConfig, out_dir: Path, hls_root: Path = Path("hls_projects"), *, progress: bool = True) -> dict:
-    """train -> convert -> C-simulation check -> report, for one run config."""
+    """train -> convert -> C-simulation check -> accelerator RTL (unless ``cfg.rtl.enabled`` is off) -> report."""
     inputs = load_inputs(cfg)  # bad data or an input type too narrow fails here, before anything is written
     out_dir = _start_run(out_dir)
     model, summary = train_stage(cfg, out_dir, inputs, progress=progress)
-    return convert_stage(cfg, model, out_dir, inputs, hls_root, progress=progress, float_accuracy=summary["float"], train_seconds=summary["seconds"])
+    rep = convert_stage(cfg, model, out_dir, inputs, hls_root, progress=progress, float_accuracy=summary["float"], train_seconds=summary["seconds"])
+    return rtl_stage(out_dir, cfg.rtl, progress=progress) if cfg.rtl.enabled else rep
 
 
 def run_train(cfg: RunConfig, out_dir: Path, *, progress: bool = True) -> dict:
@@ -195,21 +198,10 @@ def config_for_model(model_path: Path, dataset: str | None, input_type: str | No
     return run_config.validate(cfg)
 
 
-@dataclass(frozen=True)
-class RtlOptions:
-    """The array to run a model on, and what to measure."""
+def rtl_stage(out_dir: Path, options: RtlConfig | None = None, *, progress: bool = True) -> dict:
+    """Run a finished run's test split through the accelerator RTL; add the results to its report.
 
-    rows: int = 8
-    cols: int = 8
-    sparse: bool = True  # build with N:M support; layers whose weights meet 2:4 run compressed
-    samples: int | None = None  # first N test samples (all by default)
-    simulator: str = "verilator"
-    synth: bool = True  # Yosys resource counts for the chosen array
-    place_route: bool = False  # also nextpnr (ECP5 Fmax); minutes for 4x4
-
-
-def rtl_stage(out_dir: Path, options: RtlOptions = RtlOptions(), *, progress: bool = True) -> dict:
-    """Run a finished run's test split through the accelerator RTL; add the results to its report."""
+    ``options`` default to the ``rtl`` section of the run's config."""
     from codesign import models, train
     from codesign.accel import compiler, network
 
@@ -219,6 +211,7 @@ def rtl_stage(out_dir: Path, options: RtlOptions = RtlOptions(), *, progress: bo
         raise CodesignError(f"{out_dir} is not a finished run (no report.json and model.h5); run `codesign flow` or `codesign convert` first")
     rep = json.loads(report_file.read_text())
     cfg = run_config.load(out_dir / "config.yaml")
+    options = run_config.validate_rtl(options or cfg.rtl)
     model = models.load(out_dir / "model.h5")
     nodes = analysis.describe(model, cfg.input.type)
     inputs = load_inputs(cfg, tuple(int(d) for d in model.input_shape[1:]))

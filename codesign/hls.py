@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from codesign.errors import CodesignError
 class HlsResult:
     project_dir: Path
     logits: np.ndarray  # hls4ml C-simulation outputs on the given samples (float64, exact)
+    csim_seconds: float  # wall time of the C simulation of those samples (compilation excluded)
 
 
 def project_name(run_name: str) -> str:
@@ -97,7 +99,9 @@ def build_and_simulate(model, nodes: list[Node], hls: HlsConfig, project_dir: Pa
         )
         _check_precisions(hls_model, nodes)
         hls_model.compile()
+        start = time.perf_counter()
         logits = np.asarray(hls_model.predict(np.ascontiguousarray(x, dtype=np.float64)), dtype=np.float64)
+        csim_seconds = time.perf_counter() - start
         logits = logits.reshape(len(x), -1)
         _replace_dir(staging, project_dir)
     except CodesignError:
@@ -106,7 +110,7 @@ def build_and_simulate(model, nodes: list[Node], hls: HlsConfig, project_dir: Pa
     except Exception as err:
         shutil.rmtree(staging, ignore_errors=True)
         raise CodesignError(f"hls4ml conversion or C simulation failed: {err.__class__.__name__}: {err}") from err
-    return HlsResult(project_dir, logits)
+    return HlsResult(project_dir, logits, csim_seconds)
 
 
 def _check_precisions(hls_model, nodes: list[Node]) -> None:

@@ -28,6 +28,7 @@ def build_root() -> Path:
 @pytest.fixture
 def seed(request) -> int:
     """SEED from the environment, else a fresh one; printed so a failure can be replayed."""
-    value = int(os.environ["SEED"]) if os.environ.get("SEED") else random.randrange(1 << 31)
+    # SystemRandom: hypothesis seeds the global `random` for its own tests, which would repeat seeds here
+    value = int(os.environ["SEED"]) if os.environ.get("SEED") else random.SystemRandom().randrange(1 << 31)
     print(f"\n{request.node.nodeid}: SEED={value}")
     return value

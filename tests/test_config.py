@@ -58,3 +58,19 @@ def test_yaml_round_trip_and_safe_load(tmp_path):
     path.write_text("!!python/object/apply:os.system ['echo hacked']\n")
     with pytest.raises(CodesignError, match="not valid YAML"):
         config.load(path)
+
+
+@pytest.mark.parametrize(
+    "rtl,message",
+    [
+        ({"rows": 0}, r"rtl: rows=0 is outside the allowed range 1\.\.64"),
+        ({"cols": 65}, r"rtl: cols=65 is outside the allowed range 1\.\.64"),
+        ({"samples": 0}, r"rtl: samples=0 is outside"),
+        ({"simulator": "xsim"}, r"rtl: simulator='xsim' is not allowed; choose one of: verilator, icarus"),
+        ({"synth": "yes"}, r"rtl: synth='yes' must be true or false"),
+        ({"fmax": 200}, r"rtl: unknown key\(s\) fmax"),
+    ],
+)
+def test_bad_rtl_section(rtl, message):
+    with pytest.raises(CodesignError, match=message):
+        config.from_dict({"rtl": rtl})

@@ -12,24 +12,38 @@ from codesign.errors import CodesignError
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
-def _quick(cfg, **train):
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **train))
+def _quick(cfg, rtl=config.RtlConfig(enabled=False), **train):
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **train), rtl=rtl)
 
 
-def _assert_exact(rep):
-    for key in ("qkeras_vs_hls4ml", "qkeras_vs_reference"):
+def _assert_exact(rep, keys=("qkeras_vs_hls4ml", "qkeras_vs_reference")):
+    for key in keys:
         e = rep["exactness"][key]
         assert e["samples"] > 0
         assert e["mismatched"] == 0, (key, e)
         assert e["max_abs_diff"] == 0.0, (key, e)
 
 
+def _assert_rtl_exact(rep, samples):
+    """QKeras, hls4ml C-sim and the accelerator RTL agree; the RTL took the predicted cycles."""
+    _assert_exact(rep, ("qkeras_vs_rtl", "hls4ml_vs_rtl"))
+    assert rep["exactness"]["qkeras_vs_rtl"]["samples"] == samples
+    assert rep["rtl"]["cycles_per_inference"] == rep["rtl"]["cycles_predicted"] > 0
+
+
 def test_demo_default_meets_the_targets(tmp_path):
-    """What `make demo` runs: 6-bit weights, >= 50% sparsity, >= 0.95 accuracy in C-sim, exact on the whole test split."""
+    """What `make demo` runs: 6-bit weights, >= 50% sparsity, >= 0.95 accuracy in C-sim, QKeras, hls4ml and
+    the 8x8 accelerator RTL exact on the whole test split, Yosys resource counts in the report."""
     cfg = config.default_config("digits")
     rep = flow.run_flow(cfg, tmp_path / "run", tmp_path / "hls", progress=False)
     _assert_exact(rep)
-    assert rep["exactness"]["qkeras_vs_hls4ml"]["samples"] == 360  # the whole digits test split
+    _assert_rtl_exact(rep, 360)  # the whole digits test split
+    assert rep["exactness"]["qkeras_vs_hls4ml"]["samples"] == 360
+    assert rep["rtl"]["array"]["rows"] == rep["rtl"]["array"]["cols"] == 8
+    for target in ("ecp5", "xc7"):
+        resources = rep["rtl"]["resources"][target]
+        assert resources["source"] == "yosys" and resources["lut"] > 1000 and resources["ff"] > 1000, resources
+        assert resources["dsp"] >= 64, resources  # one multiplier per PE at least
     assert rep["accuracy"]["hls4ml_csim"] >= 0.95
     assert all(layer["weight_bits"] <= 6 for layer in rep["layers"])
     assert rep["totals"]["sparsity"] >= 0.5
@@ -51,12 +65,15 @@ def test_digits_cnn_is_exact(tmp_path):
 
 def test_fashion_mnist_mlp_with_2_4_sparsity_and_distillation_is_exact(tmp_path):
     cfg = config.load(ROOT / "configs" / "fashion-mlp.yaml")
-    cfg = _quick(dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, max_train=3000)), epochs=4, float_epochs=2)
+    rtl = config.RtlConfig(rows=4, cols=4, samples=64, synth=False)
+    cfg = _quick(dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, max_train=3000)), rtl, epochs=4, float_epochs=2)
     rep = flow.run_flow(cfg, tmp_path / "run", tmp_path / "hls", progress=False)
     _assert_exact(rep)
     assert rep["exactness"]["qkeras_vs_hls4ml"]["samples"] == 10_000  # the official test split, all of it
+    _assert_rtl_exact(rep, 64)
     fc1 = rep["layers"][0]
     assert fc1["nm"] == "2:4" and fc1["nm_compliance"] == 1.0 and fc1["sparsity"] >= 0.5
+    assert "fc1" in rep["rtl"]["sparse_layers"]  # the 2:4 layer runs compressed on the array
     assert rep["accuracy"]["hls4ml_csim"] > 0.6
 
 

@@ -5,11 +5,12 @@ import dataclasses
 from codesign import config, flow
 
 
-def test_three_way_exactness_on_digits_mlp(tmp_path):
+def test_rtl_sim_on_a_finished_run_with_another_array(tmp_path):
+    """`codesign rtl-sim` on a run made without the RTL stage: 4x4 array, first 40 samples."""
     cfg = config.default_config("digits")
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=4, float_epochs=0))
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=4, float_epochs=0), rtl=config.RtlConfig(enabled=False))
     flow.run_flow(cfg, tmp_path / "run", tmp_path / "hls", progress=False)
-    rep = flow.rtl_stage(tmp_path / "run", flow.RtlOptions(rows=4, cols=4, samples=40, synth=False), progress=False)
+    rep = flow.rtl_stage(tmp_path / "run", config.RtlConfig(rows=4, cols=4, samples=40, synth=False), progress=False)
     for key in ("qkeras_vs_rtl", "hls4ml_vs_rtl"):
         assert rep["exactness"][key] == {"samples": 40, "mismatched": 0, "max_abs_diff": 0.0}
     assert rep["rtl"]["cycles_per_inference"] == rep["rtl"]["cycles_predicted"] > 0

@@ -198,6 +198,38 @@ def config_for_model(model_path: Path, dataset: str | None, input_type: str | No
     return run_config.validate(cfg)
 
 
+class _Background:
+    """A call in a daemon thread (an error in the foreground must not wait for it)."""
+
+    def __init__(self, fn, *args, **kwargs) -> None:
+        import threading
+
+        self._value, self._error = None, None
+        self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args, kwargs) -> None:
+        try:
+            self._value = fn(*args, **kwargs)
+        except BaseException as err:  # handed to the caller of result()
+            self._error = err
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _start_synthesis(spec, out_dir: Path, options: RtlConfig, progress: bool) -> _Background:
+    """Yosys (and nextpnr) of the array: the tools are subprocesses, so they overlap with the
+    simulator's build and run instead of adding to them."""
+    from codesign import synth
+
+    _say(progress, "synthesizing the array with Yosys" + (" and placing it with nextpnr" if options.place_route else "") + " meanwhile")
+    return _Background(synth.synthesize_accel, spec, out_dir, place_route=options.place_route)
+
+
 def rtl_stage(out_dir: Path, options: RtlConfig | None = None, *, progress: bool = True) -> dict:
     """Run a finished run's test split through the accelerator RTL; add the results to its report.
 
@@ -220,6 +252,7 @@ def rtl_stage(out_dir: Path, options: RtlConfig | None = None, *, progress: bool
     spec = compiler.choose_spec(nodes, rows=options.rows, cols=options.cols, sparse=options.sparse)
     program = compiler.compile_model(nodes, spec)
     _, cycles_predicted = program.golden(cfg.input.type.to_codes(x[:1]))
+    synthesis = _start_synthesis(spec, out_dir / "synth", options, progress) if options.synth else None
     _say(progress, f"running {count} test samples through the {spec.rows}x{spec.cols} accelerator RTL ({options.simulator})")
     run = network.run_program(program, cfg.input.type.to_codes(x), out_dir / "rtl_build", simulator=options.simulator)
     rtl_logits = nodes[-1].output_type.from_codes(run.outputs)
@@ -239,11 +272,8 @@ def rtl_stage(out_dir: Path, options: RtlConfig | None = None, *, progress: bool
         "sim_seconds": round(run.sim_seconds, 2),
         "sim_cycles_per_second": round(run.total_cycles / run.sim_seconds) if run.sim_seconds else None,
     }
-    if options.synth:
-        from codesign import synth
-
-        _say(progress, "synthesizing the array with Yosys" + (" and placing it with nextpnr" if options.place_route else ""))
-        result = synth.synthesize_accel(spec, out_dir / "synth", place_route=options.place_route)
+    if synthesis:
+        result = synthesis.result()
         rep["rtl"]["resources"] = {target: result[target] for target in ("ecp5", "xc7") if target in result}
     report.write(out_dir, rep)
     mismatched = rep["exactness"]["qkeras_vs_rtl"]["mismatched"]

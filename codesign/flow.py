@@ -175,6 +175,8 @@ def run_convert(model_path: Path, cfg: RunConfig, out_dir: Path, hls_root: Path 
         raise CodesignError(f"the model gives {model.output_shape[-1]} outputs but data set {cfg.dataset.name} has {len(inputs.dataset.classes)} classes")
     out_dir = _start_run(out_dir)
     _write_text(out_dir / "config.yaml", run_config.dump(cfg))
+    if Path(model_path).resolve() != (out_dir / "model.h5").resolve():
+        models.save(model, out_dir / "model.h5")  # the run holds the model it checked (the RTL stage reads it)
     train_json = Path(model_path).parent / "train.json"
     float_accuracy = json.loads(train_json.read_text()).get("float") if train_json.is_file() else None
     return convert_stage(cfg, model, out_dir, inputs, hls_root, progress=progress, float_accuracy=float_accuracy)

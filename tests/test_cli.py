@@ -114,6 +114,13 @@ def test_import_a_foreign_qkeras_model(tmp_path, form, hls_flags):
     assert (tmp_path / "hls_projects" / "model" / "build_prj.tcl").is_file()
     if hls_flags:
         assert report["hls"]["io_type"] == "io_stream" and report["hls"]["reuse_factor"] == 4
+    else:  # and on the accelerator RTL: its own widths per layer, a 4x4 array
+        result = codesign("rtl-sim", "--run", "runs/model", "--rows", "4", "--cols", "4", "--samples", "30", "--no-synth", "--quiet", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        report = json.loads((tmp_path / "runs" / "model" / "report.json").read_text())
+        for key in ("qkeras_vs_rtl", "hls4ml_vs_rtl"):
+            assert report["exactness"][key] == {"samples": 30, "mismatched": 0, "max_abs_diff": 0.0}
+        assert report["rtl"]["cycles_per_inference"] == report["rtl"]["cycles_predicted"]
 
 
 def test_unsupported_layer_names_layer_and_type(tmp_path):

@@ -15,3 +15,17 @@ def test_three_way_exactness_on_digits_mlp(tmp_path):
     assert rep["rtl"]["cycles_per_inference"] == rep["rtl"]["cycles_predicted"] > 0
     assert rep["rtl"]["array"]["rows"] == 4 and 0.0 <= rep["accuracy"]["rtl"] <= 1.0
     assert "## Accelerator RTL" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_three_way_exactness_on_digits_cnn(tmp_path):
+    """configs/digits-cnn.yaml (conv, maxpool, flatten, two dense) through the whole flow, then the
+    accelerator RTL: QKeras == hls4ml == RTL on every sample, cycles as predicted."""
+    from pathlib import Path
+
+    cfg = config.load(Path(__file__).resolve().parents[1] / "configs" / "digits-cnn.yaml")
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=4, float_epochs=0))
+    flow.run_flow(cfg, tmp_path / "run", tmp_path / "hls", progress=False)
+    rep = flow.rtl_stage(tmp_path / "run", flow.RtlOptions(rows=4, cols=4, samples=24, synth=False), progress=False)
+    for key in ("qkeras_vs_rtl", "hls4ml_vs_rtl"):
+        assert rep["exactness"][key] == {"samples": 24, "mismatched": 0, "max_abs_diff": 0.0}
+    assert rep["rtl"]["cycles_per_inference"] == rep["rtl"]["cycles_predicted"] > 0

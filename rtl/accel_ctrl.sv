@@ -82,7 +82,7 @@ module accel_ctrl #(
 
     // Descriptor fields.
     logic [15:0] m_rows, n_cols, mt_count, nt_count, kg;
-    logic stream_out, last_desc, to_amem;
+    logic stream_out, last_desc, to_amem, no_omem;
     logic [AA-1:0] a_base;
     logic [BA-1:0] b_base;
     logic [OA-1:0] o_base;
@@ -96,7 +96,7 @@ module accel_ctrl #(
     wire [31:0] d7 = dmem_rdata[255:224];
     wire [31:0] d8 = dmem_rdata[287:256];
     wire [31:0] d9 = dmem_rdata[319:288];
-    wire unused_d = &{1'b0, d2[31:23], d3[31:30], d3[23:22], d3[15:10], d3[7:6],
+    wire unused_d = &{1'b0, d2[31:24], d3[31:30], d3[23:22], d3[15:10], d3[7:6],
                       d4[31:AA], d5[31:WA], d6[31:BA], d7[31:OA], d8[31:AA], d9[31:16], kg, kg_out};
 
     // Issue side.
@@ -130,18 +130,19 @@ module accel_ctrl #(
     // the address of the current tile's first word and the groups left from this column tile on.
     localparam int ABUF_WORDS = (COLS >= LANES) ? COLS / LANES : 1;   // write-back needs LANES | COLS
     logic [15:0] kg_out, kg_left;
-    assign abuf_valid = to_amem && omem_we;
+    wire row_out = ppu_out_valid && (m_out < m_rows);   // rows m >= M are dropped
+    assign abuf_valid = to_amem && row_out;
     assign pool_start = state == DWAIT && d2[22];
     logic [AA-1:0] abuf_nt_base;
     assign abuf_count = (kg_left < 16'(ABUF_WORDS)) ? kg_left : 16'(ABUF_WORDS);
     assign bmem_raddr = b_base + BA'(nt_in);
-    assign omem_we = ppu_out_valid && (m_out < m_rows);
+    assign omem_we = row_out && !no_omem;   // no_omem: results only written back (not kept in OMEM)
 
     always_ff @(posedge clk) begin
         if (rst) begin
             state <= IDLE;
             {m_rows, n_cols, mt_count, nt_count, kg} <= '0;
-            {stream_out, last_desc, act_signed, relu, out_signed, to_amem} <= '0;
+            {stream_out, last_desc, act_signed, relu, out_signed, to_amem, no_omem} <= '0;
             {kg_out, kg_left} <= '0;
             tile_stride <= '0;
             for (int i = 0; i < ROWS; i++) row_off[i] <= '0;
@@ -196,6 +197,7 @@ module accel_ctrl #(
                     stream_out <= d2[19];
                     last_desc <= d2[20];
                     to_amem <= d2[21];
+                    no_omem <= d2[23];
                     kg_out <= d9[15:0];
                     kg_left <= d9[15:0];
                     abuf_base <= d8[AA-1:0];

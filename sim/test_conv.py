@@ -4,6 +4,7 @@ Random small shapes (batch, grid, channels, kernel, filters, pool windows; seed 
 * a conv descriptor reads the input grid through per-row address generation (im2col in hardware);
   its results are read back from the output memory (valid pixels compared) and, written back into
   the activation memory, read again by an identity dense layer (checks the pixel-major write-back);
+  with the no_omem flag (results only written back) the output memory must stay untouched;
 * a pool descriptor reads a stored grid (valid region possibly smaller than the stored one), writes
   the compact pooled grid; an identity dense layer streams it out.
 Measured cycles (perf_cycles and start->done) must equal codesign.accel.golden's prediction.
@@ -87,8 +88,13 @@ async def random_convs(dut):
         w0 = int(rng.integers(0, 64))
         bases = Bases(a0, w0, int(rng.integers(0, 8)), int(rng.integers(0, 64)))
         write_back = layer.out_bits <= spec.act_bits
+        keep = not write_back or bool(rng.integers(2))     # no_omem: results only written back
         desc = golden.Descriptor.for_layer(spec, layer, bases, stream_out=False, last=not write_back,
-                                           write_back=wb if write_back else None, m=m, row_stride=cg)
+                                           write_back=wb if write_back else None, m=m, row_stride=cg,
+                                           keep_outputs=keep)
+        if not keep:       # the output memory must stay as it is
+            await tb.load(golden.readout_command(bases.o, m, n))
+            before = await tb.collect(m * n)
         beats = (golden.load_command(golden.TARGET_ACTIVATIONS, a0, a_words, spec.amem_width)
                  + golden.load_command(golden.TARGET_WEIGHTS, w0, list(packed.words), spec.wmem_width)
                  + golden.load_command(golden.TARGET_BIASES, bases.b, golden.bias_words(spec, layer.bias, n), spec.bmem_width)
@@ -111,7 +117,11 @@ async def random_convs(dut):
                 back = np.where(back >= 1 << (layer.out_bits - 1), back - (1 << layer.out_bits), back)
             assert np.array_equal(back, expected), f"{what}: written-back activations differ"
         await tb.load(golden.readout_command(bases.o, m, n))
-        got = golden.decode_outputs(await tb.collect(m * n), m, n, layer.out_bits, layer.out_signed)
+        beats = await tb.collect(m * n)
+        if not keep:
+            assert beats == before, f"{what}: a no_omem descriptor wrote the output memory"
+            continue
+        got = golden.decode_outputs(beats, m, n, layer.out_bits, layer.out_signed)
         got = got.reshape(b, h, w, n)[:, :oh, :ow]
         if not np.array_equal(got, expected):
             bad = tuple(np.argwhere(got != expected)[0])

@@ -267,7 +267,7 @@ def _memory_needs(spec: AccelSpec, plans: list, packed: list[PackedWeights], bat
         "amem_depth": batch * sum(_in_words(spec, p) for p in plans),
         "wmem_depth": sum(len(pk.words) for pk in packed),
         "bmem_depth": sum(ceil_div(p.n, spec.cols) for p in gemms),
-        "omem_depth": sum(batch * _rows_per_sample(p) * ceil_div(p.n, spec.cols) for p in gemms),
+        "omem_depth": batch * _rows_per_sample(gemms[-1]) * ceil_div(gemms[-1].n, spec.cols),   # only the last keeps its results
         "dmem_depth": len(plans),
     }
 
@@ -464,12 +464,9 @@ class Program:
         return bases
 
     def o_bases(self, m: int) -> list[int]:
-        bases, at = [], 0
-        for layer in self.layers:
-            bases.append(at)
-            if isinstance(layer, ProgramLayer):
-                at += m * layer.rows_per_sample * ceil_div(layer.n, self.spec.cols)
-        return bases
+        """Only the last layer keeps its results in the output memory (the others write them back only)."""
+        del m
+        return [0] * len(self.layers)
 
     def check_chunk(self, m: int) -> None:
         if not 1 <= m <= self.batch:
@@ -488,7 +485,7 @@ class Program:
             out.append(golden.Descriptor.for_layer(
                 self.spec, layer.hw_layer(m), Bases(a[i], layer.w_base, layer.b_base, o[i]), stream_out=i == last,
                 last=i == last, write_back=a[i + 1] if i < last else None, m=m * layer.rows_per_sample,
-                row_stride=layer.row_stride))
+                row_stride=layer.row_stride, keep_outputs=i == last))
         return out
 
     def weight_beats(self) -> list[int]:
@@ -619,8 +616,7 @@ def compile_model(nodes: list[Node], spec: AccelSpec, *, sparse: bool | None = N
                                 f"{depth} of this build (layers {[p.name for p in plans]})")
     # the largest chunk the activation and output memories hold
     per_sample_a = sum(layer.in_words for layer in layers)
-    per_sample_o = sum(layer.rows_per_sample * ceil_div(layer.n, spec.cols) for layer in layers
-                       if isinstance(layer, ProgramLayer))
+    per_sample_o = layers[-1].rows_per_sample * ceil_div(layers[-1].n, spec.cols)   # only the last is kept
     max_batch = min(1024, spec.amem_depth // per_sample_a, spec.omem_depth // per_sample_o)
     if max_batch < 1:
         raise CodesignError(f"one sample needs {per_sample_a} activation / {per_sample_o} output "

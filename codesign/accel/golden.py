@@ -344,11 +344,17 @@ class Descriptor:
     last: bool = True
     write_back: int | None = None   # activation-memory address the results are also written to
     kg_out: int = 0                 # the results' K groups as the next layer's input: ceil(N / SPARSE_M)
+    keep_outputs: bool = True       # False: results only written back, not stored in OMEM (flag 23 no_omem)
+
+    def __post_init__(self) -> None:
+        if not self.keep_outputs and (self.stream_out or self.write_back is None):
+            raise CodesignError("a descriptor that does not keep its results in the output memory must write them "
+                                "back and cannot stream them out")
 
     @classmethod
     def for_layer(cls, spec: AccelSpec, layer: Layer, bases: Bases = Bases(), stream_out: bool = True,
                   last: bool = True, write_back: int | None = None, *, m: int | None = None,
-                  row_stride: int | None = None) -> Descriptor:
+                  row_stride: int | None = None, keep_outputs: bool = True) -> Descriptor:
         """A dense layer's descriptor; for a conv, ``m`` = pixels of the stored grid (B*H*W) and
         ``row_stride`` = groups per pixel (CG): the KG field is the activation-memory stride between rows."""
         mt, nt, kg = tile_counts(spec, layer)
@@ -359,11 +365,12 @@ class Descriptor:
                 raise CodesignError(f"descriptor field {name}={value} is outside the allowed range 1..65535")
         return cls(layer.m if m is None else m, layer.n, mt, nt, kg if row_stride is None else row_stride, bases,
                    layer.shift, layer.rounding, layer.out_bits, layer.out_signed, layer.relu, layer.act_signed,
-                   layer.bias_shift, stream_out, last, write_back, ceil_div(layer.n, spec.lanes))
+                   layer.bias_shift, stream_out, last, write_back, ceil_div(layer.n, spec.lanes), keep_outputs)
 
     def fields(self) -> list[int]:
         flags = (int(self.relu) | int(self.out_signed) << 1 | int(self.act_signed) << 2
-                 | int(self.stream_out) << 3 | int(self.last) << 4 | int(self.write_back is not None) << 5)
+                 | int(self.stream_out) << 3 | int(self.last) << 4 | int(self.write_back is not None) << 5
+                 | int(not self.keep_outputs) << 7)
         return [
             self.m | self.n << 16,
             self.mt | self.nt << 16,

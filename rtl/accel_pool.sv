@@ -5,8 +5,8 @@
 // a_base + n*IMG + y*ROW + x*CG + cg). For every output word (n, ph, pw, cg), in that order, the
 // PH x PW window words are read on consecutive cycles (one read per cycle, no gaps) and their
 // lane-wise maximum (signed or unsigned codes) is written to wb_base, wb_base+1, ... (a compact
-// PHo x PWo grid). Max commutes with nothing here: it runs on the stored activation codes, exactly
-// what MaxPooling2D sees. Cycles from start to done: reads + 2.
+// PHo x PWo grid). It pools the stored activation codes, i.e. exactly what MaxPooling2D sees after
+// the quantized activation. Cycles from start to done: reads + 2.
 module accel_pool #(
     parameter int LANES    = 4,
     parameter int ACT_BITS = 8,

@@ -100,13 +100,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from codesign.accel.sim import run_top
 
-    mt, nt, kg = -(-args.m // args.rows), -(-args.n // args.cols), -(-args.k // 4)
+    nt, kg = -(-args.n // args.cols), -(-args.k // 4)
 
     def depth(words: int) -> int:
         return 1 << max(1, (words - 1).bit_length())
 
     spec = AccelSpec(rows=args.rows, cols=args.cols, weight_bits=args.weight_bits, act_bits=args.act_bits,
-                     acc_bits=32, sparse_m=4, amem_depth=depth(mt * kg), wmem_depth=depth(nt * (args.k + 1)),
+                     acc_bits=32, sparse_m=4, amem_depth=depth(args.m * kg), wmem_depth=depth(nt * (args.k + 1)),
                      bmem_depth=depth(nt), omem_depth=depth(args.m * nt))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"

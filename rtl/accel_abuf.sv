@@ -1,99 +1,49 @@
 `default_nettype none
-// Output-tile buffer that writes a layer's results back into the activation memory, in the
-// activation layout, so the next descriptor of a chain can read them (no host round trip).
+// Write-back of a layer's results into the activation memory (layer chaining, no host round trip).
 //
-// Rows of an output tile arrive one per cycle (row index `row_i`, the tile's last row flagged);
-// after the last row the whole tile is copied to a second buffer and written as WORDS = COLS/LANES
-// activation words, one per cycle, at base, base+1, ... (only `count` of them: columns past the
-// next layer's K are not written). Each word holds, for array row i and lane l, result
-// (i, w*LANES + l) truncated to ACT_BITS. Tiles arrive at least ROWS cycles apart and
-// WORDS <= ROWS, so one tile's writes end before the next tile completes.
+// Every output row of the PPUs (one sample / pixel, COLS results) becomes COLS/LANES activation
+// words, each result truncated to ACT_BITS, written one cycle later in one go (accel_amem takes
+// WORDS consecutive words per write) at base, base+1, ...; only the first `count` words are
+// written (columns past the next layer's K are not).
 module accel_abuf #(
-    parameter int ROWS     = 4,
     parameter int COLS     = 4,
     parameter int LANES    = 4,
     parameter int ACT_BITS = 8,
     parameter int ACC_BITS = 32,
+    parameter int WORDS    = 1,   // write width of accel_amem in words (>= COLS / LANES, power of two)
     parameter int AA       = 10
 ) (
-    input  wire                          clk,
-    input  wire                          rst,
-    input  wire                          enable,
-    input  wire                          row_valid,
-    input  wire [15:0]                   row_i,
-    input  wire [COLS*ACC_BITS-1:0]      row,
-    input  wire [AA-1:0]                 base,     // address of the tile's first word
-    input  wire [15:0]                   count,    // words to write (1..WORDS)
-    output logic                         we,
-    output logic [AA-1:0]                waddr,
-    output wire [ROWS*LANES*ACT_BITS-1:0] wdata,
-    output wire                          busy
+    input  wire                             clk,
+    input  wire                             rst,
+    input  wire                             row_valid,   // write this row
+    input  wire [COLS*ACC_BITS-1:0]         row,
+    input  wire [AA-1:0]                    base,        // address of the row's first word
+    input  wire [15:0]                      count,       // words to write (1..COLS/LANES)
+    output logic [WORDS-1:0]                we,
+    output logic [AA-1:0]                   waddr,
+    output logic [WORDS*LANES*ACT_BITS-1:0] wdata
 );
-    localparam int WORDS = (COLS >= LANES) ? COLS / LANES : 1;
-    localparam int WB = (WORDS > 1) ? $clog2(WORDS) : 1;
-
-    logic [ACT_BITS-1:0] collect [ROWS][COLS];
-    logic [ACT_BITS-1:0] tile [ROWS][COLS];
-    logic [WB-1:0] word;
-    logic [15:0] left;
-
     /* verilator lint_off UNUSEDSIGNAL */
     wire [COLS*ACC_BITS-1:0] row_bits = row;   // only the low ACT_BITS of each result are kept
     /* verilator lint_on UNUSEDSIGNAL */
-
-    assign busy = we;
-    wire [ROWS*LANES*ACT_BITS-1:0] words [WORDS];
-    for (genvar w = 0; w < WORDS; w++) begin : g_word
-        for (genvar i = 0; i < ROWS; i++) begin : g_row
-            for (genvar l = 0; l < LANES; l++) begin : g_lane
-                if (w*LANES + l < COLS) begin : g_col
-                    assign words[w][(i*LANES + l)*ACT_BITS +: ACT_BITS] = tile[i][w*LANES + l];
-                end else begin : g_none   // COLS < LANES: the reference model refuses write-back
-                    assign words[w][(i*LANES + l)*ACT_BITS +: ACT_BITS] = '0;
-                end
-            end
+    logic [WORDS*LANES*ACT_BITS-1:0] packed_row;
+    always_comb begin
+        packed_row = '0;
+        for (int p = 0; p < WORDS * LANES; p++) begin
+            if (p < COLS) packed_row[p*ACT_BITS +: ACT_BITS] = row_bits[p*ACC_BITS +: ACT_BITS];
         end
     end
-    if (WORDS == 1) begin : g_one_word
-        wire unused_word = &{1'b0, word};
-        assign wdata = words[0];
-    end else begin : g_words
-        assign wdata = words[word];
-    end
-
-    wire last_row = row_valid && enable && (row_i == 16'(ROWS - 1));
 
     always_ff @(posedge clk) begin
         if (rst) begin
-            we <= 1'b0;
+            we <= '0;
             waddr <= '0;
-            word <= '0;
-            left <= '0;
+            wdata <= '0;
         end else begin
-            if (row_valid && enable) begin
-                for (int i = 0; i < ROWS; i++) begin
-                    if (row_i == 16'(i)) begin
-                        for (int j = 0; j < COLS; j++) collect[i][j] <= row_bits[j*ACC_BITS +: ACT_BITS];
-                    end
-                end
-            end
-            if (last_row) begin
-                for (int i = 0; i < ROWS - 1; i++) begin
-                    for (int j = 0; j < COLS; j++) tile[i][j] <= collect[i][j];
-                end
-                for (int j = 0; j < COLS; j++) tile[ROWS-1][j] <= row_bits[j*ACC_BITS +: ACT_BITS];
-                we <= 1'b1;
+            for (int w = 0; w < WORDS; w++) we[w] <= row_valid && (16'(w) < count);
+            if (row_valid) begin
                 waddr <= base;
-                word <= '0;
-                left <= count;
-            end else if (we) begin
-                if (left == 16'd1) begin
-                    we <= 1'b0;
-                end else begin
-                    waddr <= waddr + 1'b1;
-                    word <= word + 1'b1;
-                end
-                left <= left - 16'd1;
+                wdata <= packed_row;
             end
         end
     end

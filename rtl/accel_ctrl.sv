@@ -1,18 +1,23 @@
 `default_nettype none
 // Controller: runs a chain of layer descriptors from the descriptor memory without the host.
 //
-// Per descriptor (fields in docs/ACCELERATOR.md): for every column tile nt, read its weight-list
-// header (step count S), then for every row tile mt issue the S weight steps of the list, after
-// max(ROWS - S, 0) bubbles, the last step flagged so the array closes the output tile.
-// Each weight step word names the activation group g it multiplies: the activation memory is
-// read at a_base + mt*KG + g. Finished rows go through the PPUs (bias row read at
-// b_base + nt) and are written to o_base + m*NT + nt (rows m >= M are dropped) and, with
-// write_back, as activations to wb_base + mt*KG_out + nt*COLS/LANES (accel_abuf). Then, if the
-// descriptor says so, the results are streamed out; the chain ends at a descriptor flagged last.
+// Per GEMM descriptor (fields in docs/ACCELERATOR.md): for every column tile nt, read its
+// weight-list header (step count S), then for every row tile mt issue the S weight steps of the
+// list, after max(ROWS - S, 0) bubbles, the last step flagged so the array closes the output tile.
+// Each weight step word carries an activation address offset g (the K group for a dense layer,
+// (kh*W + kw)*CG + cg for a Conv2D): array row i reads its own activation bank at
+// a_base + (mt*ROWS + i)*KG + g, KG being the row stride of the descriptor (the groups per sample
+// of a dense layer, the groups per pixel CG of a conv: im2col by address generation). Finished
+// rows go through the PPUs (bias row read at b_base + nt) and are written to o_base + m*NT + nt
+// (rows m >= M are dropped; not at all with no_omem) and, with write_back, as activations to wb_base + m*KG_out +
+// nt*COLS/LANES (accel_abuf). Then, if the descriptor says so, the results are streamed out.
+// A pool descriptor hands the activation memory to accel_pool until it is done. The chain ends at
+// a descriptor flagged last.
 //
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
-//   sum over descriptors of  3 + sum_nt (2 + MT * max(S_nt, ROWS)) + 10 + ROWS + COLS
-//   (+ the last tile's write-back words) -- codesign.accel.golden.layer_cycles, docs/ACCELERATOR.md.
+//   GEMM descriptor: 3 + sum_nt (2 + MT * max(S_nt, ROWS)) + 10 + ROWS + COLS
+//   pool descriptor: 3 + (window reads) + 2
+//   -- codesign.accel.golden.layer_cycles / pool_cycles, docs/ACCELERATOR.md.
 module accel_ctrl #(
     parameter int ROWS        = 4,
     parameter int COLS        = 4,
@@ -33,7 +38,7 @@ module accel_ctrl #(
     input  wire [319:0]          dmem_rdata,
     output wire [WA-1:0]         wmem_raddr,
     input  wire [WMEM_W-1:0]     wmem_rdata,
-    output logic [AA-1:0]        amem_raddr,
+    output logic [ROWS*AA-1:0]   amem_raddr,   // one address per array row (bank)
     output wire [BA-1:0]         bmem_raddr,
     output wire                  omem_we,      // with the PPU output row
     output logic [OA-1:0]        omem_waddr,
@@ -52,12 +57,13 @@ module accel_ctrl #(
     // rows entering and leaving the PPUs
     input  wire                  ppu_in_valid,
     input  wire                  ppu_out_valid,
-    output wire [15:0]           out_row,       // row index (0..ROWS-1) in its tile, with ppu_out_valid
     // write-back of results into the activation memory (accel_abuf)
-    output logic                 to_amem,
+    output wire                  abuf_valid,    // write this output row back (with ppu_out_valid)
     output logic [AA-1:0]        abuf_base,
     output wire [15:0]           abuf_count,
-    input  wire                  abuf_busy,
+    // pooling unit (accel_pool): started in DWAIT of a pool descriptor
+    output wire                  pool_start,
+    input  wire                  pool_done,
     // result read-out
     output logic                 stream_start,
     output logic [OA-1:0]        stream_base,
@@ -71,12 +77,12 @@ module accel_ctrl #(
 );
     localparam int GF = WMEM_W - COLS * WE;   // width of the group / step-count field
 
-    typedef enum logic [3:0] {IDLE, DFETCH, DWAIT, HDR, HDRW, ISSUE, DRAIN, STREAM, NEXT} state_t;
+    typedef enum logic [3:0] {IDLE, DFETCH, DWAIT, HDR, HDRW, ISSUE, DRAIN, STREAM, NEXT, POOL} state_t;
     state_t state;
 
     // Descriptor fields.
     logic [15:0] m_rows, n_cols, mt_count, nt_count, kg;
-    logic stream_out, last_desc;
+    logic stream_out, last_desc, to_amem, no_omem;
     logic [AA-1:0] a_base;
     logic [BA-1:0] b_base;
     logic [OA-1:0] o_base;
@@ -90,14 +96,15 @@ module accel_ctrl #(
     wire [31:0] d7 = dmem_rdata[255:224];
     wire [31:0] d8 = dmem_rdata[287:256];
     wire [31:0] d9 = dmem_rdata[319:288];
-    wire unused_d = &{1'b0, d2[31:22], d3[31:30], d3[23:22], d3[15:10], d3[7:6],
+    wire unused_d = &{1'b0, d2[31:24], d3[31:30], d3[23:22], d3[15:10], d3[7:6],
                       d4[31:AA], d5[31:WA], d6[31:BA], d7[31:OA], d8[31:AA], d9[31:16], kg, kg_out};
 
     // Issue side.
     logic [DA-1:0] didx;
     logic [WA-1:0] wp, w_origin;
     logic [15:0] pad, k, k_last, mt, nt;
-    logic [AA-1:0] aoff;
+    logic [AA-1:0] aoff, tile_stride;
+    logic [AA-1:0] row_off [ROWS];   // i * KG: row i's first word relative to its tile's
 
     assign dmem_raddr = didx;
     assign wmem_raddr = (state == HDR) ? wp : w_origin + WA'(k);
@@ -123,18 +130,22 @@ module accel_ctrl #(
     // the address of the current tile's first word and the groups left from this column tile on.
     localparam int ABUF_WORDS = (COLS >= LANES) ? COLS / LANES : 1;   // write-back needs LANES | COLS
     logic [15:0] kg_out, kg_left;
+    wire row_out = ppu_out_valid && (m_out < m_rows);   // rows m >= M are dropped
+    assign abuf_valid = to_amem && row_out;
+    assign pool_start = state == DWAIT && d2[22];
     logic [AA-1:0] abuf_nt_base;
-    assign out_row = i_out;
     assign abuf_count = (kg_left < 16'(ABUF_WORDS)) ? kg_left : 16'(ABUF_WORDS);
     assign bmem_raddr = b_base + BA'(nt_in);
-    assign omem_we = ppu_out_valid && (m_out < m_rows);
+    assign omem_we = row_out && !no_omem;   // no_omem: results only written back (not kept in OMEM)
 
     always_ff @(posedge clk) begin
         if (rst) begin
             state <= IDLE;
             {m_rows, n_cols, mt_count, nt_count, kg} <= '0;
-            {stream_out, last_desc, act_signed, relu, out_signed, to_amem} <= '0;
+            {stream_out, last_desc, act_signed, relu, out_signed, to_amem, no_omem} <= '0;
             {kg_out, kg_left} <= '0;
+            tile_stride <= '0;
+            for (int i = 0; i < ROWS; i++) row_off[i] <= '0;
             abuf_base <= '0;
             abuf_nt_base <= '0;
             rounding <= '0;
@@ -186,6 +197,7 @@ module accel_ctrl #(
                     stream_out <= d2[19];
                     last_desc <= d2[20];
                     to_amem <= d2[21];
+                    no_omem <= d2[23];
                     kg_out <= d9[15:0];
                     kg_left <= d9[15:0];
                     abuf_base <= d8[AA-1:0];
@@ -202,8 +214,11 @@ module accel_ctrl #(
                     {i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out} <= '0;
                     omem_waddr <= d7[OA-1:0];
                     wb_done <= 1'b0;
-                    state <= HDR;
+                    tile_stride <= AA'(d2[15:0] * ROWS);
+                    for (int i = 0; i < ROWS; i++) row_off[i] <= AA'(d2[15:0] * i);
+                    state <= d2[22] ? POOL : HDR;
                 end
+                POOL: if (pool_done) state <= NEXT;
                 HDR: state <= HDRW;
                 HDRW: begin
                     k_last <= ((g_field > 16'(ROWS)) ? g_field : 16'(ROWS)) - 16'd1;
@@ -227,13 +242,13 @@ module accel_ctrl #(
                             end
                         end else begin
                             mt <= mt + 16'd1;
-                            aoff <= aoff + AA'(kg);
+                            aoff <= aoff + tile_stride;
                         end
                     end else begin
                         k <= k + 16'd1;
                     end
                 end
-                DRAIN: if (wb_done && !abuf_busy) state <= stream_out ? STREAM : NEXT;
+                DRAIN: if (wb_done) state <= stream_out ? STREAM : NEXT;
                 STREAM: if (stream_finished) state <= NEXT;
                 NEXT: begin
                     if (last_desc) begin
@@ -246,7 +261,7 @@ module accel_ctrl #(
                 end
                 default: state <= IDLE;
             endcase
-            if (state == DRAIN && wb_done && !abuf_busy && stream_out) begin
+            if (state == DRAIN && wb_done && stream_out) begin
                 stream_start <= 1'b1;
                 stream_base <= o_base;
                 stream_rows <= m_rows;
@@ -260,7 +275,7 @@ module accel_ctrl #(
             v2 <= v1;
             l2 <= l1;
             w2 <= wmem_rdata[COLS*WE-1:0];
-            amem_raddr <= aoff1 + AA'(g_field);
+            for (int i = 0; i < ROWS; i++) amem_raddr[i*AA +: AA] <= aoff1 + row_off[i] + AA'(g_field);
             step_valid <= v2;
             step_last <= l2;
             step_w <= w2;
@@ -282,6 +297,7 @@ module accel_ctrl #(
             if (ppu_out_valid) begin
                 m_out <= m_out + 16'd1;
                 omem_waddr <= omem_waddr + OA'(nt_count);
+                abuf_base <= abuf_base + AA'(kg_out);      // the next sample's / pixel's words
                 if (i_out == 16'(ROWS - 1)) begin
                     i_out <= '0;
                     if (mt_out == mt_count - 16'd1) begin
@@ -295,7 +311,6 @@ module accel_ctrl #(
                         kg_left <= kg_left - 16'(ABUF_WORDS);
                     end else begin
                         mt_out <= mt_out + 16'd1;
-                        abuf_base <= abuf_base + AA'(kg_out);
                     end
                 end else begin
                     i_out <= i_out + 16'd1;

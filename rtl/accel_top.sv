@@ -14,7 +14,7 @@ module accel_top #(
     parameter int ACT_BITS    = 8,
     parameter int ACC_BITS    = 32,   // 2 * max(bits) + 1 .. 32
     parameter int SPARSE_M    = 4,    // 0: dense-only build; 2, 4, 8: groups of SPARSE_M along K
-    parameter int AMEM_DEPTH  = 1024, // words of ROWS * max(1, SPARSE_M) activations
+    parameter int AMEM_DEPTH  = 1024, // words of max(1, SPARSE_M) activations (one bank per row)
     parameter int WMEM_DEPTH  = 1024, // weight step words
     parameter int BMEM_DEPTH  = 64,   // bias rows (COLS biases each)
     parameter int OMEM_DEPTH  = 1024, // result words (COLS results each)
@@ -42,7 +42,9 @@ module accel_top #(
     localparam int IDX_BITS = (LANES > 1) ? $clog2(LANES) : 1;
     localparam int WE       = WEIGHT_BITS + IDX_BITS;
     localparam int GF       = 16;
-    localparam int AMEM_W   = ROWS * LANES * ACT_BITS;
+    localparam int AMEM_W   = LANES * ACT_BITS;          // one word of one bank
+    localparam int WB_WORDS = (COLS >= LANES) ? COLS / LANES : 1;   // words of one output row
+    localparam int AMEM_WR  = 1 << $clog2(WB_WORDS);     // words per activation-memory write
     localparam int WMEM_W   = GF + COLS * WE;
     localparam int BMEM_W   = COLS * ACC_BITS;
     localparam int OMEM_W   = COLS * ACC_BITS;
@@ -84,8 +86,8 @@ module accel_top #(
     // ---------------- memories ----------------
     wire [DA-1:0] dmem_raddr;
     wire [DMEM_W-1:0] dmem_rdata;
-    wire [AA-1:0] amem_raddr;
-    wire [AMEM_W-1:0] amem_rdata;
+    wire [ROWS*AA-1:0] amem_raddr, ctrl_amem_raddr;
+    wire [ROWS*AMEM_W-1:0] amem_rdata;
     wire [WA-1:0] wmem_raddr;
     wire [WMEM_W-1:0] wmem_rdata;
     wire [BA-1:0] bmem_raddr;
@@ -97,14 +99,28 @@ module accel_top #(
     accel_sdpram #(.WIDTH(DMEM_W), .DEPTH(DMEM_DEPTH)) u_dmem (
         .clk(clk), .we(we_d), .waddr(waddr[DA-1:0]), .wdata(wdata[DMEM_W-1:0]),
         .raddr(dmem_raddr), .rdata(dmem_rdata));
-    // Activation memory: written by the loader, or by the write-back of a layer's results.
-    wire abuf_we;
+    // Activation memory (one replicated bank per array row): written by the loader, by the
+    // write-back of a layer's results (a whole output row per write) or by the pooling unit.
+    wire [AMEM_WR-1:0] abuf_we;
     wire [AA-1:0] abuf_waddr;
-    wire [AMEM_W-1:0] abuf_wdata;
-    accel_sdpram #(.WIDTH(AMEM_W), .DEPTH(AMEM_DEPTH)) u_amem (
-        .clk(clk), .we(we_a | abuf_we), .waddr(abuf_we ? abuf_waddr : waddr[AA-1:0]),
-        .wdata(abuf_we ? abuf_wdata : wdata[AMEM_W-1:0]),
+    wire [AMEM_WR*AMEM_W-1:0] abuf_wdata;
+    wire pool_we, pool_busy;
+    wire [AA-1:0] pool_waddr, pool_raddr;
+    wire [AMEM_W-1:0] pool_wdata;
+    wire any_abuf = |abuf_we;
+    wire [AMEM_WR-1:0] amem_we = any_abuf ? abuf_we : AMEM_WR'(we_a | pool_we);
+    wire [AA-1:0] amem_waddr = any_abuf ? abuf_waddr : (pool_we ? pool_waddr : waddr[AA-1:0]);
+    wire [AMEM_WR*AMEM_W-1:0] amem_wdata = any_abuf ? abuf_wdata
+                                         : (AMEM_WR*AMEM_W)'(pool_we ? pool_wdata : wdata[AMEM_W-1:0]);
+    accel_amem #(.ROWS(ROWS), .WIDTH(AMEM_W), .WORDS(AMEM_WR), .DEPTH(AMEM_DEPTH), .AA(AA)) u_amem (
+        .clk(clk), .we(amem_we), .waddr(amem_waddr), .wdata(amem_wdata),
         .raddr(amem_raddr), .rdata(amem_rdata));
+    // Row 0's bank is the pooling unit's read port while it runs.
+    if (ROWS > 1) begin : g_raddr
+        assign amem_raddr = {ctrl_amem_raddr[ROWS*AA-1:AA], pool_busy ? pool_raddr : ctrl_amem_raddr[AA-1:0]};
+    end else begin : g_raddr1
+        assign amem_raddr = pool_busy ? pool_raddr : ctrl_amem_raddr;
+    end
     accel_sdpram #(.WIDTH(WMEM_W), .DEPTH(WMEM_DEPTH)) u_wmem (
         .clk(clk), .we(we_w), .waddr(waddr[WA-1:0]), .wdata(wdata[WMEM_W-1:0]),
         .raddr(wmem_raddr), .rdata(wmem_rdata));
@@ -124,8 +140,8 @@ module accel_top #(
     wire row_valid, ppu_out_valid;
     wire [COLS*ACC_BITS-1:0] row;
     wire stream_start, stream_finished;
-    wire [15:0] out_row, abuf_count;
-    wire to_amem, abuf_busy;
+    wire [15:0] abuf_count;
+    wire abuf_valid, pool_start, pool_done;
     wire [AA-1:0] abuf_base;
     wire [OA-1:0] stream_base;
     wire [15:0] stream_rows, stream_cols;
@@ -137,13 +153,14 @@ module accel_top #(
         .clk(clk), .rst(rst), .start(start),
         .dmem_raddr(dmem_raddr), .dmem_rdata(dmem_rdata),
         .wmem_raddr(wmem_raddr), .wmem_rdata(wmem_rdata),
-        .amem_raddr(amem_raddr), .bmem_raddr(bmem_raddr),
+        .amem_raddr(ctrl_amem_raddr), .bmem_raddr(bmem_raddr),
         .omem_we(omem_we), .omem_waddr(omem_waddr),
         .step_valid(step_valid), .step_last(step_last), .step_w(step_w),
         .act_signed(act_signed), .relu(relu), .out_signed(out_signed), .rounding(rounding),
         .shift(shift), .out_bits(out_bits), .bias_shift(bias_shift),
-        .ppu_in_valid(row_valid), .ppu_out_valid(ppu_out_valid), .out_row(out_row),
-        .to_amem(to_amem), .abuf_base(abuf_base), .abuf_count(abuf_count), .abuf_busy(abuf_busy),
+        .ppu_in_valid(row_valid), .ppu_out_valid(ppu_out_valid),
+        .abuf_valid(abuf_valid), .abuf_base(abuf_base), .abuf_count(abuf_count),
+        .pool_start(pool_start), .pool_done(pool_done),
         .stream_start(stream_start), .stream_base(stream_base),
         .stream_rows(stream_rows), .stream_cols(stream_cols), .stream_finished(stream_finished),
         .busy(busy), .done(done), .perf_cycles(perf_cycles)
@@ -176,12 +193,17 @@ module accel_top #(
     assign ppu_out_valid = ppu_valid[0];
 
     accel_abuf #(
-        .ROWS(ROWS), .COLS(COLS), .LANES(LANES), .ACT_BITS(ACT_BITS), .ACC_BITS(ACC_BITS), .AA(AA)
+        .COLS(COLS), .LANES(LANES), .ACT_BITS(ACT_BITS), .ACC_BITS(ACC_BITS), .WORDS(AMEM_WR), .AA(AA)
     ) u_abuf (
-        .clk(clk), .rst(rst), .enable(to_amem),
-        .row_valid(ppu_out_valid), .row_i(out_row), .row(omem_wdata),
+        .clk(clk), .rst(rst), .row_valid(abuf_valid), .row(omem_wdata),
         .base(abuf_base), .count(abuf_count),
-        .we(abuf_we), .waddr(abuf_waddr), .wdata(abuf_wdata), .busy(abuf_busy)
+        .we(abuf_we), .waddr(abuf_waddr), .wdata(abuf_wdata)
+    );
+
+    accel_pool #(.LANES(LANES), .ACT_BITS(ACT_BITS), .AA(AA)) u_pool (
+        .clk(clk), .rst(rst), .start(pool_start), .desc(dmem_rdata),
+        .raddr(pool_raddr), .rdata(amem_rdata[AMEM_W-1:0]),
+        .we(pool_we), .waddr(pool_waddr), .wdata(pool_wdata), .busy(pool_busy), .done(pool_done)
     );
 
     // ---------------- result read-out ----------------

@@ -25,7 +25,7 @@ SIM_DIR = Path(__file__).resolve().parent
 def schedule(spec: AccelSpec, layer: golden.Layer, packed: golden.PackedWeights, gap: int = 0):
     """The controller's step order: per column tile, per row tile, max(S, ROWS) cycles with the
     bubbles first. Yields (valid, last, a_word, w_word, (mt, nt) or None) per cycle."""
-    a_words = golden.activation_words(spec, layer.inputs)
+    a_words = golden.array_words(spec, layer.inputs)
     kg = golden.ceil_div(layer.k, spec.lanes)
     mt_count = golden.ceil_div(layer.m, spec.rows)
     wmask = (1 << (spec.cols * spec.weight_entry_bits)) - 1

@@ -141,3 +141,102 @@ def test_random_mlps_on_one_build(build_root, seed):
         np.testing.assert_array_equal(run.outputs, reference.run(nodes, x))
         assert run.cycles_per_inference == program.golden(codes)[1]
         assert run.chunk_cycles == [program.chunk_cycles(m) for m in run.chunk_sizes]
+
+
+# ------------------------------------------------------------------ CNNs (Conv2D, MaxPooling2D, Flatten)
+
+CNN_SAMPLES = int(os.environ.get("ACCEL_CNN_SAMPLES", "40"))
+
+
+def digits_cnn(seed: int, epochs: int = 6):
+    """The digits CNN of configs/digits-cnn.yaml, small and quickly trained: 8x8x1 -> conv 3x3x8 (6-bit
+    weights, quantized_relu(6, 1)) -> maxpool 2x2 -> flatten -> dense 32 (relu) -> dense 10 (logits)."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
+    from sklearn.datasets import load_digits
+
+    tf.keras.utils.set_random_seed(seed)
+    bunch = load_digits()
+    x = (bunch.images / 16.0)[..., None].astype(np.float32)
+    y = bunch.target
+    q6, b8 = quantized_bits(6, 0, alpha=1), quantized_bits(8, 3, alpha=1)
+    model = tf.keras.Sequential([
+        tf.keras.layers.Input((8, 8, 1), name="inputs"),
+        QConv2D(8, 3, kernel_quantizer=q6, bias_quantizer=b8, name="conv1"),
+        QActivation(quantized_relu(6, 1), name="conv1_relu"),
+        tf.keras.layers.MaxPooling2D(2, name="pool1"),
+        tf.keras.layers.Flatten(name="flatten"),
+        QDense(32, kernel_quantizer=q6, bias_quantizer=b8, name="fc1"),
+        QActivation(quantized_relu(6, 1), name="fc1_relu"),
+        QDense(10, kernel_quantizer=q6, bias_quantizer=b8, name="output"),
+    ])
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit(x[:1400], y[:1400], epochs=epochs, batch_size=32, verbose=0)
+    return model, x[1400:], y[1400:]
+
+
+def test_digits_cnn(build_root):
+    """QKeras == integer reference == golden == RTL, code for code, on a few dozen test digits; the
+    whole CNN (conv, pool, flatten, two dense) runs from one start per chunk, cycles as predicted."""
+    model, x_test, y_test = digits_cnn(seed=3)
+    x = x_test[:CNN_SAMPLES].astype(np.float64)
+    nodes = describe(model, INPUT_TYPE)
+    assert [n.kind for n in nodes] == ["input", "conv2d", "relu", "maxpool2d", "flatten", "dense", "relu", "dense"]
+    spec = choose_spec(nodes, rows=8, cols=8, sparse=True, batch=16)
+    program = compile_model(nodes, spec)
+    codes = INPUT_TYPE.to_codes(x)
+    expected = reference.run(nodes, x)
+    qkeras_logits = model(x.astype(np.float32)).numpy().astype(np.float64)
+    np.testing.assert_array_equal(nodes[-1].output_type.from_codes(expected), qkeras_logits)
+    predicted_out, predicted_cycles = program.golden(codes)
+    np.testing.assert_array_equal(predicted_out, expected)
+    t0 = time.perf_counter()
+    run = run_program(program, codes, build_root)
+    print(f"\ndigits CNN: spec {spec}, layers {[(r['name'], r['cycles_one_sample']) for r in program.summary()]}, "
+          f"{len(x)} samples in chunks {run.chunk_sizes}: cycles/inference {run.cycles_per_inference} "
+          f"(predicted {predicted_cycles}), chunk cycles {run.chunk_cycles}, sim {run.sim_seconds:.2f} s, "
+          f"build {run.build_seconds:.1f} s, total {time.perf_counter() - t0:.1f} s, "
+          f"accuracy {np.mean(np.argmax(run.outputs, 1) == y_test[:CNN_SAMPLES]):.2f}")
+    np.testing.assert_array_equal(run.outputs, expected)
+    assert run.cycles_per_inference == predicted_cycles
+    assert run.chunk_cycles == [program.chunk_cycles(m) for m in run.chunk_sizes]
+
+
+CNN_SPEC = AccelSpec(rows=4, cols=4, weight_bits=8, act_bits=8, acc_bits=32, sparse_m=4,
+                     amem_depth=2048, wmem_depth=1024, bmem_depth=64, omem_depth=2048, dmem_depth=16)
+
+
+def test_random_cnns_on_one_build(build_root, seed):
+    """Random small CNNs (grid, channels, kernels, pool, a second conv, bit-widths) from the compiler's
+    property tests on one 4x4 build, exact on a few samples each, cycles as predicted."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_compiler import cnn_nodes, random_input
+
+    if not os.environ.get("SEED"):
+        seed = int.from_bytes(os.urandom(4), "little") >> 1
+    print(f"\ntest_random_cnns_on_one_build: SEED={seed}")
+    rng = np.random.default_rng(seed)
+    for trial in range(int(os.environ.get("ACCEL_NETWORK_RANDOM_CNNS", "3"))):
+        h, w = (int(v) for v in rng.integers(4, 9, 2))
+        channels = int(rng.integers(1, 6))
+        in_bits = int(rng.integers(2, 9))
+        signed = bool(rng.integers(2))
+        input_type = FixedType(in_bits, int(rng.integers(0, in_bits)), signed)
+        convs = [(int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 9)))]
+        pool = [(2, 2), (1, 2), None][int(rng.integers(3))]
+        if rng.integers(2):
+            convs.append((2, 2, int(rng.integers(1, 7))))
+        nodes = cnn_nodes(rng, (h, w), channels, input_type, convs, pool, [int(rng.integers(2, 12))],
+                          act=["relu", "quantize"][int(rng.integers(2))])
+        program = compile_model(nodes, CNN_SPEC, batch=3)
+        x = random_input(rng, nodes, 7)
+        codes = input_type.to_codes(x)
+        run = run_program(program, codes, build_root)
+        print(f"trial {trial} (seed {seed}): {h}x{w}x{channels} convs {convs} pool {pool}, "
+              f"cycles {run.cycles_per_inference}, chunks {run.chunk_cycles}")
+        np.testing.assert_array_equal(run.outputs, reference.run(nodes, x))
+        assert run.cycles_per_inference == program.golden(codes)[1]
+        assert run.chunk_cycles == [program.chunk_cycles(m) for m in run.chunk_sizes]

@@ -44,13 +44,13 @@ def _rng() -> tuple[np.random.Generator, int]:
 
 
 def random_bases(spec: AccelSpec, layer: Layer, rng: np.random.Generator) -> Bases:
-    mt, nt, kg = golden.tile_counts(spec, layer)
+    _, nt, kg = golden.tile_counts(spec, layer)
     words_w = len(golden.pack_weights(spec, layer.weights).words)
 
     def pick(depth: int, need: int) -> int:
         return int(rng.integers(0, depth - need + 1))
 
-    return Bases(pick(spec.amem_depth, mt * kg), pick(spec.wmem_depth, words_w),
+    return Bases(pick(spec.amem_depth, layer.m * kg), pick(spec.wmem_depth, words_w),
                  pick(spec.bmem_depth, nt), pick(spec.omem_depth, layer.m * nt))
 
 
@@ -109,7 +109,7 @@ async def edge_cases(dut):
     cases = {
         # |acc| reaches kmax * 2**(A+W-2), the largest the bound allows; raw accumulator out.
         "most-negative x most-negative, K = max depth (or 1000)": Layer(
-            np.full((3, kmax), a_lo), np.full((kmax, 3), w_lo), out_bits=spec.acc_bits),
+            np.full((2, kmax), a_lo), np.full((kmax, 3), w_lo), out_bits=spec.acc_bits),
         "most-negative x most-positive, K = max depth (or 1000)": Layer(
             np.full((2, kmax), a_lo), np.full((kmax, 2), w_hi), out_bits=spec.acc_bits),
         "unsigned max x most-negative": Layer(
@@ -201,9 +201,9 @@ async def layer_chain(dut):
         a_next, w_next, b_next, o_next = 0, 0, 0, 0
         beats, images = [], []
         for i, layer in enumerate(layers):
-            mt, nt, kg = golden.tile_counts(spec, layer)
+            _, nt, kg = golden.tile_counts(spec, layer)
             bases = Bases(a_next, w_next, b_next, o_next)
-            a_next = a_next + mt * kg + 1
+            a_next = a_next + layer.m * kg + 1
             w_next += len(golden.pack_weights(spec, layer.weights).words)
             b_next, o_next = b_next + nt, o_next + layer.m * nt
             img = golden.layer_image(spec, layer, bases, stream_out=i > 0, descriptor_index=i, last=i == 2,

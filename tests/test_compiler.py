@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from codesign import reference
 from codesign.accel import golden
-from codesign.accel.compiler import choose_spec, compile_model, plan_layers
+from codesign.accel.compiler import Grid, choose_spec, compile_model, plan_layers
 from codesign.accel.spec import AccelSpec
 from codesign.analysis import Node
 from codesign.errors import CodesignError
@@ -149,15 +149,146 @@ def test_flatten_unsigned_input_and_spec():
     assert program.chunks(50)[0] == (0, program.batch)
 
 
-def test_conv_and_maxpool_are_refused():
+def weighted_node(rng: np.random.Generator, name: str, kind: str, current: FixedType, kernel_shape: tuple[int, ...],
+                  out_shape: tuple[int, ...], wb: int, act: str | None, ab: int) -> list[Node]:
+    """A dense / conv2d node with random codes and types as ``analysis.describe`` gives it, and its activation."""
+    w_t = quantized_bits_type(wb, int(rng.integers(0, wb)))
+    codes = rng.integers(w_t.min_code, w_t.max_code, size=kernel_shape, endpoint=True)
+    codes[rng.random(kernel_shape) < 0.2] = 0
+    product_frac = current.frac + w_t.frac
+    b_bits = int(rng.integers(4, 11))
+    b_frac = min(product_frac, b_bits - 1)
+    b_t = quantized_bits_type(b_bits, b_bits - b_frac - 1)
+    n = kernel_shape[-1]
+    fan_in = int(np.prod(kernel_shape[:-1]))
+    acc_t = accumulator_type(current, w_t, fan_in, b_t)
+    nodes = [Node(name, kind, acc_t, out_shape, current, acc_t, w_t, b_t, w_t.from_codes(codes),
+                  b_t.from_codes(rng.integers(b_t.min_code, b_t.max_code, size=n, endpoint=True)), fan_in)]
+    if act:
+        integer = int(rng.integers(0, ab + 1)) if act == "relu" else int(rng.integers(0, ab))
+        out_t = quantized_relu_type(ab, integer) if act == "relu" else quantized_bits_type(ab, integer)
+        if out_t.frac > product_frac:
+            out_t = quantized_relu_type(ab, ab - product_frac) if act == "relu" else quantized_bits_type(ab, ab - product_frac - 1)
+        nodes.append(Node(f"{name}_{act}", act, out_t, out_shape, acc_t))
+    return nodes
+
+
+def cnn_nodes(rng: np.random.Generator, hw: tuple[int, int], channels: int, input_type: FixedType,
+              convs: list[tuple[int, int, int]], pool: tuple[int, int] | None, dense: list[int],
+              bits: int = 6, act: str = "relu") -> list[Node]:
+    """input (H, W, C) -> conv (kh, kw, filters)+act ... [-> maxpool] [-> conv+act] -> flatten -> dense+relu ... -> dense."""
+    h, w = hw
+    nodes = [Node("inputs", "input", input_type, (h, w, channels))]
+    current, c = input_type, channels
+    for i, (kh, kw, f) in enumerate(convs):
+        if i == 1 and pool:                  # the pool sits between the first and second conv (or after the only one)
+            h, w = h // pool[0], w // pool[1]
+            nodes.append(Node("pool1", "maxpool2d", current, (h, w, c), current, pool_size=pool))
+        h, w = h - kh + 1, w - kw + 1
+        nodes += weighted_node(rng, f"conv{i + 1}", "conv2d", current, (kh, kw, c, f), (h, w, f), bits,
+                               act, int(rng.integers(2, bits + 1)))
+        current, c = nodes[-1].output_type, f
+    if pool and len(convs) == 1:
+        h, w = h // pool[0], w // pool[1]
+        nodes.append(Node("pool1", "maxpool2d", current, (h, w, c), current, pool_size=pool))
+    nodes.append(Node("flatten", "flatten", current, (h * w * c,), current))
+    k = h * w * c
+    for i, n in enumerate(dense):
+        last = i == len(dense) - 1
+        nodes += weighted_node(rng, f"fc{i + 1}", "dense", current, (k, n), (n,), bits, None if last else "relu", bits)
+        current, k = nodes[-1].output_type, n
+    return nodes
+
+
+@st.composite
+def cnns(draw):
+    seed = draw(st.integers(0, 2**31 - 1))
+    h, w = draw(st.integers(3, 9)), draw(st.integers(3, 9))
+    channels = draw(st.integers(1, 6))
+    in_bits = draw(st.integers(2, 8))
+    signed = draw(st.booleans())
+    input_type = FixedType(in_bits, draw(st.integers(0, in_bits - 1)), signed)
+    kh, kw = draw(st.integers(1, min(3, h))), draw(st.integers(1, min(3, w)))
+    convs = [(kh, kw, draw(st.integers(1, 9)))]
+    oh, ow = h - kh + 1, w - kw + 1
+    pool = draw(st.sampled_from([None, (2, 2), (1, 2), (2, 1)]))
+    if pool and (oh < pool[0] or ow < pool[1]):
+        pool = None
+    ph, pw = (oh // pool[0], ow // pool[1]) if pool else (oh, ow)
+    if draw(st.booleans()) and ph >= 2 and pw >= 2:
+        convs.append((2, draw(st.integers(1, 2)) if pw >= 2 else 1, draw(st.integers(1, 6))))
+    dense = draw(st.lists(st.integers(1, 12), min_size=1, max_size=2))
+    act = draw(st.sampled_from(["relu", "quantize"]))
+    rows, cols = draw(st.sampled_from([(4, 4), (8, 8), (2, 4), (4, 8)]))
+    sparse = draw(st.sampled_from([True, False]))
+    return seed, (h, w), channels, input_type, convs, pool, dense, act, rows, cols, sparse
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cnns())
+def test_cnn_golden_equals_reference(case):
+    seed, hw, channels, input_type, convs, pool, dense, act, rows, cols, sparse = case
+    rng = np.random.default_rng(seed)
+    nodes = cnn_nodes(rng, hw, channels, input_type, convs, pool, dense, act=act)
+    spec = choose_spec(nodes, rows, cols, sparse=sparse, batch=5)
+    program = compile_model(nodes, spec)
+    x = random_input(rng, nodes, int(rng.integers(1, 12)))
+    out, cycles = program.golden(input_type.to_codes(x))
+    np.testing.assert_array_equal(out, reference.run(nodes, x))
+    assert cycles == program.chunk_cycles(1) == sum(row["cycles_one_sample"] for row in program.summary())
+    kinds = [type(d).__name__ for d in program.descriptors(3)]
+    assert kinds.count("PoolDescriptor") == (pool is not None)
+    assert program.grid_input
+
+
+def test_digits_cnn_shapes_and_cycles():
+    """The digits CNN of configs/digits-cnn.yaml: conv 3x3x8 on the stored 8x8 grid, pool to 3x3x8,
+    flatten into fc1 whose weight rows follow the stored (h, w, channel group) layout."""
+    rng = np.random.default_rng(7)
+    nodes = cnn_nodes(rng, (8, 8), 1, FixedType(8, 1, False), [(3, 3, 8)], (2, 2), [32, 10])
+    spec = choose_spec(nodes, 8, 8)
+    program = compile_model(nodes, spec)
+    conv, pool, fc1, out = program.layers
+    assert (conv.kind, pool.kind, fc1.kind) == ("conv2d", "maxpool2d", "dense")
+    assert conv.rows_per_sample == 64 and conv.row_stride == 1 and conv.sparse      # 1 channel: 1 step per (kh, kw)
+    assert sum(conv.steps) <= 9 and conv.dense_steps == 9 * 4
+    assert pool.out_grid() == Grid(3, 3, 8, 3, 3)
+    assert fc1.hw_k == 3 * 3 * 8 and fc1.row_stride == 18
+    descs = program.descriptors(4)
+    assert descs[0].m == 4 * 64 and descs[0].kg == 1 and descs[0].write_back == program.a_bases(4)[1]
+    assert descs[1].fields()[2] >> 22 & 1 and descs[1].wb_base == program.a_bases(4)[2]
+    assert program.chunk_cycles(4) == (golden.layer_cycles(spec, 256, conv.steps) + golden.pool_cycles(4, 2, 3, 3, 2, 2)
+                                       + golden.layer_cycles(spec, 4, fc1.steps) + golden.layer_cycles(spec, 4, out.steps))
+    x = random_input(rng, nodes, 40)
+    np.testing.assert_array_equal(program.golden(nodes[0].output_type.to_codes(x))[0], reference.run(nodes, x))
+
+
+def test_unsupported_cnns_are_refused_by_name():
     t = FixedType(8, 1, False)
-    conv = Node("conv1", "conv2d", t, (6, 6, 2), t, t, quantized_bits_type(4, 0), quantized_bits_type(4, 0),
-                np.zeros((3, 3, 1, 2)), np.zeros(2), 9)
-    with pytest.raises(CodesignError, match="conv2d layer 'conv1' is not supported on the accelerator yet"):
-        plan_layers([Node("inputs", "input", t, (8, 8, 1)), conv])
-    pool = Node("pool1", "maxpool2d", t, (4, 4, 1), t, pool_size=(2, 2))
-    with pytest.raises(CodesignError, match="maxpool2d layer 'pool1'"):
-        plan_layers([Node("inputs", "input", t, (8, 8, 1)), pool])
+    rng = np.random.default_rng(2)
+    nodes = cnn_nodes(rng, (6, 6), 2, t, [(3, 3, 4)], None, [5])
+    # 'same' padding: the output keeps the input's size
+    same = nodes[1].__class__(**{**nodes[1].__dict__, "output_shape": (6, 6, 4)})
+    with pytest.raises(CodesignError, match="conv2d layer 'conv1'.*padding='valid', strides=1"):
+        plan_layers([nodes[0], same] + nodes[2:])
+    # a model that ends with a conv
+    with pytest.raises(CodesignError, match="'conv1'.*must end with a dense layer"):
+        plan_layers(nodes[:3])
+    # a dense on a feature map without Flatten
+    with pytest.raises(CodesignError, match="dense layer 'fc1' reads a feature map; put a Flatten"):
+        plan_layers([n for n in nodes if n.kind != "flatten"])
+    # a pool on flat features
+    pool = Node("pool1", "maxpool2d", t, (2, 2, 1), t, pool_size=(2, 2))
+    with pytest.raises(CodesignError, match="maxpool2d layer 'pool1' needs a feature map"):
+        plan_layers([Node("inputs", "input", t, (16,)), pool])
+    # anything else
+    odd = Node("up1", "upsample2d", t, (12, 12, 1), t)
+    with pytest.raises(CodesignError, match="layer 'up1' of kind 'upsample2d' is not supported"):
+        plan_layers([nodes[0], odd])
+    # a conv without activation in the middle
+    raw = [n for n in nodes if n.name != "conv1_relu"]
+    with pytest.raises(CodesignError, match="conv2d layer 'conv1' has no activation"):
+        plan_layers(raw)
 
 
 def test_bad_cases_name_the_layer():
@@ -196,6 +327,5 @@ def test_cycles_match_the_descriptor_chain():
     descs = program.descriptors(9)
     assert [d.write_back is not None for d in descs] == [True, False]
     assert descs[-1].last and descs[-1].stream_out and not descs[0].stream_out
-    expected = sum(golden.layer_cycles(spec, 9, layer.steps, layer.n if i == 0 else None)
-                   for i, layer in enumerate(program.layers))
+    expected = sum(golden.layer_cycles(spec, 9, layer.steps) for layer in program.layers)
     assert program.chunk_cycles(9) == expected

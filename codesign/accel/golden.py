@@ -8,7 +8,13 @@ takes as many steps as its densest column has non-zeros (2 for 2:4), and groups 
 are all zero in the tile take none, so N:M sparsity and all-zero tiles are skipped alike.
 
 Everything here mirrors the RTL: memory images, descriptor fields, AXI4-Stream command beats and
-the exact cycle count (``layer_cycles``). The arithmetic is ``codesign.fixedpoint``'s.
+the exact cycle count (``layer_cycles``, ``pool_cycles``). The arithmetic is ``codesign.fixedpoint``'s.
+
+Conv2D runs as the same GEMM with im2col done by address generation: every array row reads its own
+activation bank at ``a_base + m*KG + offset``, where for a conv m is a pixel of the stored grid, KG
+the groups per pixel and ``offset = (kh*W + kw)*CG + cg`` comes with the weight step
+(``conv_offsets``, ``pack_weights(offsets=...)``). MaxPooling2D is its own descriptor
+(``PoolDescriptor``) run by ``rtl/accel_pool.sv``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ TILE_OVERHEAD = 2           # HDR, HDRW per column tile
 ISSUE_LATENCY = 3           # weight read, activation address, activation read
 PPU_LATENCY = 4
 DRAIN_BASE = ISSUE_LATENCY + 3 + PPU_LATENCY   # drain = DRAIN_BASE + ROWS + COLS (layer_cycles)
+POOL_LATENCY = 2            # last window read -> its data -> the final write (pool_cycles)
 
 
 def array_latency(spec: AccelSpec) -> int:
@@ -174,13 +181,14 @@ def post_process(acc: np.ndarray, bias: np.ndarray, bias_shift: int, shift: int,
 
 
 def pack_weights(spec: AccelSpec, weights: np.ndarray, n_of_m: tuple[int, int] | None = None,
-                 skip_zeros: bool = True) -> PackedWeights:
+                 skip_zeros: bool = True, offsets: list[int] | None = None) -> PackedWeights:
     """Compress a K x N weight matrix into per-column-tile step lists and weight-memory words.
 
     ``n_of_m=(n, m)`` checks that every group of m weights along K (per output) has at most n
     non-zeros, m being this build's SPARSE_M. ``skip_zeros=False`` packs densely: every group takes
     SPARSE_M steps (one per lane) and nothing is skipped (the baseline the sparse mode is measured
-    against).
+    against). ``offsets[g]``: the activation address offset a step of group g carries (default g;
+    a Conv2D gives ``conv_offsets``).
     """
     w = np.asarray(weights, dtype=np.int64)
     k, n = w.shape
@@ -192,6 +200,12 @@ def pack_weights(spec: AccelSpec, weights: np.ndarray, n_of_m: tuple[int, int] |
         if not 1 <= nn <= mm:
             raise CodesignError(f"N:M sparsity {nn}:{mm}: N is outside the allowed range 1..{mm}")
     kg, nt_count = ceil_div(k, lanes), ceil_div(n, cols)
+    if offsets is not None and len(offsets) != kg:
+        raise CodesignError(f"{len(offsets)} activation offsets for {kg} K groups")
+    if offsets is not None and any(not 0 <= o < 1 << GROUP_FIELD_BITS for o in offsets):
+        raise CodesignError(f"activation offsets {min(offsets)}..{max(offsets)} are outside the allowed range "
+                            f"0..{(1 << GROUP_FIELD_BITS) - 1}")
+    offset = list(range(kg)) if offsets is None else [int(o) for o in offsets]
     padded = np.zeros((kg * lanes, nt_count * cols), dtype=np.int64)
     padded[:k, :n] = w
     groups = padded.reshape(kg, lanes, nt_count * cols)
@@ -215,9 +229,9 @@ def pack_weights(spec: AccelSpec, weights: np.ndarray, n_of_m: tuple[int, int] |
                 per_col = [[(l, int(block[l, j])) for l in range(lanes)] for j in range(cols)]
                 count = lanes
             for s in range(count):
-                steps.append(Step(g, tuple(p[s] if s < len(p) else (0, 0) for p in per_col)))
+                steps.append(Step(offset[g], tuple(p[s] if s < len(p) else (0, 0) for p in per_col)))
         if not steps:                                                # an all-zero tile still closes its outputs
-            steps.append(Step(0, tuple((0, 0) for _ in range(cols))))
+            steps.append(Step(offset[0] if offset else 0, tuple((0, 0) for _ in range(cols))))
         if len(steps) >= 1 << GROUP_FIELD_BITS:
             raise CodesignError(f"column tile {t} needs {len(steps)} weight steps, more than the allowed {(1 << GROUP_FIELD_BITS) - 1}")
         tiles.append(tuple(steps))
@@ -234,17 +248,18 @@ def step_word(spec: AccelSpec, step: Step) -> int:
     return word
 
 
-def layer_cycles(spec: AccelSpec, m: int, steps: list[int], write_back_n: int | None = None) -> int:
-    """perf_cycles of one descriptor: M rows, ``steps[t]`` weight steps in column tile t; with
-    ``write_back_n`` (the layer's N) the results are also written back to the activation memory,
-    which adds the last output tile's write-back words to the drain."""
+def layer_cycles(spec: AccelSpec, m: int, steps: list[int]) -> int:
+    """perf_cycles of one GEMM descriptor: M rows (samples, or pixels of the stored grid for a
+    conv), ``steps[t]`` weight steps in column tile t. Writing the results back into the activation
+    memory costs nothing extra (a whole output row per cycle, beside the output-memory write)."""
     mt = ceil_div(m, spec.rows)
-    cycles = (DESCRIPTOR_OVERHEAD + sum(TILE_OVERHEAD + mt * max(s, spec.rows) for s in steps)
-              + DRAIN_BASE + spec.rows + spec.cols)
-    if write_back_n is not None:
-        words = spec.writeback_words
-        cycles += min(words, ceil_div(write_back_n, spec.lanes) - (len(steps) - 1) * words)
-    return cycles
+    return (DESCRIPTOR_OVERHEAD + sum(TILE_OVERHEAD + mt * max(s, spec.rows) for s in steps)
+            + DRAIN_BASE + spec.rows + spec.cols)
+
+
+def pool_cycles(b: int, cg: int, out_h: int, out_w: int, pool_h: int, pool_w: int) -> int:
+    """perf_cycles of one pool descriptor: one activation-memory read per window element and cycle."""
+    return DESCRIPTOR_OVERHEAD + b * cg * out_h * out_w * pool_h * pool_w + POOL_LATENCY
 
 
 def run_layer(spec: AccelSpec, layer: Layer, packed: PackedWeights | None = None,
@@ -252,14 +267,30 @@ def run_layer(spec: AccelSpec, layer: Layer, packed: PackedWeights | None = None
     """Output codes and cycle count of one layer (packs the weights with zero skipping if not given)."""
     acc, out = compute(spec, layer)
     packed = packed or pack_weights(spec, layer.weights)
-    return LayerResult(out, layer_cycles(spec, layer.m, packed.steps(), layer.n if write_back else None), acc)
+    del write_back   # costs no cycles
+    return LayerResult(out, layer_cycles(spec, layer.m, packed.steps()), acc)
 
 
 # ---------------------------------------------------------------- memory images and commands
 
 def activation_words(spec: AccelSpec, inputs: np.ndarray) -> list[int]:
-    """Activation-memory words: for row tile mt and group g, word mt*KG + g holds row i's lanes l
-    (element [mt*ROWS + i, g*M + l]) at bits ((i*M + l) * ACT_BITS)."""
+    """Activation-memory words (every bank holds the same): word m*KG + g holds A[m, g*M + l] at bits
+    l * ACT_BITS (M = SPARSE_M lanes, zero past K). A feature map (B, H, W, C) is stored pixel-major:
+    pass it as (B*H*W, C), so pixel (n, y, x) group cg is word ((n*H + y)*W + x)*CG + cg."""
+    a = np.asarray(inputs, dtype=np.int64)
+    m, k = a.shape
+    lanes = spec.lanes
+    kg = ceil_div(k, lanes)
+    padded = np.zeros((m, kg * lanes), dtype=np.int64)
+    padded[:, :k] = a & ((1 << spec.act_bits) - 1)
+    shifts = np.arange(lanes, dtype=object) * spec.act_bits
+    return [int(sum(int(v) << int(sh) for v, sh in zip(group, shifts)))
+            for group in padded.reshape(m * kg, lanes).tolist()]
+
+
+def array_words(spec: AccelSpec, inputs: np.ndarray) -> list[int]:
+    """The array's ``a_word`` input (rtl/accel_array.sv): for row tile mt and group g, word mt*KG + g
+    holds row i's lanes l (element [mt*ROWS + i, g*M + l]) at bits ((i*M + l) * ACT_BITS)."""
     a = np.asarray(inputs, dtype=np.int64)
     m, k = a.shape
     lanes, rows = spec.lanes, spec.rows
@@ -313,18 +344,33 @@ class Descriptor:
     last: bool = True
     write_back: int | None = None   # activation-memory address the results are also written to
     kg_out: int = 0                 # the results' K groups as the next layer's input: ceil(N / SPARSE_M)
+    keep_outputs: bool = True       # False: results only written back, not stored in OMEM (flag 23 no_omem)
+
+    def __post_init__(self) -> None:
+        if not self.keep_outputs and (self.stream_out or self.write_back is None):
+            raise CodesignError("a descriptor that does not keep its results in the output memory must write them "
+                                "back and cannot stream them out")
 
     @classmethod
     def for_layer(cls, spec: AccelSpec, layer: Layer, bases: Bases = Bases(), stream_out: bool = True,
-                  last: bool = True, write_back: int | None = None) -> Descriptor:
+                  last: bool = True, write_back: int | None = None, *, m: int | None = None,
+                  row_stride: int | None = None, keep_outputs: bool = True) -> Descriptor:
+        """A dense layer's descriptor; for a conv, ``m`` = pixels of the stored grid (B*H*W) and
+        ``row_stride`` = groups per pixel (CG): the KG field is the activation-memory stride between rows."""
         mt, nt, kg = tile_counts(spec, layer)
-        return cls(layer.m, layer.n, mt, nt, kg, bases, layer.shift, layer.rounding, layer.out_bits,
-                   layer.out_signed, layer.relu, layer.act_signed, layer.bias_shift, stream_out, last,
-                   write_back, ceil_div(layer.n, spec.lanes))
+        if m is not None:
+            mt = ceil_div(m, spec.rows)
+        for name, value in (("M", m if m is not None else layer.m), ("MT", mt), ("row stride", row_stride or kg)):
+            if not 1 <= value <= 65535:
+                raise CodesignError(f"descriptor field {name}={value} is outside the allowed range 1..65535")
+        return cls(layer.m if m is None else m, layer.n, mt, nt, kg if row_stride is None else row_stride, bases,
+                   layer.shift, layer.rounding, layer.out_bits, layer.out_signed, layer.relu, layer.act_signed,
+                   layer.bias_shift, stream_out, last, write_back, ceil_div(layer.n, spec.lanes), keep_outputs)
 
     def fields(self) -> list[int]:
         flags = (int(self.relu) | int(self.out_signed) << 1 | int(self.act_signed) << 2
-                 | int(self.stream_out) << 3 | int(self.last) << 4 | int(self.write_back is not None) << 5)
+                 | int(self.stream_out) << 3 | int(self.last) << 4 | int(self.write_back is not None) << 5
+                 | int(not self.keep_outputs) << 7)
         return [
             self.m | self.n << 16,
             self.mt | self.nt << 16,
@@ -332,6 +378,95 @@ class Descriptor:
             self.shift | ROUNDING_CODES[self.rounding] << 8 | self.out_bits << 16 | self.bias_shift << 24,
             self.bases.a, self.bases.w, self.bases.b, self.bases.o,
             self.write_back or 0, self.kg_out,
+        ]
+
+    def word(self) -> int:
+        return sum(f << (32 * i) for i, f in enumerate(self.fields()))
+
+
+# ---------------------------------------------------------------- Conv2D and MaxPooling2D
+
+def conv_offsets(spec: AccelSpec, kernel_h: int, kernel_w: int, channels: int, stored_w: int) -> list[int]:
+    """Activation address offset of each K group (kh, kw, cg) of a conv relative to its output pixel's
+    word: (kh * W + kw) * CG + cg, W the stored grid's width, CG = ceil(channels / SPARSE_M)."""
+    cg = ceil_div(channels, spec.lanes)
+    return [(i * stored_w + j) * cg + c for i in range(kernel_h) for j in range(kernel_w) for c in range(cg)]
+
+
+def conv_weights(spec: AccelSpec, kernel: np.ndarray) -> np.ndarray:
+    """A (KH, KW, C, N) kernel as the GEMM weights the array runs: rows (kh, kw, cg, lane), the lanes
+    past C zero (they meet the zero lanes of the pixel words; compressed packing skips them)."""
+    kh, kw, c, n = np.shape(kernel)
+    cg = ceil_div(c, spec.lanes)
+    w = np.zeros((kh, kw, cg * spec.lanes, n), dtype=np.int64)
+    w[:, :, :c, :] = np.asarray(kernel, dtype=np.int64)
+    return w.reshape(-1, n)
+
+
+def im2col(x: np.ndarray, kernel_h: int, kernel_w: int) -> np.ndarray:
+    """(B, H, W, C) -> (B * OH * OW, KH * KW * C) valid patches, ordered (kh, kw, c) like a Keras kernel."""
+    b, h, w, c = np.shape(x)
+    oh, ow = h - kernel_h + 1, w - kernel_w + 1
+    patches = np.empty((b, oh, ow, kernel_h, kernel_w, c), dtype=np.int64)
+    for i in range(kernel_h):
+        for j in range(kernel_w):
+            patches[:, :, :, i, j, :] = np.asarray(x)[:, i:i + oh, j:j + ow, :]
+    return patches.reshape(b * oh * ow, kernel_h * kernel_w * c)
+
+
+def maxpool(x: np.ndarray, pool_h: int, pool_w: int) -> np.ndarray:
+    """(B, H, W, C) -> (B, H // ph, W // pw, C): what the pool descriptor writes (valid, stride = pool)."""
+    b, h, w, c = np.shape(x)
+    oh, ow = h // pool_h, w // pool_w
+    return np.asarray(x)[:, :oh * pool_h, :ow * pool_w, :].reshape(b, oh, pool_h, ow, pool_w, c).max(axis=(2, 4))
+
+
+@dataclass(frozen=True)
+class PoolDescriptor:
+    """A max-pooling descriptor (rtl/accel_pool.sv): reads the window words of a stored grid of ``b``
+    images (``row_stride`` = W*CG and ``img_stride`` = H*W*CG words) from ``a_base`` and writes the
+    compact out_h x out_w grid from ``wb_base``."""
+
+    b: int
+    cg: int
+    out_h: int
+    out_w: int
+    pool_h: int
+    pool_w: int
+    a_base: int
+    wb_base: int
+    row_stride: int
+    img_stride: int
+    act_signed: bool = True
+    last: bool = False
+
+    def __post_init__(self) -> None:
+        for name, value, hi in (("b", self.b, 65535), ("cg", self.cg, 65535), ("out_h", self.out_h, 65535),
+                                ("out_w", self.out_w, 65535), ("pool_h", self.pool_h, 255), ("pool_w", self.pool_w, 255)):
+            if not 1 <= value <= hi:
+                raise CodesignError(f"pool descriptor field {name}={value} is outside the allowed range 1..{hi}")
+
+    @property
+    def reads(self) -> int:
+        return self.b * self.cg * self.out_h * self.out_w * self.pool_h * self.pool_w
+
+    @property
+    def cycles(self) -> int:
+        return pool_cycles(self.b, self.cg, self.out_h, self.out_w, self.pool_h, self.pool_w)
+
+    @property
+    def out_words(self) -> int:
+        return self.b * self.out_h * self.out_w * self.cg
+
+    def fields(self) -> list[int]:
+        flags = int(self.act_signed) << 2 | int(self.last) << 4 | 1 << 5 | 1 << 6    # write_back, pool
+        return [
+            self.b | self.cg << 16,
+            self.out_h | self.out_w << 16,
+            self.pool_h | self.pool_w << 8 | flags << 16,
+            0,
+            self.a_base, self.row_stride, self.img_stride, self.pool_h * self.row_stride,
+            self.wb_base, self.pool_w * self.cg,
         ]
 
     def word(self) -> int:
@@ -376,7 +511,7 @@ def layer_image(spec: AccelSpec, layer: Layer, bases: Bases = Bases(), packed: P
         if layer.out_bits > spec.act_bits:
             raise CodesignError(f"results written back as activations need out_bits={layer.out_bits} "
                                 f"in the allowed range 1..{spec.act_bits} (act_bits)")
-    mt, nt, kg = tile_counts(spec, layer)
+    _, nt, _ = tile_counts(spec, layer)
     a_words = activation_words(spec, layer.inputs)
     b_words = bias_words(spec, layer.bias, layer.n)
     for name, base, count, depth in (("activation", bases.a, len(a_words), spec.amem_depth),
@@ -384,7 +519,7 @@ def layer_image(spec: AccelSpec, layer: Layer, bases: Bases = Bases(), packed: P
                                      ("bias", bases.b, len(b_words), spec.bmem_depth),
                                      ("output", bases.o, layer.m * nt, spec.omem_depth),
                                      ("write-back activation", write_back or 0,
-                                      mt * ceil_div(layer.n, spec.lanes) if write_back is not None else 0, spec.amem_depth),
+                                      layer.m * ceil_div(layer.n, spec.lanes) if write_back is not None else 0, spec.amem_depth),
                                      ("descriptor", descriptor_index, 1, spec.dmem_depth)):
         if base + count > depth:
             raise CodesignError(f"the layer needs {name} memory words {base}..{base + count - 1}, "

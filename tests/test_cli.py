@@ -121,6 +121,7 @@ def test_import_a_foreign_qkeras_model(tmp_path, form, hls_flags):
         for key in ("qkeras_vs_rtl", "hls4ml_vs_rtl"):
             assert report["exactness"][key] == {"samples": 30, "mismatched": 0, "max_abs_diff": 0.0}
         assert report["rtl"]["cycles_per_inference"] == report["rtl"]["cycles_predicted"]
+        assert report["rtl"]["array"]["rows"] == 4 and "## Accelerator RTL" in (tmp_path / "runs" / "model" / "report.md").read_text()
 
 
 def test_unsupported_layer_names_layer_and_type(tmp_path):

@@ -5,19 +5,6 @@ import dataclasses
 from codesign import config, flow
 
 
-def test_rtl_sim_on_a_finished_run_with_another_array(tmp_path):
-    """`codesign rtl-sim` on a run made without the RTL stage: 4x4 array, first 40 samples."""
-    cfg = config.default_config("digits")
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=4, float_epochs=0), rtl=config.RtlConfig(enabled=False))
-    flow.run_flow(cfg, tmp_path / "run", tmp_path / "hls", progress=False)
-    rep = flow.rtl_stage(tmp_path / "run", config.RtlConfig(rows=4, cols=4, samples=40, synth=False), progress=False)
-    for key in ("qkeras_vs_rtl", "hls4ml_vs_rtl"):
-        assert rep["exactness"][key] == {"samples": 40, "mismatched": 0, "max_abs_diff": 0.0}
-    assert rep["rtl"]["cycles_per_inference"] == rep["rtl"]["cycles_predicted"] > 0
-    assert rep["rtl"]["array"]["rows"] == 4 and 0.0 <= rep["accuracy"]["rtl"] <= 1.0
-    assert "## Accelerator RTL" in (tmp_path / "run" / "report.md").read_text()
-
-
 def test_three_way_exactness_on_digits_cnn(tmp_path):
     """configs/digits-cnn.yaml (conv, maxpool, flatten, two dense) through the whole flow with its RTL
     stage on a 4x4 array: QKeras == hls4ml == RTL on every sample, cycles as predicted."""

@@ -11,7 +11,7 @@
 // descriptor says so, the results are streamed out; the chain ends at a descriptor flagged last.
 //
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
-//   sum over descriptors of  3 + sum_nt (2 + MT * max(S_nt, ROWS)) + 10 + ROWS + COLS
+//   sum over descriptors of  3 + sum_nt (3 + MT * max(S_nt, ROWS)) + 16 + ROWS + COLS
 //   (+ the last tile's write-back words) -- codesign.accel.golden.layer_cycles, docs/ACCELERATOR.md.
 module accel_ctrl #(
     parameter int ROWS        = 4,
@@ -71,11 +71,12 @@ module accel_ctrl #(
 );
     localparam int GF = WMEM_W - COLS * WE;   // width of the group / step-count field
 
-    typedef enum logic [3:0] {IDLE, DFETCH, DWAIT, HDR, HDRW, ISSUE, DRAIN, STREAM, NEXT} state_t;
+    typedef enum logic [3:0] {IDLE, DFETCH, DWAIT, HDR, HDRW, HDRQ, ISSUE, DRAIN, STREAM, NEXT} state_t;
     state_t state;
 
     // Descriptor fields.
-    logic [15:0] m_rows, n_cols, mt_count, nt_count, kg;
+    logic [15:0] m_rows, n_cols, nt_count, kg;
+    logic [15:0] mt_last, nt_last;             // mt_count - 1, nt_count - 1
     logic stream_out, last_desc;
     logic [AA-1:0] a_base;
     logic [BA-1:0] b_base;
@@ -91,7 +92,7 @@ module accel_ctrl #(
     wire [31:0] d8 = dmem_rdata[287:256];
     wire [31:0] d9 = dmem_rdata[319:288];
     wire unused_d = &{1'b0, d2[31:22], d3[31:30], d3[23:22], d3[15:10], d3[7:6],
-                      d4[31:AA], d5[31:WA], d6[31:BA], d7[31:OA], d8[31:AA], d9[31:16], kg, kg_out};
+                      d4[31:AA], d5[31:WA], d6[31:BA], d7[31:OA], d8[31:AA], d9[31:16], kg, kg_out, nt_count};
 
     // Issue side.
     logic [DA-1:0] didx;
@@ -108,12 +109,17 @@ module accel_ctrl #(
     // two passes (also across column tiles) are at least ROWS cycles apart.
     wire iss_valid = issuing && (k >= pad);
     wire iss_last = issuing && (k == k_last);
-    wire [15:0] g_field = 16'(wmem_rdata[WMEM_W-1 -: GF]);
+    // The weight memory's read data is registered before any logic (timing): wq is the word
+    // addressed two cycles earlier.
+    logic [WMEM_W-1:0] wq;
+    wire [15:0] g_field = 16'(wq[WMEM_W-1 -: GF]);
+    wire g_gt_rows = g_field > 16'(ROWS);
 
-    // Step pipeline: W read data arrives one cycle after issue, the activation address is
-    // registered the cycle after that, activation read data arrives one cycle later.
-    logic v1, l1, v2, l2;
-    logic [AA-1:0] aoff1;
+    // Step pipeline: W read data arrives one cycle after issue and is registered (wq), the
+    // activation address is registered the cycle after that, activation read data arrives one
+    // cycle later (ISSUE_LATENCY in codesign.accel.golden).
+    logic v0, l0, v1, l1, v2, l2;
+    logic [AA-1:0] aoff0, aoff1;
     logic [COLS*WE-1:0] w2;
 
     // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
@@ -132,7 +138,8 @@ module accel_ctrl #(
     always_ff @(posedge clk) begin
         if (rst) begin
             state <= IDLE;
-            {m_rows, n_cols, mt_count, nt_count, kg} <= '0;
+            {m_rows, n_cols, nt_count, kg} <= '0;
+            {mt_last, nt_last} <= '0;
             {stream_out, last_desc, act_signed, relu, out_signed, to_amem} <= '0;
             {kg_out, kg_left} <= '0;
             abuf_base <= '0;
@@ -147,8 +154,9 @@ module accel_ctrl #(
             w_origin <= '0;
             {pad, k, k_last, mt, nt} <= '0;
             aoff <= '0;
-            {v1, l1, v2, l2, step_valid, step_last} <= '0;
-            aoff1 <= '0;
+            {v0, l0, v1, l1, v2, l2, step_valid, step_last} <= '0;
+            {aoff0, aoff1} <= '0;
+            wq <= '0;
             amem_raddr <= '0;
             w2 <= '0;
             step_w <= '0;
@@ -177,8 +185,9 @@ module accel_ctrl #(
                 DWAIT: begin
                     m_rows <= d0[15:0];
                     n_cols <= d0[31:16];
-                    mt_count <= d1[15:0];
                     nt_count <= d1[31:16];
+                    mt_last <= d1[15:0] - 16'd1;
+                    nt_last <= d1[31:16] - 16'd1;
                     kg <= d2[15:0];
                     relu <= d2[16];
                     out_signed <= d2[17];
@@ -205,11 +214,12 @@ module accel_ctrl #(
                     state <= HDR;
                 end
                 HDR: state <= HDRW;
-                HDRW: begin
-                    k_last <= ((g_field > 16'(ROWS)) ? g_field : 16'(ROWS)) - 16'd1;
-                    pad <= (g_field > 16'(ROWS)) ? 16'd0 : 16'(ROWS) - g_field;
+                HDRW: state <= HDRQ;
+                HDRQ: begin
+                    k_last <= g_gt_rows ? g_field - 16'd1 : 16'(ROWS - 1);
+                    pad <= g_gt_rows ? 16'd0 : 16'(ROWS) - g_field;
                     wp <= wp + 1'b1 + WA'(g_field);     // the next column tile's header
-                    w_origin <= wp + 1'b1 - ((g_field > 16'(ROWS)) ? '0 : WA'(16'(ROWS) - g_field));
+                    w_origin <= g_gt_rows ? wp + 1'b1 : wp + 1'b1 + WA'(g_field) - WA'(ROWS);
                     k <= '0;
                     mt <= '0;
                     aoff <= a_base;
@@ -218,8 +228,8 @@ module accel_ctrl #(
                 ISSUE: begin
                     if (k == k_last) begin
                         k <= '0;
-                        if (mt == mt_count - 16'd1) begin
-                            if (nt == nt_count - 16'd1) begin
+                        if (mt == mt_last) begin
+                            if (nt == nt_last) begin
                                 state <= DRAIN;
                             end else begin
                                 nt <= nt + 16'd1;
@@ -254,12 +264,16 @@ module accel_ctrl #(
             end
 
             // ---------------- step pipeline ----------------
-            v1 <= iss_valid;
-            l1 <= iss_last;
-            aoff1 <= aoff;
+            wq <= wmem_rdata;
+            v0 <= iss_valid;
+            l0 <= iss_last;
+            aoff0 <= aoff;
+            v1 <= v0;
+            l1 <= l0;
+            aoff1 <= aoff0;
             v2 <= v1;
             l2 <= l1;
-            w2 <= wmem_rdata[COLS*WE-1:0];
+            w2 <= wq[COLS*WE-1:0];
             amem_raddr <= aoff1 + AA'(g_field);
             step_valid <= v2;
             step_last <= l2;
@@ -269,7 +283,7 @@ module accel_ctrl #(
             if (ppu_in_valid) begin
                 if (i_in == 16'(ROWS - 1)) begin
                     i_in <= '0;
-                    if (mt_in == mt_count - 16'd1) begin
+                    if (mt_in == mt_last) begin
                         mt_in <= '0;
                         nt_in <= nt_in + 16'd1;   // next tile's bias is read in the header gap
                     end else begin
@@ -284,12 +298,12 @@ module accel_ctrl #(
                 omem_waddr <= omem_waddr + OA'(nt_count);
                 if (i_out == 16'(ROWS - 1)) begin
                     i_out <= '0;
-                    if (mt_out == mt_count - 16'd1) begin
+                    if (mt_out == mt_last) begin
                         mt_out <= '0;
                         m_out <= '0;
                         nt_out <= nt_out + 16'd1;
                         omem_waddr <= o_base + OA'(nt_out) + 1'b1;
-                        if (nt_out == nt_count - 16'd1) wb_done <= 1'b1;
+                        if (nt_out == nt_last) wb_done <= 1'b1;
                         abuf_nt_base <= abuf_nt_base + AA'(ABUF_WORDS);
                         abuf_base <= abuf_nt_base + AA'(ABUF_WORDS);
                         kg_left <= kg_left - 16'(ABUF_WORDS);

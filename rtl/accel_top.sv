@@ -160,6 +160,12 @@ module accel_top #(
         .out_valid(row_valid), .out_row(row)
     );
 
+    // Bias row register: the bias memory's read data gets a flip-flop stage before the PPUs.
+    // No cycle is lost: the bias address changes after a column tile's last row entered the
+    // PPUs, and the next tile's first row comes at least TILE_OVERHEAD + 1 cycles later.
+    logic [BMEM_W-1:0] bias_q;
+    always_ff @(posedge clk) bias_q <= bmem_rdata;
+
     /* verilator lint_off UNUSEDSIGNAL */
     wire [COLS-1:0] ppu_valid;
     /* verilator lint_on UNUSEDSIGNAL */
@@ -169,7 +175,7 @@ module accel_top #(
             .bias_shift(bias_shift), .shift(shift), .rounding(rounding),
             .out_bits(out_bits), .out_signed(out_signed), .relu(relu),
             .in_valid(row_valid), .acc(row[j*ACC_BITS +: ACC_BITS]),
-            .bias(bmem_rdata[j*ACC_BITS +: ACC_BITS]),
+            .bias(bias_q[j*ACC_BITS +: ACC_BITS]),
             .out_valid(ppu_valid[j]), .out(omem_wdata[j*ACC_BITS +: ACC_BITS])
         );
     end

@@ -11,7 +11,7 @@
 // descriptor says so, the results are streamed out; the chain ends at a descriptor flagged last.
 //
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
-//   sum over descriptors of  3 + sum_nt (3 + MT * max(S_nt, ROWS)) + 16 + ROWS + COLS
+//   sum over descriptors of  3 + sum_nt (3 + MT * max(S_nt, ROWS)) + 17 + ROWS + COLS
 //   (+ the last tile's write-back words) -- codesign.accel.golden.layer_cycles, docs/ACCELERATOR.md.
 module accel_ctrl #(
     parameter int ROWS        = 4,
@@ -124,6 +124,8 @@ module accel_ctrl #(
 
     // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
     logic [15:0] i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out;
+    logic [15:0] m_rows_m1;        // M - 1
+    logic m_ok;                    // m_out < M, kept in a register (it drives a RAM write enable)
     logic wb_done;
     // Activation write-back: words per output tile, the next layer's groups per row tile (KG'),
     // the address of the current tile's first word and the groups left from this column tile on.
@@ -133,7 +135,7 @@ module accel_ctrl #(
     assign out_row = i_out;
     assign abuf_count = (kg_left < 16'(ABUF_WORDS)) ? kg_left : 16'(ABUF_WORDS);
     assign bmem_raddr = b_base + BA'(nt_in);
-    assign omem_we = ppu_out_valid && (m_out < m_rows);
+    assign omem_we = ppu_out_valid && m_ok;
 
     always_ff @(posedge clk) begin
         if (rst) begin
@@ -161,6 +163,8 @@ module accel_ctrl #(
             w2 <= '0;
             step_w <= '0;
             {i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out} <= '0;
+            m_rows_m1 <= '0;
+            m_ok <= 1'b0;
             wb_done <= 1'b0;
             omem_waddr <= '0;
             stream_start <= 1'b0;
@@ -209,6 +213,8 @@ module accel_ctrl #(
                     wp <= d5[WA-1:0];
                     nt <= '0;
                     {i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out} <= '0;
+                    m_rows_m1 <= d0[15:0] - 16'd1;
+                    m_ok <= d0[15:0] != 16'd0;
                     omem_waddr <= d7[OA-1:0];
                     wb_done <= 1'b0;
                     state <= HDR;
@@ -295,12 +301,14 @@ module accel_ctrl #(
             end
             if (ppu_out_valid) begin
                 m_out <= m_out + 16'd1;
+                m_ok <= m_out < m_rows_m1;
                 omem_waddr <= omem_waddr + OA'(nt_count);
                 if (i_out == 16'(ROWS - 1)) begin
                     i_out <= '0;
                     if (mt_out == mt_last) begin
                         mt_out <= '0;
                         m_out <= '0;
+                        m_ok <= m_rows != 16'd0;
                         nt_out <= nt_out + 16'd1;
                         omem_waddr <= o_base + OA'(nt_out) + 1'b1;
                         if (nt_out == nt_last) wb_done <= 1'b1;

@@ -8,16 +8,19 @@
 // the output type has out_bits (1..ACC_BITS) bits, signed or unsigned; an unsigned type with
 // saturation is quantized_relu. The result is sign-extended to ACC_BITS.
 //
-// Seven pipeline stages (codesign.accel.golden.PPU_LATENCY), each one carry chain or a couple of
+// Eight pipeline stages (codesign.accel.golden.PPU_LATENCY), each one carry chain or a couple of
 // LUT levels deep, so the unit is off the critical path:
 //   1 bias aligned (barrel shift)          2 acc + bias (ACC_BITS+2 bits)
 //   3 coarse shift (multiples of 8), rounding masks OR-reduced per byte
 //   4 fine shift, half and sticky bits     5 floor + rounding increment
-//   6 range comparisons                     7 saturation select
+//   6 out-of-range bits OR-reduced per byte (masks, no comparator)
+//   7 below / above flags                  8 saturation select
 // The configuration inputs are quasi-static (they change only between layers): each PPU keeps
-// its own registered copy, and the masks and range limits derived from them, so no wide
-// broadcast net or decoder sits on a datapath stage. They must be stable for two cycles before
-// the first valid input (the controller sets them a whole layer ahead).
+// its own registered copy (cfg_* outputs, chained from column to column so the copies stay
+// distinct flip-flops that synthesis cannot merge back into one high-fanout net) and the masks
+// and limits derived from it. They must be stable for two cycles before the first valid input
+// at the first PPU of the chain, one more per PPU further down (the controller sets them a whole
+// layer ahead).
 module accel_ppu #(
     parameter int ACC_BITS = 32
 ) (
@@ -29,6 +32,12 @@ module accel_ppu #(
     input  wire [5:0]           out_bits,
     input  wire                 out_signed,
     input  wire                 relu,
+    output logic [5:0]          cfg_bias_shift,   // the registered configuration, for the next PPU
+    output logic [5:0]          cfg_shift,
+    output logic [1:0]          cfg_rounding,
+    output logic [5:0]          cfg_out_bits,
+    output logic                cfg_out_signed,
+    output logic                cfg_relu,
     input  wire                 in_valid,
     input  wire [ACC_BITS-1:0]  acc,
     input  wire [ACC_BITS-1:0]  bias,
@@ -41,35 +50,41 @@ module accel_ppu #(
     localparam logic [1:0] RND = 2'd2;
 
     // ---------------- local configuration copies (quasi-static) ----------------
-    logic [5:0] bias_shift_c, shift_c;
-    logic [1:0] rounding_c;
-    logic [5:0] out_bits_c;
-    logic out_signed_c, relu_c;
     always_ff @(posedge clk) begin
-        bias_shift_c <= bias_shift;
-        shift_c <= shift;
-        rounding_c <= rounding;
-        out_bits_c <= out_bits;
-        out_signed_c <= out_signed;
-        relu_c <= relu;
+        cfg_bias_shift <= bias_shift;
+        cfg_shift <= shift;
+        cfg_rounding <= rounding;
+        cfg_out_bits <= out_bits;
+        cfg_out_signed <= out_signed;
+        cfg_relu <= relu;
     end
-    // Derived, registered: output range, the half bit's mask and the mask of the bits below it.
-    logic signed [S-1:0] lo, hi;
-    logic [S-1:0] half_mask, sticky_mask;
+    // Derived, registered: output range limits, the mask of the bits that must all equal the
+    // sign for a value to be in range (out_bits-1 and up when signed, out_bits and up when
+    // unsigned), the half bit's mask and the mask of the bits below it.
+    logic [ACC_BITS-1:0] lo, hi;
+    logic [S-1:0] range_mask, half_mask, sticky_mask;
+    logic signed_below;                 // a negative value saturates to -2^(out_bits-1)
     always_ff @(posedge clk) begin
-        if (out_signed_c) begin
-            hi <= (S'(1) <<< (out_bits_c - 6'd1)) - S'(1);
-            lo <= relu_c ? '0 : -(S'(1) <<< (out_bits_c - 6'd1));
+        if (cfg_out_signed) begin
+            hi <= ACC_BITS'((S'(1) << (cfg_out_bits - 6'd1)) - S'(1));
+            lo <= cfg_relu ? '0 : ACC_BITS'(-(S'(1) << (cfg_out_bits - 6'd1)));
+            range_mask <= ~((S'(1) << (cfg_out_bits - 6'd1)) - S'(1));
+            signed_below <= !cfg_relu;
         end else begin
-            hi <= (S'(1) <<< out_bits_c) - S'(1);
+            hi <= ACC_BITS'((S'(1) << cfg_out_bits) - S'(1));
             lo <= '0;
+            range_mask <= ~((S'(1) << cfg_out_bits) - S'(1));
+            signed_below <= 1'b0;
         end
-        half_mask <= (shift_c == 6'd0) ? '0 : (S'(1) << (shift_c - 6'd1));
-        sticky_mask <= (shift_c <= 6'd1) ? '0 : (S'(1) << (shift_c - 6'd1)) - S'(1);
+        half_mask <= (cfg_shift == 6'd0) ? '0 : (S'(1) << (cfg_shift - 6'd1));
+        sticky_mask <= (cfg_shift <= 6'd1) ? '0 : (S'(1) << (cfg_shift - 6'd1)) - S'(1);
     end
+    wire [5:0] bias_shift_c = cfg_bias_shift;
+    wire [5:0] shift_c = cfg_shift;
+    wire [1:0] rounding_c = cfg_rounding;
 
     // ---------------- datapath ----------------
-    logic [6:0] v;                                      // valid of stages 1..7
+    logic [7:0] v;                                      // valid of stages 1..8
     logic [ACC_BITS-1:0] acc1, bias1;                   // 1
     logic signed [S-1:0] sum2;                          // 2
     logic signed [S-1:0] coarse3;                       // 3
@@ -77,12 +92,20 @@ module accel_ppu #(
     logic signed [S-1:0] floor4;                        // 4
     logic half4, sticky4;
     logic signed [S-1:0] rounded5;                      // 5
-    logic [ACC_BITS-1:0] val6;                          // 6
-    logic below6, above6;
+    logic [ACC_BITS-1:0] val6, val7;                    // 6, 7
+    logic [NB-1:0] ones6, zeros6;
+    logic neg6, below7, above7;
 
-    wire [S-1:0] sum_bits = sum2;
-    wire [NB*8-1:0] half_bits = (NB*8)'(sum_bits & half_mask);
-    wire [NB*8-1:0] sticky_bits = (NB*8)'(sum_bits & sticky_mask);
+    wire [S-1:0] sum_u = sum2;
+    wire [S-1:0] rounded_u = rounded5;
+    wire [S-1:0] half_s = sum_u & half_mask;
+    wire [S-1:0] sticky_s = sum_u & sticky_mask;
+    wire [S-1:0] ones_s = rounded_u & range_mask;       // range bits that are 1
+    wire [S-1:0] zeros_s = ~rounded_u & range_mask;     // range bits that are 0
+    wire [NB*8-1:0] half_bits = (NB*8)'(half_s);
+    wire [NB*8-1:0] sticky_bits = (NB*8)'(sticky_s);
+    wire [NB*8-1:0] ones_bits = (NB*8)'(ones_s);
+    wire [NB*8-1:0] zeros_bits = (NB*8)'(zeros_s);
     wire up = (rounding_c == RND) ? half4
             : (rounding_c == RND_CONV) ? (half4 && (sticky4 || floor4[0]))
             : 1'b0;
@@ -91,7 +114,7 @@ module accel_ppu #(
         if (rst) begin
             v <= '0;
         end else begin
-            v <= {v[5:0], in_valid};
+            v <= {v[6:0], in_valid};
         end
         // 1: align the bias
         acc1 <= acc;
@@ -110,13 +133,20 @@ module accel_ppu #(
         sticky4 <= |sticky3;
         // 5: round
         rounded5 <= floor4 + S'(up);
-        // 6: compare with the output range
+        // 6: which range bits are set / clear, per byte
         val6 <= ACC_BITS'(rounded5);
-        below6 <= rounded5 < lo;
-        above6 <= rounded5 > hi;
-        // 7: saturate
-        out <= below6 ? ACC_BITS'(lo) : above6 ? ACC_BITS'(hi) : val6;
+        neg6 <= rounded5[S-1];
+        for (int b = 0; b < NB; b++) begin
+            ones6[b] <= |ones_bits[b*8 +: 8];
+            zeros6[b] <= |zeros_bits[b*8 +: 8];
+        end
+        // 7: out of range? (a negative value is below lo = 0 when lo is 0)
+        val7 <= val6;
+        above7 <= !neg6 && (|ones6);
+        below7 <= neg6 && (!signed_below || (|zeros6));
+        // 8: saturate
+        out <= below7 ? lo : above7 ? hi : val7;
     end
-    assign out_valid = v[6];
+    assign out_valid = v[7];
 endmodule
 `default_nettype wire

@@ -32,7 +32,7 @@ ISSUE_LATENCY = 4           # weight read, its register, activation address, act
 ARRAY_INPUT_LATENCY = 1     # the array's input register (accel_array)
 PE_LATENCY = 4              # forwarding, operands, product, accumulator (accel_pe)
 COLLECT_LATENCY = 1         # per-column result collect (accel_array)
-PPU_LATENCY = 7             # bias align, add, coarse shift, fine shift, round, compare, saturate
+PPU_LATENCY = 8             # bias align, add, coarse shift, fine shift, round, range bits, flags, select
 WRITEBACK_LATENCY = 1       # the controller sees the last result row written (accel_ctrl)
 
 

@@ -64,20 +64,25 @@ module accel_ppu #(
     logic [ACC_BITS-1:0] lo, hi;
     logic [S-1:0] range_mask, half_mask, sticky_mask;
     logic signed_below;                 // a negative value saturates to -2^(out_bits-1)
+    // Bit by bit, each one a comparison of a 6-bit field with a constant (no shifter or carry
+    // chain): hi = 2^(n-1) - 1 or 2^n - 1, lo = -2^(n-1) (signed, no ReLU) or 0.
     always_ff @(posedge clk) begin
-        if (cfg_out_signed) begin
-            hi <= ACC_BITS'((S'(1) << (cfg_out_bits - 6'd1)) - S'(1));
-            lo <= cfg_relu ? '0 : ACC_BITS'(-(S'(1) << (cfg_out_bits - 6'd1)));
-            range_mask <= ~((S'(1) << (cfg_out_bits - 6'd1)) - S'(1));
-            signed_below <= !cfg_relu;
-        end else begin
-            hi <= ACC_BITS'((S'(1) << cfg_out_bits) - S'(1));
-            lo <= '0;
-            range_mask <= ~((S'(1) << cfg_out_bits) - S'(1));
-            signed_below <= 1'b0;
+        for (int b = 0; b < S; b++) begin
+            logic in_signed, in_unsigned;   // bit b lies below the sign / top bit of the type
+            in_signed = {1'b0, cfg_out_bits} > 7'(b + 1);
+            in_unsigned = {1'b0, cfg_out_bits} > 7'(b);
+            range_mask[b] <= cfg_out_signed ? !in_signed : !in_unsigned;
+            half_mask[b] <= {1'b0, cfg_shift} == 7'(b + 1);
+            sticky_mask[b] <= {1'b0, cfg_shift} > 7'(b + 1);
         end
-        half_mask <= (cfg_shift == 6'd0) ? '0 : (S'(1) << (cfg_shift - 6'd1));
-        sticky_mask <= (cfg_shift <= 6'd1) ? '0 : (S'(1) << (cfg_shift - 6'd1)) - S'(1);
+        for (int b = 0; b < ACC_BITS; b++) begin
+            logic in_signed, in_unsigned;
+            in_signed = {1'b0, cfg_out_bits} > 7'(b + 1);
+            in_unsigned = {1'b0, cfg_out_bits} > 7'(b);
+            hi[b] <= cfg_out_signed ? in_signed : in_unsigned;
+            lo[b] <= cfg_out_signed && !cfg_relu && !in_signed;
+        end
+        signed_below <= cfg_out_signed && !cfg_relu;
     end
     wire [5:0] bias_shift_c = cfg_bias_shift;
     wire [5:0] shift_c = cfg_shift;

@@ -2,7 +2,9 @@
 // Output-tile buffer that writes a layer's results back into the activation memory, in the
 // activation layout, so the next descriptor of a chain can read them (no host round trip).
 //
-// Rows of an output tile arrive one per cycle (row index `row_i`, the tile's last row flagged);
+// Rows of an output tile arrive one per cycle, in order 0..ROWS-1 (every tile is complete, so a
+// one-hot row pointer that advances on every valid row stays in step with `row_i`, and no wide
+// comparator sits in front of the collect registers' enables);
 // after the last row the whole tile is copied to a second buffer and written as WORDS = COLS/LANES
 // activation words, one per cycle, at base, base+1, ... (only `count` of them: columns past the
 // next layer's K are not written). Each word holds, for array row i and lane l, result
@@ -36,6 +38,8 @@ module accel_abuf #(
     logic [ACT_BITS-1:0] tile [ROWS][COLS];
     logic [WB-1:0] word;
     logic [15:0] left;
+    logic [ROWS-1:0] pos;          // one-hot: the row the next valid row is
+    wire unused_row_i = &{1'b0, row_i};
 
     /* verilator lint_off UNUSEDSIGNAL */
     wire [COLS*ACC_BITS-1:0] row_bits = row;   // only the low ACT_BITS of each result are kept
@@ -61,7 +65,7 @@ module accel_abuf #(
         assign wdata = words[word];
     end
 
-    wire last_row = row_valid && enable && (row_i == 16'(ROWS - 1));
+    wire last_row = row_valid && enable && pos[ROWS-1];
 
     always_ff @(posedge clk) begin
         if (rst) begin
@@ -69,10 +73,12 @@ module accel_abuf #(
             waddr <= '0;
             word <= '0;
             left <= '0;
+            pos <= ROWS'(1);
         end else begin
-            if (row_valid && enable) begin
+            if (row_valid) pos <= ROWS'({pos, pos[ROWS-1]});   // rotate left
+            if (row_valid) begin
                 for (int i = 0; i < ROWS; i++) begin
-                    if (row_i == 16'(i)) begin
+                    if (pos[i]) begin
                         for (int j = 0; j < COLS; j++) collect[i][j] <= row_bits[j*ACC_BITS +: ACT_BITS];
                     end
                 end

@@ -126,6 +126,9 @@ module accel_ctrl #(
     logic [15:0] i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out;
     logic [15:0] m_rows_m1;        // M - 1
     logic m_ok;                    // m_out < M, kept in a register (it drives a RAM write enable)
+    // i_out == ROWS - 1 and mt_out == MT - 1, kept in registers (they steer wide updates)
+    logic i_out_last, mt_out_last;
+    logic [15:0] mt_last_m1;       // MT - 2
     logic wb_done;
     // Activation write-back: words per output tile, the next layer's groups per row tile (KG'),
     // the address of the current tile's first word and the groups left from this column tile on.
@@ -165,6 +168,9 @@ module accel_ctrl #(
             {i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out} <= '0;
             m_rows_m1 <= '0;
             m_ok <= 1'b0;
+            i_out_last <= ROWS == 1;
+            mt_out_last <= 1'b0;
+            mt_last_m1 <= '0;
             wb_done <= 1'b0;
             omem_waddr <= '0;
             stream_start <= 1'b0;
@@ -215,6 +221,9 @@ module accel_ctrl #(
                     {i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out} <= '0;
                     m_rows_m1 <= d0[15:0] - 16'd1;
                     m_ok <= d0[15:0] != 16'd0;
+                    i_out_last <= ROWS == 1;
+                    mt_out_last <= d1[15:0] == 16'd1;
+                    mt_last_m1 <= d1[15:0] - 16'd2;
                     omem_waddr <= d7[OA-1:0];
                     wb_done <= 1'b0;
                     state <= HDR;
@@ -303,10 +312,12 @@ module accel_ctrl #(
                 m_out <= m_out + 16'd1;
                 m_ok <= m_out < m_rows_m1;
                 omem_waddr <= omem_waddr + OA'(nt_count);
-                if (i_out == 16'(ROWS - 1)) begin
+                i_out_last <= (ROWS == 1) || (!i_out_last && i_out == 16'(ROWS - 2));
+                if (i_out_last) begin
                     i_out <= '0;
-                    if (mt_out == mt_last) begin
+                    if (mt_out_last) begin
                         mt_out <= '0;
+                        mt_out_last <= mt_last == 16'd0;
                         m_out <= '0;
                         m_ok <= m_rows != 16'd0;
                         nt_out <= nt_out + 16'd1;
@@ -317,6 +328,7 @@ module accel_ctrl #(
                         kg_left <= kg_left - 16'(ABUF_WORDS);
                     end else begin
                         mt_out <= mt_out + 16'd1;
+                        mt_out_last <= mt_out == mt_last_m1;
                         abuf_base <= abuf_base + AA'(kg_out);
                     end
                 end else begin

@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_synth.py [--sizes 4x4,8x8] [--bits 8,4]
         [--sparse dense,2:4] [--seeds 1,2] [--freq 200] [--targets ecp5]
-        [--pnr-args "--router router2"] [--out build/bench_synth] [--timeout 1800] [--no-pnr]
+        [--pnr-args "--router router2"] [--synth-args -nodsp] [--out build/bench_synth]
+        [--timeout 1800] [--no-pnr]
 
 Builds: every size x bits (weights = activations) x sparsity; `dense` is the dense-only array
 (SPARSE_M=0), `2:4` the N:M-capable array (SPARSE_M=4). ECP5 numbers are post-place-and-route
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--targets", default="ecp5")
     ap.add_argument("--pnr-args", default="--router router2",
                     help="extra nextpnr-ecp5 options (default: --router router2)")
+    ap.add_argument("--synth-args", default="",
+                    help="extra Yosys synth_ecp5 flags, e.g. -nodsp (multipliers in LUTs)")
     ap.add_argument("--out", default="build/bench_synth")
     ap.add_argument("--timeout", type=float, default=1800.0,
                     help="seconds per tool run; a P&R that times out leaves Yosys-only numbers")
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     targets = tuple(t for t in args.targets.split(",") if t)
     pnr_args = shlex.split(args.pnr_args)
+    synth_args = {"ecp5": shlex.split(args.synth_args)} if args.synth_args.strip() else None
     builds = [parse_sparse(s) for s in args.sparse.split(",")]
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     header = ["array", "bits", "build", "ECP5 LUT", "ECP5 FF", "ECP5 DSP", "ECP5 BRAM",
@@ -76,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                     try:
                         r = synthesize_accel(spec, out, targets=targets, seed=seed,
                                              freq_mhz=args.freq, timeout_s=args.timeout,
-                                             place_route=not args.no_pnr, pnr_args=pnr_args)
+                                             place_route=not args.no_pnr, pnr_args=pnr_args,
+                                             synth_args=synth_args)
                     except SynthError as err:  # e.g. nextpnr did not finish routing in time
                         print(f"<!-- {name} seed {seed}: {err} -->", flush=True)
                         continue
@@ -87,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 dt = time.monotonic() - t0
                 if not runs:   # no seed finished: Yosys-only numbers
                     r = synthesize_accel(spec, Path(args.out) / f"{name}_yosys", targets=targets,
-                                         place_route=False, timeout_s=args.timeout)
+                                         place_route=False, timeout_s=args.timeout,
+                                         synth_args=synth_args)
                     runs.append((None, r))
                     summary.append({"name": name, "seed": None, **r})
                 first = runs[0][1]

@@ -1,18 +1,24 @@
 """Synthesize and place the accelerator (rtl/accel_top.sv) at several sizes; print Markdown rows.
 
-    .venv/bin/python benchmarks/bench_synth.py [--sizes 4x4,8x8] [--bits 8,4] [--seeds 1]
-        [--freq 200] [--targets ecp5,xc7] [--sparse 2:4] [--out build/bench_synth]
+    .venv/bin/python benchmarks/bench_synth.py [--sizes 4x4,8x8] [--bits 8,4]
+        [--sparse dense,2:4] [--seeds 1,2] [--freq 200] [--targets ecp5]
+        [--pnr-args "--router router2"] [--synth-args -nodsp] [--out build/bench_synth]
         [--timeout 1800] [--no-pnr]
 
-ECP5 numbers are post-place-and-route (nextpnr-ecp5, LFE5U-85F CABGA381), xc7 numbers are
-post-synthesis (Yosys synth_xilinx); BRAM in 18 Kb blocks. Each run keeps its logs and
-synth.json under --out/<name>/.
+Builds: every size x bits (weights = activations) x sparsity; `dense` is the dense-only array
+(SPARSE_M=0), `2:4` the N:M-capable array (SPARSE_M=4). ECP5 numbers are post-place-and-route
+(nextpnr-ecp5, LFE5U-85F CABGA381, speed grade 6), one run per seed; the row shows the resources of
+the first seed and the min / median Fmax over the seeds that finished. xc7 numbers (with
+`--targets ecp5,xc7`) are post-synthesis (Yosys synth_xilinx); BRAM in 18 Kb blocks. Each run
+keeps its logs and synth.json under --out/<name>/; all results go to --out/summary.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,14 +32,23 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="4x4,8x8", help="ROWSxCOLS list (default 4x4,8x8)")
     ap.add_argument("--bits", type=_ints, default=[8, 4], help="operand bits (weights = acts)")
-    ap.add_argument("--seeds", type=_ints, default=[1], help="nextpnr seeds (default 1)")
+    ap.add_argument("--sparse", default="dense,2:4",
+                    help="comma-separated builds: dense (SPARSE_M=0) and/or N:M (default dense,2:4)")
+    ap.add_argument("--seeds", type=_ints, default=[1, 2], help="nextpnr seeds (default 1,2)")
     ap.add_argument("--freq", type=float, default=200.0, help="nextpnr target MHz")
-    ap.add_argument("--targets", default="ecp5,xc7")
-    ap.add_argument("--sparse", default=None, metavar="N:M")
+    ap.add_argument("--targets", default="ecp5")
+    ap.add_argument("--pnr-args", default="--router router2",
+                    help="extra nextpnr-ecp5 options (default: --router router2)")
+    ap.add_argument("--synth-args", default="",
+                    help="extra Yosys synth_ecp5 flags, e.g. -nodsp (multipliers in LUTs)")
     ap.add_argument("--out", default="build/bench_synth")
     ap.add_argument("--timeout", type=float, default=1800.0,
                     help="seconds per tool run; a P&R that times out leaves Yosys-only numbers")
@@ -41,41 +56,63 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     targets = tuple(t for t in args.targets.split(",") if t)
-    sparse = parse_sparse(args.sparse)
+    pnr_args = shlex.split(args.pnr_args)
+    synth_args = {"ecp5": shlex.split(args.synth_args)} if args.synth_args.strip() else None
+    builds = [parse_sparse(s) for s in args.sparse.split(",")]
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
-    header = ["array", "bits", "sparse", "ECP5 LUT", "ECP5 FF", "ECP5 DSP", "ECP5 BRAM",
-              "ECP5 Fmax MHz", "seed", "xc7 LUT", "xc7 FF", "xc7 DSP", "xc7 BRAM18", "time s"]
+    header = ["array", "bits", "build", "ECP5 LUT", "ECP5 FF", "ECP5 DSP", "ECP5 BRAM",
+              "Fmax MHz min", "Fmax MHz median", "seeds", "critical path (worst seed)"]
+    if "xc7" in targets:
+        header += ["xc7 LUT", "xc7 FF", "xc7 DSP", "xc7 BRAM18"]
+    header += ["time s"]
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
     summary = []
     for rows, cols in sizes:
         for bits in args.bits:
-            for seed in args.seeds:
+            for sparse in builds:
                 spec = accel_spec(rows, cols, bits, bits, sparse=sparse)
-                tag = f"{rows}x{cols}_int{bits}" + (f"_{sparse[0]}of{sparse[1]}" if sparse
-                                                    else "") + f"_s{seed}"
-                t0 = time.monotonic()
-                out = Path(args.out) / tag
-                try:
-                    r = synthesize_accel(spec, out, targets=targets, seed=seed,
-                                         freq_mhz=args.freq, timeout_s=args.timeout,
-                                         place_route=not args.no_pnr)
-                except SynthError as err:  # e.g. nextpnr did not finish routing in time
-                    print(f"<!-- {tag}: {err}; Yosys-only numbers below -->", flush=True)
-                    r = synthesize_accel(spec, out, targets=targets, seed=seed,
-                                         place_route=False, timeout_s=args.timeout)
+                name = f"{rows}x{cols}_int{bits}_" + (f"{sparse[0]}of{sparse[1]}" if sparse
+                                                      else "dense")
+                runs, fmaxes, t0 = [], [], time.monotonic()
+                for seed in args.seeds:
+                    out = Path(args.out) / f"{name}_s{seed}"
+                    try:
+                        r = synthesize_accel(spec, out, targets=targets, seed=seed,
+                                             freq_mhz=args.freq, timeout_s=args.timeout,
+                                             place_route=not args.no_pnr, pnr_args=pnr_args,
+                                             synth_args=synth_args)
+                    except SynthError as err:  # e.g. nextpnr did not finish routing in time
+                        print(f"<!-- {name} seed {seed}: {err} -->", flush=True)
+                        continue
+                    runs.append((seed, r))
+                    if r["ecp5"].get("fmax_mhz") is not None:
+                        fmaxes.append((r["ecp5"]["fmax_mhz"], seed, r))
+                    summary.append({"name": name, "seed": seed, **r})
                 dt = time.monotonic() - t0
-                e, x = r.get("ecp5", {}), r.get("xc7", {})
-                fmax = e.get("fmax_mhz")
+                if not runs:   # no seed finished: Yosys-only numbers
+                    r = synthesize_accel(spec, Path(args.out) / f"{name}_yosys", targets=targets,
+                                         place_route=False, timeout_s=args.timeout,
+                                         synth_args=synth_args)
+                    runs.append((None, r))
+                    summary.append({"name": name, "seed": None, **r})
+                first = runs[0][1]
+                e, x = first.get("ecp5", {}), first.get("xc7", {})
+                values = [f for f, _, _ in fmaxes]
+                worst = min(fmaxes, key=lambda t: t[0])[2]["ecp5"].get("critical_path") if fmaxes else None
+                path = f"{worst['from']} -> {worst['to']} ({worst['delay_ns']} ns)" if worst else "-"
                 cells = [f"{rows}×{cols}", f"int{bits}",
-                         f"{sparse[0]}:{sparse[1]}" if sparse else "dense",
+                         f"{sparse[0]}:{sparse[1]} (SPARSE_M={sparse[1]})" if sparse
+                         else "dense (SPARSE_M=0)",
                          *(str(e.get(k, "-")) for k in ("lut", "ff", "dsp", "bram")),
-                         "-" if fmax is None else f"{fmax:.1f}",
-                         str(seed) if e.get("source") == "nextpnr" else "(yosys, no P&R)",
-                         *(str(x.get(k, "-")) for k in ("lut", "ff", "dsp", "bram")),
-                         f"{dt:.0f}"]
+                         _fmt(min(values) if values else None),
+                         _fmt(statistics.median(values) if values else None),
+                         ",".join(str(s) for _, s, _ in fmaxes) or "(yosys only, no P&R)",
+                         path.replace("|", "/")]
+                if "xc7" in targets:
+                    cells += [str(x.get(k, "-")) for k in ("lut", "ff", "dsp", "bram")]
+                cells += [f"{dt:.0f}"]
                 print("| " + " | ".join(cells) + " |", flush=True)
-                summary.append({"tag": tag, "seconds": round(dt, 1), **r})
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nCommand: python benchmarks/bench_synth.py {' '.join(argv or sys.argv[1:])}")

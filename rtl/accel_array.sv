@@ -1,5 +1,6 @@
 `default_nettype none
-// ROWS x COLS output-stationary systolic array with input skew and output de-skew.
+// ROWS x COLS output-stationary systolic array with input register, input skew and output
+// de-skew (latency: codesign.accel.golden.array_latency).
 //
 // One *step* per cycle: a_word carries, for every array row i, a group of LANES activations;
 // w_word carries, for every column j, one weight and the lane index it multiplies. Row i is
@@ -31,10 +32,28 @@ module accel_array #(
     localparam int AW = LANES * ACT_BITS;
     localparam int WE = WEIGHT_BITS + IDX_BITS;
 
+    // Input register: the activation word comes straight from the activation memory's read
+    // port, so it gets a flip-flop stage of its own before any logic (ECP5 block RAM output
+    // is slow; Yosys does not use the RAM's output register). The step travels with it.
+    logic [ROWS*AW-1:0] a_q;
+    logic [COLS*WE-1:0] w_q;
+    logic               v_q, last_q;
+    always_ff @(posedge clk) begin
+        if (rst) begin
+            v_q <= 1'b0;
+            last_q <= 1'b0;
+        end else begin
+            v_q <= step_valid;
+            last_q <= step_valid & step_last;
+        end
+        a_q <= a_word;
+        w_q <= w_word;
+    end
+
     // Bubbles carry zeros, so no undefined memory word ever reaches a multiplier.
-    wire [ROWS*AW-1:0] a_gated = step_valid ? a_word : '0;
-    wire [COLS*WE-1:0] w_gated = step_valid ? w_word : '0;
-    wire               last_gated = step_valid & step_last;
+    wire [ROWS*AW-1:0] a_gated = v_q ? a_q : '0;
+    wire [COLS*WE-1:0] w_gated = v_q ? w_q : '0;
+    wire               last_gated = last_q;
 
     // Horizontal (activation) and vertical (weight, index, last) links between PEs.
     /* verilator lint_off UNUSEDSIGNAL */

@@ -15,7 +15,7 @@
 // a descriptor flagged last.
 //
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
-//   GEMM descriptor: 3 + sum_nt (2 + MT * max(S_nt, ROWS)) + 10 + ROWS + COLS
+//   GEMM descriptor: 3 + sum_nt (3 + MT * max(S_nt, ROWS)) + 17 + ROWS + COLS
 //   pool descriptor: 3 + (window reads) + 2
 //   -- codesign.accel.golden.layer_cycles / pool_cycles, docs/ACCELERATOR.md.
 module accel_ctrl #(
@@ -77,11 +77,12 @@ module accel_ctrl #(
 );
     localparam int GF = WMEM_W - COLS * WE;   // width of the group / step-count field
 
-    typedef enum logic [3:0] {IDLE, DFETCH, DWAIT, HDR, HDRW, ISSUE, DRAIN, STREAM, NEXT, POOL} state_t;
+    typedef enum logic [3:0] {IDLE, DFETCH, DWAIT, HDR, HDRW, HDRQ, ISSUE, DRAIN, STREAM, NEXT, POOL} state_t;
     state_t state;
 
     // Descriptor fields.
-    logic [15:0] m_rows, n_cols, mt_count, nt_count, kg;
+    logic [15:0] m_rows, n_cols, nt_count, kg;
+    logic [15:0] mt_last, nt_last;             // mt_count - 1, nt_count - 1
     logic stream_out, last_desc, to_amem, no_omem;
     logic [AA-1:0] a_base;
     logic [BA-1:0] b_base;
@@ -97,7 +98,7 @@ module accel_ctrl #(
     wire [31:0] d8 = dmem_rdata[287:256];
     wire [31:0] d9 = dmem_rdata[319:288];
     wire unused_d = &{1'b0, d2[31:24], d3[31:30], d3[23:22], d3[15:10], d3[7:6],
-                      d4[31:AA], d5[31:WA], d6[31:BA], d7[31:OA], d8[31:AA], d9[31:16], kg, kg_out};
+                      d4[31:AA], d5[31:WA], d6[31:BA], d7[31:OA], d8[31:AA], d9[31:16], kg, kg_out, nt_count};
 
     // Issue side.
     logic [DA-1:0] didx;
@@ -115,22 +116,32 @@ module accel_ctrl #(
     // two passes (also across column tiles) are at least ROWS cycles apart.
     wire iss_valid = issuing && (k >= pad);
     wire iss_last = issuing && (k == k_last);
-    wire [15:0] g_field = 16'(wmem_rdata[WMEM_W-1 -: GF]);
+    // The weight memory's read data is registered before any logic (timing): wq is the word
+    // addressed two cycles earlier.
+    logic [WMEM_W-1:0] wq;
+    wire [15:0] g_field = 16'(wq[WMEM_W-1 -: GF]);
+    wire g_gt_rows = g_field > 16'(ROWS);
 
-    // Step pipeline: W read data arrives one cycle after issue, the activation address is
-    // registered the cycle after that, activation read data arrives one cycle later.
-    logic v1, l1, v2, l2;
-    logic [AA-1:0] aoff1;
+    // Step pipeline: W read data arrives one cycle after issue and is registered (wq), the
+    // activation address is registered the cycle after that, activation read data arrives one
+    // cycle later (ISSUE_LATENCY in codesign.accel.golden).
+    logic v0, l0, v1, l1, v2, l2;
+    logic [AA-1:0] aoff0, aoff1;
     logic [COLS*WE-1:0] w2;
 
     // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
     logic [15:0] i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out;
+    logic [15:0] m_rows_m1;        // M - 1
+    logic m_ok;                    // m_out < M, kept in a register (it drives a RAM write enable)
+    // i_out == ROWS - 1 and mt_out == MT - 1, kept in registers (they steer wide updates)
+    logic i_out_last, mt_out_last;
+    logic [15:0] mt_last_m1;       // MT - 2
     logic wb_done;
     // Activation write-back: words per output tile, the next layer's groups per row tile (KG'),
     // the address of the current tile's first word and the groups left from this column tile on.
     localparam int ABUF_WORDS = (COLS >= LANES) ? COLS / LANES : 1;   // write-back needs LANES | COLS
     logic [15:0] kg_out, kg_left;
-    wire row_out = ppu_out_valid && (m_out < m_rows);   // rows m >= M are dropped
+    wire row_out = ppu_out_valid && m_ok;   // rows m >= M are dropped
     assign abuf_valid = to_amem && row_out;
     assign pool_start = state == DWAIT && d2[22];
     logic [AA-1:0] abuf_nt_base;
@@ -141,7 +152,8 @@ module accel_ctrl #(
     always_ff @(posedge clk) begin
         if (rst) begin
             state <= IDLE;
-            {m_rows, n_cols, mt_count, nt_count, kg} <= '0;
+            {m_rows, n_cols, nt_count, kg} <= '0;
+            {mt_last, nt_last} <= '0;
             {stream_out, last_desc, act_signed, relu, out_signed, to_amem, no_omem} <= '0;
             {kg_out, kg_left} <= '0;
             tile_stride <= '0;
@@ -158,12 +170,18 @@ module accel_ctrl #(
             w_origin <= '0;
             {pad, k, k_last, mt, nt} <= '0;
             aoff <= '0;
-            {v1, l1, v2, l2, step_valid, step_last} <= '0;
-            aoff1 <= '0;
+            {v0, l0, v1, l1, v2, l2, step_valid, step_last} <= '0;
+            {aoff0, aoff1} <= '0;
+            wq <= '0;
             amem_raddr <= '0;
             w2 <= '0;
             step_w <= '0;
             {i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out} <= '0;
+            m_rows_m1 <= '0;
+            m_ok <= 1'b0;
+            i_out_last <= ROWS == 1;
+            mt_out_last <= 1'b0;
+            mt_last_m1 <= '0;
             wb_done <= 1'b0;
             omem_waddr <= '0;
             stream_start <= 1'b0;
@@ -188,8 +206,9 @@ module accel_ctrl #(
                 DWAIT: begin
                     m_rows <= d0[15:0];
                     n_cols <= d0[31:16];
-                    mt_count <= d1[15:0];
                     nt_count <= d1[31:16];
+                    mt_last <= d1[15:0] - 16'd1;
+                    nt_last <= d1[31:16] - 16'd1;
                     kg <= d2[15:0];
                     relu <= d2[16];
                     out_signed <= d2[17];
@@ -212,6 +231,11 @@ module accel_ctrl #(
                     wp <= d5[WA-1:0];
                     nt <= '0;
                     {i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out} <= '0;
+                    m_rows_m1 <= d0[15:0] - 16'd1;
+                    m_ok <= d0[15:0] != 16'd0;
+                    i_out_last <= ROWS == 1;
+                    mt_out_last <= d1[15:0] == 16'd1;
+                    mt_last_m1 <= d1[15:0] - 16'd2;
                     omem_waddr <= d7[OA-1:0];
                     wb_done <= 1'b0;
                     tile_stride <= AA'(d2[15:0] * ROWS);
@@ -220,11 +244,12 @@ module accel_ctrl #(
                 end
                 POOL: if (pool_done) state <= NEXT;
                 HDR: state <= HDRW;
-                HDRW: begin
-                    k_last <= ((g_field > 16'(ROWS)) ? g_field : 16'(ROWS)) - 16'd1;
-                    pad <= (g_field > 16'(ROWS)) ? 16'd0 : 16'(ROWS) - g_field;
+                HDRW: state <= HDRQ;
+                HDRQ: begin
+                    k_last <= g_gt_rows ? g_field - 16'd1 : 16'(ROWS - 1);
+                    pad <= g_gt_rows ? 16'd0 : 16'(ROWS) - g_field;
                     wp <= wp + 1'b1 + WA'(g_field);     // the next column tile's header
-                    w_origin <= wp + 1'b1 - ((g_field > 16'(ROWS)) ? '0 : WA'(16'(ROWS) - g_field));
+                    w_origin <= g_gt_rows ? wp + 1'b1 : wp + 1'b1 + WA'(g_field) - WA'(ROWS);
                     k <= '0;
                     mt <= '0;
                     aoff <= a_base;
@@ -233,8 +258,8 @@ module accel_ctrl #(
                 ISSUE: begin
                     if (k == k_last) begin
                         k <= '0;
-                        if (mt == mt_count - 16'd1) begin
-                            if (nt == nt_count - 16'd1) begin
+                        if (mt == mt_last) begin
+                            if (nt == nt_last) begin
                                 state <= DRAIN;
                             end else begin
                                 nt <= nt + 16'd1;
@@ -269,12 +294,16 @@ module accel_ctrl #(
             end
 
             // ---------------- step pipeline ----------------
-            v1 <= iss_valid;
-            l1 <= iss_last;
-            aoff1 <= aoff;
+            wq <= wmem_rdata;
+            v0 <= iss_valid;
+            l0 <= iss_last;
+            aoff0 <= aoff;
+            v1 <= v0;
+            l1 <= l0;
+            aoff1 <= aoff0;
             v2 <= v1;
             l2 <= l1;
-            w2 <= wmem_rdata[COLS*WE-1:0];
+            w2 <= wq[COLS*WE-1:0];
             for (int i = 0; i < ROWS; i++) amem_raddr[i*AA +: AA] <= aoff1 + row_off[i] + AA'(g_field);
             step_valid <= v2;
             step_last <= l2;
@@ -284,7 +313,7 @@ module accel_ctrl #(
             if (ppu_in_valid) begin
                 if (i_in == 16'(ROWS - 1)) begin
                     i_in <= '0;
-                    if (mt_in == mt_count - 16'd1) begin
+                    if (mt_in == mt_last) begin
                         mt_in <= '0;
                         nt_in <= nt_in + 16'd1;   // next tile's bias is read in the header gap
                     end else begin
@@ -296,21 +325,26 @@ module accel_ctrl #(
             end
             if (ppu_out_valid) begin
                 m_out <= m_out + 16'd1;
+                m_ok <= m_out < m_rows_m1;
                 omem_waddr <= omem_waddr + OA'(nt_count);
                 abuf_base <= abuf_base + AA'(kg_out);      // the next sample's / pixel's words
-                if (i_out == 16'(ROWS - 1)) begin
+                i_out_last <= (ROWS == 1) || (!i_out_last && i_out == 16'(ROWS - 2));
+                if (i_out_last) begin
                     i_out <= '0;
-                    if (mt_out == mt_count - 16'd1) begin
+                    if (mt_out_last) begin
                         mt_out <= '0;
+                        mt_out_last <= mt_last == 16'd0;
                         m_out <= '0;
+                        m_ok <= m_rows != 16'd0;
                         nt_out <= nt_out + 16'd1;
                         omem_waddr <= o_base + OA'(nt_out) + 1'b1;
-                        if (nt_out == nt_count - 16'd1) wb_done <= 1'b1;
+                        if (nt_out == nt_last) wb_done <= 1'b1;
                         abuf_nt_base <= abuf_nt_base + AA'(ABUF_WORDS);
                         abuf_base <= abuf_nt_base + AA'(ABUF_WORDS);
                         kg_left <= kg_left - 16'(ABUF_WORDS);
                     end else begin
                         mt_out <= mt_out + 16'd1;
+                        mt_out_last <= mt_out == mt_last_m1;
                     end
                 end else begin
                     i_out <= i_out + 16'd1;

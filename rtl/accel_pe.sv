@@ -3,7 +3,9 @@
 //
 // Activations travel right as a group of LANES values (the M of N:M sparsity; 1 in a dense-only
 // build), weights travel down with a lane index that picks the activation of the group they
-// multiply. Three stages: input/forwarding registers, product register, accumulator. On a step
+// multiply. Four stages (codesign.accel.golden.PE_LATENCY): input/forwarding registers, operand
+// registers (lane selected), product register, accumulator, so the multiplier (a DSP block or
+// LUTs) sits between flip-flops with no other logic in front of or behind it. On a step
 // flagged `last` the finished sum leaves on `result` (valid for one cycle) and the accumulator
 // restarts from zero, so consecutive output tiles stream through without a bubble.
 module accel_pe #(
@@ -57,7 +59,23 @@ module accel_pe #(
     end
     wire signed [ACT_BITS:0] a_ext = {act_signed & a_sel[ACT_BITS-1], a_sel};
 
-    // Stage 2: product.
+    // Stage 2: operands.
+    logic signed [ACT_BITS:0] a_op;
+    logic signed [WEIGHT_BITS-1:0] w_op;
+    logic last_op;
+    always_ff @(posedge clk) begin
+        if (rst) begin
+            a_op <= '0;
+            w_op <= '0;
+            last_op <= 1'b0;
+        end else begin
+            a_op <= a_ext;
+            w_op <= w_out;
+            last_op <= last_out;
+        end
+    end
+
+    // Stage 3: product.
     logic signed [PROD_BITS-1:0] prod;
     logic last_p;
     always_ff @(posedge clk) begin
@@ -65,12 +83,12 @@ module accel_pe #(
             prod <= '0;
             last_p <= 1'b0;
         end else begin
-            prod <= a_ext * $signed(w_out);
-            last_p <= last_out;
+            prod <= a_op * w_op;
+            last_p <= last_op;
         end
     end
 
-    // Stage 3: accumulate; hand the finished sum over on the last step of a tile.
+    // Stage 4: accumulate; hand the finished sum over on the last step of a tile.
     logic signed [ACC_BITS-1:0] acc;
     wire signed [ACC_BITS-1:0] sum = acc + ACC_BITS'(prod);
     always_ff @(posedge clk) begin

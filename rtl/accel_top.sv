@@ -177,16 +177,38 @@ module accel_top #(
         .out_valid(row_valid), .out_row(row)
     );
 
+    // Bias row register: the bias memory's read data gets a flip-flop stage before the PPUs.
+    // No cycle is lost: the bias address changes after a column tile's last row entered the
+    // PPUs, and the next tile's first row comes at least TILE_OVERHEAD + 1 cycles later.
+    logic [BMEM_W-1:0] bias_q;
+    always_ff @(posedge clk) bias_q <= bmem_rdata;
+
     /* verilator lint_off UNUSEDSIGNAL */
     wire [COLS-1:0] ppu_valid;
+    // Layer configuration, chained through the PPUs' registered copies (index j feeds PPU j).
+    wire [5:0] c_bias_shift [COLS+1];
+    wire [5:0] c_shift [COLS+1];
+    wire [1:0] c_rounding [COLS+1];
+    wire [5:0] c_out_bits [COLS+1];
+    wire       c_out_signed [COLS+1];
+    wire       c_relu [COLS+1];
     /* verilator lint_on UNUSEDSIGNAL */
+    assign c_bias_shift[0] = bias_shift;
+    assign c_shift[0] = shift;
+    assign c_rounding[0] = rounding;
+    assign c_out_bits[0] = out_bits;
+    assign c_out_signed[0] = out_signed;
+    assign c_relu[0] = relu;
     for (genvar j = 0; j < COLS; j++) begin : g_ppu
         accel_ppu #(.ACC_BITS(ACC_BITS)) u_ppu (
             .clk(clk), .rst(rst),
-            .bias_shift(bias_shift), .shift(shift), .rounding(rounding),
-            .out_bits(out_bits), .out_signed(out_signed), .relu(relu),
+            .bias_shift(c_bias_shift[j]), .shift(c_shift[j]), .rounding(c_rounding[j]),
+            .out_bits(c_out_bits[j]), .out_signed(c_out_signed[j]), .relu(c_relu[j]),
+            .cfg_bias_shift(c_bias_shift[j+1]), .cfg_shift(c_shift[j+1]),
+            .cfg_rounding(c_rounding[j+1]), .cfg_out_bits(c_out_bits[j+1]),
+            .cfg_out_signed(c_out_signed[j+1]), .cfg_relu(c_relu[j+1]),
             .in_valid(row_valid), .acc(row[j*ACC_BITS +: ACC_BITS]),
-            .bias(bmem_rdata[j*ACC_BITS +: ACC_BITS]),
+            .bias(bias_q[j*ACC_BITS +: ACC_BITS]),
             .out_valid(ppu_valid[j]), .out(omem_wdata[j*ACC_BITS +: ACC_BITS])
         );
     end

@@ -1,5 +1,5 @@
 """Processing element (accel_pe): random operand groups, lane indices and tile ends every cycle,
-against a register-accurate model of its three pipeline stages."""
+against a register-accurate model of its four pipeline stages."""
 
 from __future__ import annotations
 
@@ -41,6 +41,9 @@ class PeModel:
     w_q: int = 0
     idx_q: int = 0
     last_q: int = 0
+    a_op: int = 0
+    w_op: int = 0
+    last_op: int = 0
     prod: int = 0
     last_p: int = 0
     acc: int = 0
@@ -56,7 +59,8 @@ class PeModel:
             self.acc = total
         lane = (self.a_q >> ((self.idx_q if self.lanes > 1 else 0) * self.act_bits)) & ((1 << self.act_bits) - 1)
         a_val = to_signed(lane, self.act_bits) if act_signed else lane
-        self.prod, self.last_p = a_val * to_signed(self.w_q, self.weight_bits), self.last_q
+        self.prod, self.last_p = self.a_op * self.w_op, self.last_op
+        self.a_op, self.w_op, self.last_op = a_val, to_signed(self.w_q, self.weight_bits), self.last_q
         self.a_q, self.w_q, self.idx_q, self.last_q = a, w, idx, last
 
 

@@ -1,5 +1,6 @@
 """Post-processing unit (accel_ppu): bias, shift with rounding, ReLU, saturation, against
-codesign.accel.golden.post_process (which is codesign.fixedpoint's arithmetic), latency 4."""
+codesign.accel.golden.post_process (which is codesign.fixedpoint's arithmetic), latency
+codesign.accel.golden.PPU_LATENCY."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from codesign.accel.golden import ROUNDING_CODES, post_process
+from codesign.accel.golden import PPU_LATENCY, ROUNDING_CODES, post_process
 from codesign.accel.sim import run
 
 pytestmark = pytest.mark.slow   # builds and runs a simulator
 
-LATENCY = 4
+LATENCY = PPU_LATENCY
 ACC_BITS = 24
 
 

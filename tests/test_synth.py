@@ -312,3 +312,5 @@ def test_api_rejects_bad_arguments(tmp_path):
         synthesize(sources, "mini_top", {}, tmp_path / "o", seed=-1)
     with pytest.raises(CodesignError, match="synth_args"):
         synthesize(sources, "mini_top", {}, tmp_path / "o", synth_args={"ecp5": ["; shell"]})
+    with pytest.raises(CodesignError, match="pnr_args"):
+        synthesize(sources, "mini_top", {}, tmp_path / "o", pnr_args=["--router", "a b"])

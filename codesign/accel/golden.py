@@ -30,19 +30,29 @@ from codesign.fixedpoint import FixedType, shift_right_round
 ROUNDING_CODES = {"TRN": 0, "RND_CONV": 1, "RND": 2}
 TARGET_DESCRIPTORS, TARGET_ACTIVATIONS, TARGET_WEIGHTS, TARGET_BIASES, TARGET_READOUT = 0, 1, 2, 3, 4
 
-# Fixed latencies of the RTL (cycles), see docs/ACCELERATOR.md "Cycle formula".
-DESCRIPTOR_OVERHEAD = 3     # DFETCH, DWAIT, NEXT
-TILE_OVERHEAD = 2           # HDR, HDRW per column tile
-ISSUE_LATENCY = 3           # weight read, activation address, activation read
-PPU_LATENCY = 4
-DRAIN_BASE = ISSUE_LATENCY + 3 + PPU_LATENCY   # drain = DRAIN_BASE + ROWS + COLS (layer_cycles)
+# Fixed latencies of the RTL (cycles), the one place they live; see docs/ACCELERATOR.md
+# "Cycle formula". Each is a pipeline depth of one block, so a change to a block changes one name.
+DESCRIPTOR_OVERHEAD = 3     # DFETCH, DWAIT, NEXT (accel_ctrl)
+TILE_OVERHEAD = 3           # HDR, HDRW, HDRQ per column tile: header read, its register, use (accel_ctrl)
+ISSUE_LATENCY = 4           # weight read, its register, activation address, activation read (accel_ctrl)
+ARRAY_INPUT_LATENCY = 1     # the array's input register (accel_array)
+PE_LATENCY = 4              # forwarding, operands, product, accumulator (accel_pe)
+COLLECT_LATENCY = 1         # per-column result collect (accel_array)
+PPU_LATENCY = 8             # bias align, add, coarse shift, fine shift, round, range bits, flags, select
+WRITEBACK_LATENCY = 1       # the controller sees the last result row written (accel_ctrl)
 POOL_LATENCY = 2            # last window read -> its data -> the final write (pool_cycles)
 
 
 def array_latency(spec: AccelSpec) -> int:
     """Cycles from the last step of a tile at the array's input to row 0 of the tile at its output
-    (forwarding register, product, accumulator, column collect, then COLS-1 of skew + de-skew)."""
-    return spec.cols + 3
+    (input register, PE stages, column collect, then COLS-1 of skew + de-skew)."""
+    return ARRAY_INPUT_LATENCY + PE_LATENCY + COLLECT_LATENCY + spec.cols - 1
+
+
+def drain_cycles(spec: AccelSpec) -> int:
+    """Cycles of a descriptor after its last weight step is issued until the controller has seen
+    the last result row written: step issue, array, the tile's ROWS rows, PPU, write."""
+    return ISSUE_LATENCY + array_latency(spec) + spec.rows - 1 + PPU_LATENCY + WRITEBACK_LATENCY
 
 
 @dataclass(frozen=True)
@@ -254,7 +264,7 @@ def layer_cycles(spec: AccelSpec, m: int, steps: list[int]) -> int:
     memory costs nothing extra (a whole output row per cycle, beside the output-memory write)."""
     mt = ceil_div(m, spec.rows)
     return (DESCRIPTOR_OVERHEAD + sum(TILE_OVERHEAD + mt * max(s, spec.rows) for s in steps)
-            + DRAIN_BASE + spec.rows + spec.cols)
+            + drain_cycles(spec))
 
 
 def pool_cycles(b: int, cg: int, out_h: int, out_w: int, pool_h: int, pool_w: int) -> int:

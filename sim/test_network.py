@@ -25,6 +25,13 @@ INPUT_TYPE = FixedType(8, 1, False)     # digits pixels k/16 in [0, 1]
 SAMPLES = int(os.environ.get("ACCEL_NETWORK_SAMPLES", "20"))
 
 
+def check_run(run, program, expected: np.ndarray, predicted_cycles: int) -> None:
+    """The RTL gave the expected outputs, one sample took the predicted cycles, and so did every chunk."""
+    np.testing.assert_array_equal(run.outputs, expected)
+    assert run.cycles_per_inference == predicted_cycles
+    assert run.chunk_cycles == [program.chunk_cycles(m) for m in run.chunk_sizes]
+
+
 def digits_mlp(seed: int):
     """64-16-10 QKeras MLP, 6-bit weights, quantized_relu(6, 0), trained (20 epochs) on digits."""
     import tensorflow as tf
@@ -82,9 +89,7 @@ def test_digits_mlp_dense_and_2_of_4(build_root):
           f"(predicted {predicted_cycles}), chunk cycles {run.chunk_cycles}, sim {run.sim_seconds:.2f} s, "
           f"build {run.build_seconds:.1f} s, total {time.perf_counter() - t0:.1f} s, "
           f"accuracy {np.mean(np.argmax(run.outputs, 1) == y_test[:SAMPLES]):.2f}")
-    np.testing.assert_array_equal(run.outputs, expected)
-    assert run.cycles_per_inference == predicted_cycles
-    assert run.chunk_cycles == [program.chunk_cycles(m) for m in run.chunk_sizes]
+    check_run(run, program, expected, predicted_cycles)
 
     prune_2_of_4(model)
     pruned = describe(model, INPUT_TYPE)
@@ -98,9 +103,7 @@ def test_digits_mlp_dense_and_2_of_4(build_root):
           f"same model dense: {dense_run.cycles_per_inference}, {dense_run.chunk_cycles}; "
           f"sim {sparse_run.sim_seconds:.2f} + {dense_run.sim_seconds:.2f} s")
     for prog, rtl in ((sparse_prog, sparse_run), (dense_prog, dense_run)):
-        np.testing.assert_array_equal(rtl.outputs, expected)
-        assert rtl.cycles_per_inference == prog.golden(codes)[1]
-        assert rtl.chunk_cycles == [prog.chunk_cycles(m) for m in rtl.chunk_sizes]
+        check_run(rtl, prog, expected, prog.golden(codes)[1])
     assert sparse_run.cycles_per_inference < dense_run.cycles_per_inference
     assert sparse_run.total_cycles < dense_run.total_cycles
     assert run.chunk_sizes == [16, 4] and run.chunk_cycles[0] > run.chunk_cycles[1]   # two row tiles, then one
@@ -138,9 +141,7 @@ def test_random_mlps_on_one_build(build_root, seed):
         run = run_program(program, codes, build_root)
         print(f"trial {trial} (seed {seed}): widths {widths}, sparse {program.sparse_layers}, "
               f"cycles {run.cycles_per_inference}, chunks {run.chunk_cycles}")
-        np.testing.assert_array_equal(run.outputs, reference.run(nodes, x))
-        assert run.cycles_per_inference == program.golden(codes)[1]
-        assert run.chunk_cycles == [program.chunk_cycles(m) for m in run.chunk_sizes]
+        check_run(run, program, reference.run(nodes, x), program.golden(codes)[1])
 
 
 # ------------------------------------------------------------------ CNNs (Conv2D, MaxPooling2D, Flatten)
@@ -197,9 +198,7 @@ def test_digits_cnn(build_root):
           f"(predicted {predicted_cycles}), chunk cycles {run.chunk_cycles}, sim {run.sim_seconds:.2f} s, "
           f"build {run.build_seconds:.1f} s, total {time.perf_counter() - t0:.1f} s, "
           f"accuracy {np.mean(np.argmax(run.outputs, 1) == y_test[:CNN_SAMPLES]):.2f}")
-    np.testing.assert_array_equal(run.outputs, expected)
-    assert run.cycles_per_inference == predicted_cycles
-    assert run.chunk_cycles == [program.chunk_cycles(m) for m in run.chunk_sizes]
+    check_run(run, program, expected, predicted_cycles)
 
 
 CNN_SPEC = AccelSpec(rows=4, cols=4, weight_bits=8, act_bits=8, acc_bits=32, sparse_m=4,
@@ -237,6 +236,4 @@ def test_random_cnns_on_one_build(build_root, seed):
         run = run_program(program, codes, build_root)
         print(f"trial {trial} (seed {seed}): {h}x{w}x{channels} convs {convs} pool {pool}, "
               f"cycles {run.cycles_per_inference}, chunks {run.chunk_cycles}")
-        np.testing.assert_array_equal(run.outputs, reference.run(nodes, x))
-        assert run.cycles_per_inference == program.golden(codes)[1]
-        assert run.chunk_cycles == [program.chunk_cycles(m) for m in run.chunk_sizes]
+        check_run(run, program, reference.run(nodes, x), program.golden(codes)[1])

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_synth.py [--sizes 4x4,8x8] [--bits 8,4]
         [--sparse dense,2:4] [--seeds 1,2] [--freq 200] [--targets ecp5]
         [--pnr-args "--router router2"] [--synth-args -nodsp] [--out build/bench_synth]
-        [--timeout 1800] [--no-pnr]
+        [--timeout 1800] [--no-pnr] [--no-pack]
 
 Builds: every size x bits (weights = activations) x sparsity; `dense` is the dense-only array
 (SPARSE_M=0), `2:4` the N:M-capable array (SPARSE_M=4). ECP5 numbers are post-place-and-route
@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=1800.0,
                     help="seconds per tool run; a P&R that times out leaves Yosys-only numbers")
     ap.add_argument("--no-pnr", action="store_true", help="Yosys-only numbers (no nextpnr)")
+    ap.add_argument("--no-pack", action="store_true",
+                    help="leave flip-flops out of the DSP / block-RAM registers (codesign.ecp5_pack)")
     args = ap.parse_args(argv)
 
     targets = tuple(t for t in args.targets.split(",") if t)
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                         r = synthesize_accel(spec, out, targets=targets, seed=seed,
                                              freq_mhz=args.freq, timeout_s=args.timeout,
                                              place_route=not args.no_pnr, pnr_args=pnr_args,
+                                             pack_registers=not args.no_pack,
                                              synth_args=synth_args)
                     except SynthError as err:  # e.g. nextpnr did not finish routing in time
                         print(f"<!-- {name} seed {seed}: {err} -->", flush=True)

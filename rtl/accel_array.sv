@@ -30,11 +30,13 @@ module accel_array #(
     output wire [COLS*ACC_BITS-1:0]               out_row
 );
     localparam int AW = LANES * ACT_BITS;
+    localparam int AX = ACT_BITS + 1;       // a lane inside the array: the code, sign-extended
+    localparam int AXW = LANES * AX;
     localparam int WE = WEIGHT_BITS + IDX_BITS;
 
-    // Input register: the activation word comes straight from the activation memory's read
-    // port, so it gets a flip-flop stage of its own before any logic (ECP5 block RAM output
-    // is slow; Yosys does not use the RAM's output register). The step travels with it.
+    // Input register: the activation word comes from the activation memory's sub-bank select
+    // and the weight word from the controller, both far from most PEs, so they get a flip-flop
+    // stage of their own before any logic. The step travels with them.
     logic [ROWS*AW-1:0] a_q;
     logic [COLS*WE-1:0] w_q;
     logic               v_q, last_q;
@@ -50,14 +52,21 @@ module accel_array #(
         w_q <= w_word;
     end
 
-    // Bubbles carry zeros, so no undefined memory word ever reaches a multiplier.
+    // Bubbles carry zeros, so no undefined memory word ever reaches a multiplier. Each lane is
+    // extended to AX signed bits here, once per row, by the layer's act_signed (unsigned codes get
+    // a zero sign bit), so the flag does not fan out to every PE.
     wire [ROWS*AW-1:0] a_gated = v_q ? a_q : '0;
+    wire [ROWS*AXW-1:0] a_ext;
+    for (genvar l = 0; l < ROWS * LANES; l++) begin : g_ext
+        wire [ACT_BITS-1:0] code = a_gated[l*ACT_BITS +: ACT_BITS];
+        assign a_ext[l*AX +: AX] = {act_signed & code[ACT_BITS-1], code};
+    end
     wire [COLS*WE-1:0] w_gated = v_q ? w_q : '0;
     wire               last_gated = last_q;
 
     // Horizontal (activation) and vertical (weight, index, last) links between PEs.
     /* verilator lint_off UNUSEDSIGNAL */
-    logic [AW-1:0]          a_link   [ROWS][COLS+1];
+    logic [AXW-1:0]         a_link   [ROWS][COLS+1];
     logic [WEIGHT_BITS-1:0] w_link   [ROWS+1][COLS];
     logic [IDX_BITS-1:0]    idx_link [ROWS+1][COLS];
     logic                   last_link[ROWS+1][COLS];
@@ -66,8 +75,8 @@ module accel_array #(
     logic                   res_v    [ROWS][COLS];
 
     for (genvar i = 0; i < ROWS; i++) begin : g_askew
-        accel_delay #(.WIDTH(AW), .DEPTH(i)) u_skew (
-            .clk(clk), .rst(rst), .d(a_gated[i*AW +: AW]), .q(a_link[i][0])
+        accel_delay #(.WIDTH(AXW), .DEPTH(i)) u_skew (
+            .clk(clk), .rst(rst), .d(a_ext[i*AXW +: AXW]), .q(a_link[i][0])
         );
     end
     for (genvar j = 0; j < COLS; j++) begin : g_wskew
@@ -86,7 +95,7 @@ module accel_array #(
                 .ACT_BITS(ACT_BITS), .WEIGHT_BITS(WEIGHT_BITS), .ACC_BITS(ACC_BITS),
                 .LANES(LANES), .IDX_BITS(IDX_BITS)
             ) u_pe (
-                .clk(clk), .rst(rst), .act_signed(act_signed),
+                .clk(clk), .rst(rst),
                 .a_in(a_link[i][j]), .w_in(w_link[i][j]), .idx_in(idx_link[i][j]),
                 .last_in(last_link[i][j]),
                 .a_out(a_link[i][j+1]), .w_out(w_link[i+1][j]), .idx_out(idx_link[i+1][j]),

@@ -15,8 +15,8 @@
 // a descriptor flagged last.
 //
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
-//   GEMM descriptor: 3 + sum_nt (3 + MT * max(S_nt, ROWS)) + 17 + ROWS + COLS
-//   pool descriptor: 3 + (window reads) + 2
+//   GEMM descriptor: 3 + sum_nt (3 + MT * max(S_nt, ROWS)) + 18 + ROWS + COLS
+//   pool descriptor: 3 + (window reads) + 4
 //   -- codesign.accel.golden.layer_cycles / pool_cycles, docs/ACCELERATOR.md.
 module accel_ctrl #(
     parameter int ROWS        = 4,
@@ -85,7 +85,6 @@ module accel_ctrl #(
     logic [15:0] mt_last, nt_last;             // mt_count - 1, nt_count - 1
     logic stream_out, last_desc, to_amem, no_omem;
     logic [AA-1:0] a_base;
-    logic [BA-1:0] b_base;
     logic [OA-1:0] o_base;
     wire [31:0] d0 = dmem_rdata[31:0];
     wire [31:0] d1 = dmem_rdata[63:32];
@@ -104,18 +103,26 @@ module accel_ctrl #(
     logic [DA-1:0] didx;
     logic [WA-1:0] wp, w_origin;
     logic [15:0] pad, k, k_last, mt, nt;
+    // Loop ends kept in registers (set when the counter steps onto its last value), so the issue
+    // loop's updates depend on flip-flops only: k == k_last, mt == MT-1, nt == NT-1.
+    logic k_end, mt_end, nt_end;
+    logic [15:0] k_last_m1, nt_last_m1;        // k_last - 1, NT - 2
+    // Read addresses of the weight and bias memories, kept in registers (no adder in front of a
+    // block RAM's address): w_raddr = wp in HDR, w_origin + k while issuing; b_raddr = b_base + nt_in.
+    logic [WA-1:0] w_raddr;
+    logic [BA-1:0] b_raddr;
     logic [AA-1:0] aoff, tile_stride;
     logic [AA-1:0] row_off [ROWS];   // i * KG: row i's first word relative to its tile's
 
     assign dmem_raddr = didx;
-    assign wmem_raddr = (state == HDR) ? wp : w_origin + WA'(k);
+    assign wmem_raddr = w_raddr;
     assign busy = state != IDLE;
 
     wire issuing = state == ISSUE;
     // A pass is max(S, ROWS) cycles: bubbles first, then the S steps, so the last steps of any
     // two passes (also across column tiles) are at least ROWS cycles apart.
     wire iss_valid = issuing && (k >= pad);
-    wire iss_last = issuing && (k == k_last);
+    wire iss_last = issuing && k_end;
     // The weight memory's read data is registered before any logic (timing): wq is the word
     // addressed two cycles earlier.
     logic [WMEM_W-1:0] wq;
@@ -123,11 +130,11 @@ module accel_ctrl #(
     wire g_gt_rows = g_field > 16'(ROWS);
 
     // Step pipeline: W read data arrives one cycle after issue and is registered (wq), the
-    // activation address is registered the cycle after that, activation read data arrives one
-    // cycle later (ISSUE_LATENCY in codesign.accel.golden).
-    logic v0, l0, v1, l1, v2, l2;
+    // activation address is registered the cycle after that, activation read data arrives two
+    // cycles later (accel_amem's output register; ISSUE_LATENCY in codesign.accel.golden).
+    logic v0, l0, v1, l1, v2, l2, v3, l3;
     logic [AA-1:0] aoff0, aoff1;
-    logic [COLS*WE-1:0] w2;
+    logic [COLS*WE-1:0] w2, w3;
 
     // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
     logic [15:0] i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out;
@@ -146,7 +153,7 @@ module accel_ctrl #(
     assign pool_start = state == DWAIT && d2[22];
     logic [AA-1:0] abuf_nt_base;
     assign abuf_count = (kg_left < 16'(ABUF_WORDS)) ? kg_left : 16'(ABUF_WORDS);
-    assign bmem_raddr = b_base + BA'(nt_in);
+    assign bmem_raddr = b_raddr;
     assign omem_we = row_out && !no_omem;   // no_omem: results only written back (not kept in OMEM)
 
     always_ff @(posedge clk) begin
@@ -163,18 +170,20 @@ module accel_ctrl #(
             rounding <= '0;
             {shift, out_bits, bias_shift} <= '0;
             a_base <= '0;
-            b_base <= '0;
             o_base <= '0;
             didx <= '0;
             wp <= '0;
             w_origin <= '0;
-            {pad, k, k_last, mt, nt} <= '0;
+            {pad, k, k_last, mt, nt, k_last_m1, nt_last_m1} <= '0;
+            {k_end, mt_end, nt_end} <= '0;
+            w_raddr <= '0;
+            b_raddr <= '0;
             aoff <= '0;
-            {v0, l0, v1, l1, v2, l2, step_valid, step_last} <= '0;
+            {v0, l0, v1, l1, v2, l2, v3, l3, step_valid, step_last} <= '0;
             {aoff0, aoff1} <= '0;
             wq <= '0;
             amem_raddr <= '0;
-            w2 <= '0;
+            {w2, w3} <= '0;
             step_w <= '0;
             {i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out} <= '0;
             m_rows_m1 <= '0;
@@ -226,10 +235,13 @@ module accel_ctrl #(
                     out_bits <= d3[21:16];
                     bias_shift <= d3[29:24];
                     a_base <= d4[AA-1:0];
-                    b_base <= d6[BA-1:0];
+                    b_raddr <= d6[BA-1:0];
                     o_base <= d7[OA-1:0];
                     wp <= d5[WA-1:0];
+                    w_raddr <= d5[WA-1:0];
                     nt <= '0;
+                    nt_end <= d1[31:16] == 16'd1;
+                    nt_last_m1 <= d1[31:16] - 16'd2;
                     {i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out} <= '0;
                     m_rows_m1 <= d0[15:0] - 16'd1;
                     m_ok <= d0[15:0] != 16'd0;
@@ -247,30 +259,41 @@ module accel_ctrl #(
                 HDRW: state <= HDRQ;
                 HDRQ: begin
                     k_last <= g_gt_rows ? g_field - 16'd1 : 16'(ROWS - 1);
+                    k_last_m1 <= g_gt_rows ? g_field - 16'd2 : 16'(ROWS - 2);
+                    k_end <= !g_gt_rows && ROWS == 1;
                     pad <= g_gt_rows ? 16'd0 : 16'(ROWS) - g_field;
                     wp <= wp + 1'b1 + WA'(g_field);     // the next column tile's header
                     w_origin <= g_gt_rows ? wp + 1'b1 : wp + 1'b1 + WA'(g_field) - WA'(ROWS);
+                    w_raddr <= g_gt_rows ? wp + 1'b1 : wp + 1'b1 + WA'(g_field) - WA'(ROWS);
                     k <= '0;
                     mt <= '0;
+                    mt_end <= mt_last == 16'd0;
                     aoff <= a_base;
                     state <= ISSUE;
                 end
                 ISSUE: begin
-                    if (k == k_last) begin
+                    if (k_end) begin
                         k <= '0;
-                        if (mt == mt_last) begin
-                            if (nt == nt_last) begin
+                        k_end <= k_last == 16'd0;
+                        w_raddr <= w_origin;
+                        if (mt_end) begin
+                            if (nt_end) begin
                                 state <= DRAIN;
                             end else begin
                                 nt <= nt + 16'd1;
+                                nt_end <= nt == nt_last_m1;
+                                w_raddr <= wp;          // the next column tile's header
                                 state <= HDR;
                             end
                         end else begin
                             mt <= mt + 16'd1;
+                            mt_end <= mt == mt_last_m1;
                             aoff <= aoff + tile_stride;
                         end
                     end else begin
                         k <= k + 16'd1;
+                        k_end <= k == k_last_m1;
+                        w_raddr <= w_raddr + 1'b1;
                     end
                 end
                 DRAIN: if (wb_done) state <= stream_out ? STREAM : NEXT;
@@ -304,10 +327,13 @@ module accel_ctrl #(
             v2 <= v1;
             l2 <= l1;
             w2 <= wq[COLS*WE-1:0];
+            v3 <= v2;
+            l3 <= l2;
+            w3 <= w2;
             for (int i = 0; i < ROWS; i++) amem_raddr[i*AA +: AA] <= aoff1 + row_off[i] + AA'(g_field);
-            step_valid <= v2;
-            step_last <= l2;
-            step_w <= w2;
+            step_valid <= v3;
+            step_last <= l3;
+            step_w <= w3;
 
             // ---------------- output side ----------------
             if (ppu_in_valid) begin
@@ -316,6 +342,7 @@ module accel_ctrl #(
                     if (mt_in == mt_last) begin
                         mt_in <= '0;
                         nt_in <= nt_in + 16'd1;   // next tile's bias is read in the header gap
+                        b_raddr <= b_raddr + 1'b1;
                     end else begin
                         mt_in <= mt_in + 16'd1;
                     end

@@ -7,7 +7,9 @@
 //     as ceil(width / 32) beats, least significant beat first;
 //   target 4 read-out: no payload; stream out `count[15:0]` rows x `count[31:16]` columns of
 //     results from the output memory starting at `address` (see accel_streamer).
-// Other targets are consumed and ignored. The slave never back-pressures (tready = 1).
+// Other targets are consumed and ignored. The slave never back-pressures (tready = 1), so every
+// beat can go into a register first (no logic between the pins and a flip-flop); a memory word is
+// written two cycles after its last beat.
 module accel_loader #(
     parameter int ADDR_BITS = 16,
     parameter int BUF_BEATS = 8,
@@ -41,6 +43,13 @@ module accel_loader #(
 
     assign s_axis_tready = 1'b1;
 
+    logic        valid_q;
+    logic [31:0] data_q;
+    always_ff @(posedge clk) begin
+        valid_q <= !rst && s_axis_tvalid;
+        data_q <= s_axis_tdata;
+    end
+
     logic [7:0] beats;
     always_comb begin
         case (target)
@@ -57,7 +66,7 @@ module accel_loader #(
     always_comb begin
         word = buffer;
         for (int b = 0; b < BUF_BEATS; b++) begin
-            if (beat == 8'(b)) word[b*32 +: 32] = s_axis_tdata;
+            if (beat == 8'(b)) word[b*32 +: 32] = data_q;
         end
     end
 
@@ -76,23 +85,27 @@ module accel_loader #(
             readout_shape <= '0;
         end else begin
             {we_d, we_a, we_w, we_b, readout} <= '0;
-            if (s_axis_tvalid) begin
+            // Address and data follow every beat; only the one-cycle write enables say when they
+            // are a complete word (no clock enable fanning out to all BUF_BEATS*32 bits).
+            waddr <= addr[ADDR_BITS-1:0];
+            wdata <= word;
+            if (valid_q) begin
                 case (state)
                     H0: begin
-                        target <= s_axis_tdata[31:28];
-                        addr <= s_axis_tdata[27:0];
+                        target <= data_q[31:28];
+                        addr <= data_q[27:0];
                         state <= H1;
                     end
                     H1: begin
-                        count <= s_axis_tdata;
+                        count <= data_q;
                         beat <= '0;
                         if (target == 4'd4) begin
                             readout <= 1'b1;
                             readout_base <= addr[ADDR_BITS-1:0];
-                            readout_shape <= s_axis_tdata;
+                            readout_shape <= data_q;
                             state <= H0;
                         end else begin
-                            state <= (s_axis_tdata == 0) ? H0 : DATA;
+                            state <= (data_q == 0) ? H0 : DATA;
                         end
                     end
                     default: begin
@@ -103,8 +116,6 @@ module accel_loader #(
                             we_a <= target == 4'd1;
                             we_w <= target == 4'd2;
                             we_b <= target == 4'd3;
-                            waddr <= addr[ADDR_BITS-1:0];
-                            wdata <= word;
                             addr <= addr + 28'd1;
                             count <= count - 32'd1;
                             if (count == 32'd1) state <= H0;

@@ -2,14 +2,15 @@
 // One processing element of the output-stationary systolic array.
 //
 // Activations travel right as a group of LANES values (the M of N:M sparsity; 1 in a dense-only
-// build), weights travel down with a lane index that picks the activation of the group they
+// build), each already extended to ACT_BITS + 1 signed bits at the array's edge (so unsigned
+// codes multiply correctly and no per-layer sign flag has to reach every PE), weights travel down with a lane index that picks the activation of the group they
 // multiply. Four stages (codesign.accel.golden.PE_LATENCY): input/forwarding registers, operand
 // registers (lane selected), product register, accumulator, so the multiplier (a DSP block or
 // LUTs) sits between flip-flops with no other logic in front of or behind it. On a step
 // flagged `last` the finished sum leaves on `result` (valid for one cycle) and the accumulator
 // restarts from zero, so consecutive output tiles stream through without a bubble.
 module accel_pe #(
-    parameter int ACT_BITS    = 8,
+    parameter int ACT_BITS    = 8,    // activation code bits; lanes carry them as ACT_BITS + 1 signed
     parameter int WEIGHT_BITS = 8,
     parameter int ACC_BITS    = 32,
     parameter int LANES       = 1,
@@ -17,19 +18,19 @@ module accel_pe #(
 ) (
     input  wire                         clk,
     input  wire                         rst,
-    input  wire                         act_signed,   // activations are signed (else unsigned) codes
-    input  wire [LANES*ACT_BITS-1:0]    a_in,
+    input  wire [LANES*(ACT_BITS+1)-1:0] a_in,
     input  wire [WEIGHT_BITS-1:0]       w_in,
     input  wire [IDX_BITS-1:0]          idx_in,
     input  wire                         last_in,
-    output logic [LANES*ACT_BITS-1:0]   a_out,
+    output logic [LANES*(ACT_BITS+1)-1:0] a_out,
     output logic [WEIGHT_BITS-1:0]      w_out,
     output logic [IDX_BITS-1:0]         idx_out,
     output logic                        last_out,
     output logic [ACC_BITS-1:0]         result,
     output logic                        result_valid
 );
-    localparam int PROD_BITS = ACT_BITS + 1 + WEIGHT_BITS;
+    localparam int AX = ACT_BITS + 1;
+    localparam int PROD_BITS = AX + WEIGHT_BITS;
 
     // Stage 1: forwarding registers (they are also this PE's operands).
     always_ff @(posedge clk) begin
@@ -46,21 +47,20 @@ module accel_pe #(
         end
     end
 
-    // Lane select, then extend to ACT_BITS + 1 bits so unsigned activations multiply correctly.
-    wire [ACT_BITS-1:0] a_sel;
+    // Lane select.
+    wire [AX-1:0] a_sel;
     if (LANES == 1) begin : g_one_lane
         assign a_sel = a_out;
     end else begin : g_lanes
-        wire [ACT_BITS-1:0] lane [LANES];
+        wire [AX-1:0] lane [LANES];
         for (genvar l = 0; l < LANES; l++) begin : g_lane
-            assign lane[l] = a_out[l*ACT_BITS +: ACT_BITS];
+            assign lane[l] = a_out[l*AX +: AX];
         end
         assign a_sel = lane[idx_out];
     end
-    wire signed [ACT_BITS:0] a_ext = {act_signed & a_sel[ACT_BITS-1], a_sel};
 
     // Stage 2: operands.
-    logic signed [ACT_BITS:0] a_op;
+    logic signed [AX-1:0] a_op;
     logic signed [WEIGHT_BITS-1:0] w_op;
     logic last_op;
     always_ff @(posedge clk) begin
@@ -69,7 +69,7 @@ module accel_pe #(
             w_op <= '0;
             last_op <= 1'b0;
         end else begin
-            a_op <= a_ext;
+            a_op <= a_sel;
             w_op <= w_out;
             last_op <= last_out;
         end

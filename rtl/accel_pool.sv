@@ -6,7 +6,9 @@
 // PH x PW window words are read on consecutive cycles (one read per cycle, no gaps) and their
 // lane-wise maximum (signed or unsigned codes) is written to wb_base, wb_base+1, ... (a compact
 // PHo x PWo grid). It pools the stored activation codes, i.e. exactly what MaxPooling2D sees after
-// the quantized activation. Cycles from start to done: reads + 2.
+// the quantized activation. Read data comes two cycles after the address (accel_amem) and is
+// registered before the comparators. Cycles from start to done: reads + 4 (POOL_LATENCY in
+// codesign.accel.golden).
 module accel_pool #(
     parameter int LANES    = 4,
     parameter int ACT_BITS = 8,
@@ -27,9 +29,17 @@ module accel_pool #(
     localparam int AW = LANES * ACT_BITS;
 
     logic active, signed_codes;
-    logic [15:0] n_count, cg_count, pho, pwo, n, cg, ph, pw;
-    logic [7:0] psz_h, psz_w, dy, dx;
-    logic [AA-1:0] row_stride, img_stride, row_block, col_block;
+    logic [15:0] n, cg, ph, pw;
+    logic [7:0] dy, dx;
+    // Each loop counter keeps its "at the last value" flag in a register, so the nested loop
+    // updates below depend on flip-flops only (no counter compare in front of them). A flag is
+    // set when its counter steps onto max - 1 (a compare with max - 2, precomputed at start) or
+    // wraps to 0 while max is 1.
+    logic last_x, last_y, last_cg, last_pw, last_ph, last_n;
+    logic one_x, one_y, one_cg, one_pw, one_ph;
+    logic [7:0] psz_h_m2, psz_w_m2;
+    logic [15:0] cg_m2, pwo_m2, pho_m2, n_m2;
+    logic [AA-1:0] row_stride, img_stride, row_block, col_block, cg_step;
     logic [AA-1:0] base_n, base_r, base_p, base_c, off_r, off_c, out_ptr;
 
     /* verilator lint_off UNUSEDSIGNAL */
@@ -38,18 +48,15 @@ module accel_pool #(
 
     assign raddr = base_c + off_r + off_c;
 
-    wire last_x = dx == psz_w - 8'd1;
-    wire last_y = dy == psz_h - 8'd1;
-    wire last_cg = cg == cg_count - 16'd1;
-    wire last_pw = pw == pwo - 16'd1;
-    wire last_ph = ph == pho - 16'd1;
-    wire last_n = n == n_count - 16'd1;
-    wire win_first = dx == 8'd0 && dy == 8'd0;
+    logic first_x, first_y;   // dx == 0, dy == 0
+    wire win_first = first_x && first_y;
     wire win_last = last_x && last_y;
     wire final_read = win_last && last_cg && last_pw && last_ph && last_n;
 
-    // Read data stage.
-    logic v1, first1, last1, fin1, fin2;
+    // Window flags wait in stages 0 and 1 for the read data, which arrives after stage 1 and is
+    // registered (rd_q) before it meets the running maximum in stage 2.
+    logic v0, first0, last0, fin0, v1, first1, last1, fin1, v2, first2, last2, fin2, fin3;
+    logic [AW-1:0] rd_q;
     logic [AW-1:0] acc;
     logic [AW-1:0] cur;
     always_comb begin
@@ -57,36 +64,44 @@ module accel_pool #(
             logic [ACT_BITS-1:0] a, b;
             logic b_bigger;
             a = acc[l*ACT_BITS +: ACT_BITS];
-            b = rdata[l*ACT_BITS +: ACT_BITS];
+            b = rd_q[l*ACT_BITS +: ACT_BITS];
             b_bigger = signed_codes ? ($signed(b) > $signed(a)) : (b > a);
-            cur[l*ACT_BITS +: ACT_BITS] = (first1 || b_bigger) ? b : a;
+            cur[l*ACT_BITS +: ACT_BITS] = (first2 || b_bigger) ? b : a;
         end
     end
 
-    assign busy = active | v1 | we;
-    assign done = we & fin2;
+    assign busy = active | v0 | v1 | v2 | we;
+    assign done = we & fin3;
 
     always_ff @(posedge clk) begin
         if (rst) begin
             active <= 1'b0;
             signed_codes <= 1'b0;
-            {n_count, cg_count, pho, pwo, n, cg, ph, pw} <= '0;
-            {psz_h, psz_w, dy, dx} <= '0;
-            {row_stride, img_stride, row_block, col_block} <= '0;
+            {n, cg, ph, pw} <= '0;
+            {dy, dx} <= '0;
+            {last_x, last_y, last_cg, last_pw, last_ph, last_n} <= '0;
+            {one_x, one_y, one_cg, one_pw, one_ph, first_x, first_y} <= '0;
+            {psz_h_m2, psz_w_m2, cg_m2, pwo_m2, pho_m2, n_m2} <= '0;
+            {row_stride, img_stride, row_block, col_block, cg_step} <= '0;
             {base_n, base_r, base_p, base_c, off_r, off_c, out_ptr} <= '0;
-            {v1, first1, last1, fin1, fin2, we} <= '0;
+            {v0, first0, last0, fin0, v1, first1, last1, fin1, v2, first2, last2, fin2, fin3, we} <= '0;
+            rd_q <= '0;
             acc <= '0;
             waddr <= '0;
             wdata <= '0;
         end else begin
             if (start) begin
                 active <= 1'b1;
-                n_count <= d[15:0];
-                cg_count <= d[31:16];
-                pho <= d[47:32];
-                pwo <= d[63:48];
-                psz_h <= d[71:64];
-                psz_w <= d[79:72];
+                cg_step <= AA'(d[31:16]);
+                {one_cg, one_ph, one_pw} <= {d[31:16] == 16'd1, d[47:32] == 16'd1, d[63:48] == 16'd1};
+                {one_y, one_x} <= {d[71:64] == 8'd1, d[79:72] == 8'd1};
+                {last_n, last_cg, last_ph, last_pw} <= {d[15:0] == 16'd1, d[31:16] == 16'd1,
+                                                        d[47:32] == 16'd1, d[63:48] == 16'd1};
+                {last_y, last_x} <= {d[71:64] == 8'd1, d[79:72] == 8'd1};
+                {n_m2, cg_m2, pho_m2, pwo_m2} <= {d[15:0] - 16'd2, d[31:16] - 16'd2,
+                                                  d[47:32] - 16'd2, d[63:48] - 16'd2};
+                {psz_h_m2, psz_w_m2} <= {d[71:64] - 8'd2, d[79:72] - 8'd2};
+                {first_x, first_y} <= 2'b11;
                 signed_codes <= d[82];
                 base_n <= d[128 +: AA];
                 base_r <= d[128 +: AA];
@@ -103,35 +118,50 @@ module accel_pool #(
             end else if (active) begin
                 if (!last_x) begin
                     dx <= dx + 8'd1;
-                    off_c <= off_c + AA'(cg_count);
+                    last_x <= dx == psz_w_m2;
+                    first_x <= 1'b0;
+                    off_c <= off_c + cg_step;
                 end else begin
                     dx <= '0;
+                    last_x <= one_x;
+                    first_x <= 1'b1;
                     off_c <= '0;
                     if (!last_y) begin
                         dy <= dy + 8'd1;
+                        last_y <= dy == psz_h_m2;
+                        first_y <= 1'b0;
                         off_r <= off_r + row_stride;
                     end else begin
                         dy <= '0;
+                        last_y <= one_y;
+                        first_y <= 1'b1;
                         off_r <= '0;
                         if (!last_cg) begin
                             cg <= cg + 16'd1;
+                            last_cg <= cg == cg_m2;
                             base_c <= base_c + 1'b1;
                         end else begin
                             cg <= '0;
+                            last_cg <= one_cg;
                             if (!last_pw) begin
                                 pw <= pw + 16'd1;
+                                last_pw <= pw == pwo_m2;
                                 base_p <= base_p + col_block;
                                 base_c <= base_p + col_block;
                             end else begin
                                 pw <= '0;
+                                last_pw <= one_pw;
                                 if (!last_ph) begin
                                     ph <= ph + 16'd1;
+                                    last_ph <= ph == pho_m2;
                                     base_r <= base_r + row_block;
                                     base_p <= base_r + row_block;
                                     base_c <= base_r + row_block;
                                 end else begin
                                     ph <= '0;
+                                    last_ph <= one_ph;
                                     n <= n + 16'd1;
+                                    last_n <= n == n_m2;
                                     base_n <= base_n + img_stride;
                                     base_r <= base_n + img_stride;
                                     base_p <= base_n + img_stride;
@@ -143,14 +173,23 @@ module accel_pool #(
                     end
                 end
             end
-            v1 <= active && !start;
-            first1 <= win_first;
-            last1 <= win_last;
-            fin1 <= final_read;
-            if (v1) acc <= cur;
-            we <= v1 && last1;
+            v0 <= active && !start;
+            first0 <= win_first;
+            last0 <= win_last;
+            fin0 <= final_read;
+            v1 <= v0;
+            first1 <= first0;
+            last1 <= last0;
+            fin1 <= fin0;
+            v2 <= v1;
+            first2 <= first1;
+            last2 <= last1;
             fin2 <= fin1;
-            if (v1 && last1) begin
+            rd_q <= rdata;
+            if (v2) acc <= cur;
+            we <= v2 && last2;
+            fin3 <= fin2;
+            if (v2 && last2) begin
                 wdata <= cur;
                 waddr <= out_ptr;
                 out_ptr <= out_ptr + 1'b1;

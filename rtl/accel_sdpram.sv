@@ -13,7 +13,9 @@ module accel_sdpram #(
     input  wire [ADDR_BITS-1:0]  raddr,
     output logic [WIDTH-1:0]     rdata
 );
-    logic [WIDTH-1:0] mem [DEPTH];
+    // No read of an address in the cycle it is written (the controller never overlaps a layer's
+    // input and output regions), so Yosys adds no read-during-write bypass logic after the RAM.
+    (* no_rw_check *) logic [WIDTH-1:0] mem [DEPTH];
     always_ff @(posedge clk) begin
         if (we) mem[waddr] <= wdata;
         rdata <= mem[raddr];

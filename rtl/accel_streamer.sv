@@ -5,7 +5,8 @@
 // results of ACC_BITS bits (column t*COLS + j in bits [j*ACC_BITS +: ACC_BITS]). A read-out of
 // `rows` x `cols` results walks the words in address order and sends one 32-bit beat per result
 // (sign-extended), row-major, skipping the unused columns of each row's last tile; tlast marks
-// the final result.
+// the final result. The output memory's read data is registered before any logic (rdata_q: the
+// block RAM's own output register on ECP5), so a word is read in three cycles (READ, WAIT, LATCH).
 module accel_streamer #(
     parameter int COLS      = 4,
     parameter int ACC_BITS  = 32,
@@ -26,18 +27,20 @@ module accel_streamer #(
     output wire                      busy,
     output logic                     finished       // one-cycle pulse
 );
-    typedef enum logic [1:0] {IDLE, READ, LATCH, SEND} state_t;
+    typedef enum logic [2:0] {IDLE, READ, WAIT, LATCH, SEND} state_t;
     state_t state;
     logic [ADDR_BITS-1:0] addr;
     logic [15:0] rows_left, cols_left, cols_total;
     logic [15:0] in_word;                 // results left in the current word
-    logic [COLS*ACC_BITS-1:0] word;
+    logic [COLS*ACC_BITS-1:0] word, rdata_q;
 
     assign omem_raddr = addr;
     assign busy = state != IDLE;
     assign m_axis_tvalid = state == SEND;
     assign m_axis_tdata = 32'($signed(word[ACC_BITS-1:0]));
     assign m_axis_tlast = (rows_left == 16'd1) && (cols_left == 16'd1);
+
+    always_ff @(posedge clk) rdata_q <= omem_rdata;
 
     always_ff @(posedge clk) begin
         if (rst) begin
@@ -60,9 +63,10 @@ module accel_streamer #(
                     if (rows == 16'd0 || cols == 16'd0) finished <= 1'b1;
                     else state <= READ;
                 end
-                READ: state <= LATCH;
+                READ: state <= WAIT;
+                WAIT: state <= LATCH;
                 LATCH: begin
-                    word <= omem_rdata;
+                    word <= rdata_q;
                     in_word <= (cols_left < 16'(COLS)) ? cols_left : 16'(COLS);
                     state <= SEND;
                 end

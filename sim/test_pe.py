@@ -1,5 +1,8 @@
 """Processing element (accel_pe): random operand groups, lane indices and tile ends every cycle,
-against a register-accurate model of its four pipeline stages."""
+against a register-accurate model of its four pipeline stages.
+
+Each activation lane enters as ACT_BITS + 1 signed bits (the array sign- or zero-extends the
+codes at its edge), so the lanes here cover signed and unsigned codes of ACT_BITS bits."""
 
 from __future__ import annotations
 
@@ -50,15 +53,16 @@ class PeModel:
     result: int = 0
     result_valid: int = 0
 
-    def edge(self, a: int, w: int, idx: int, last: int, act_signed: int) -> None:
+    def edge(self, a: int, w: int, idx: int, last: int) -> None:
         total = self.acc + self.prod
         self.result_valid = self.last_p
         if self.last_p:
             self.result, self.acc = total, 0
         else:
             self.acc = total
-        lane = (self.a_q >> ((self.idx_q if self.lanes > 1 else 0) * self.act_bits)) & ((1 << self.act_bits) - 1)
-        a_val = to_signed(lane, self.act_bits) if act_signed else lane
+        ax = self.act_bits + 1
+        lane = self.a_q >> ((self.idx_q if self.lanes > 1 else 0) * ax)
+        a_val = to_signed(lane, ax)
         self.prod, self.last_p = self.a_op * self.w_op, self.last_op
         self.a_op, self.w_op, self.last_op = a_val, to_signed(self.w_q, self.weight_bits), self.last_q
         self.a_q, self.w_q, self.idx_q, self.last_q = a, w, idx, last
@@ -71,27 +75,32 @@ async def random_streams(dut):
     rng = np.random.default_rng(seed)
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
-    for name in ("a_in", "w_in", "idx_in", "last_in", "act_signed"):
+    for name in ("a_in", "w_in", "idx_in", "last_in"):
         getattr(dut, name).value = 0
     await ClockCycles(dut.clk, 2)
     dut.rst.value = 0
     model = PeModel(act_bits, weight_bits, acc_bits, lanes)
+    ax = act_bits + 1
     most_neg_a, most_neg_w = 1 << (act_bits - 1), 1 << (weight_bits - 1)
+
+    def lanes_of(codes, signed):
+        """Lane values as the array's edge extends them: AX bits, signed or unsigned codes."""
+        return sum((to_signed(c, act_bits) if signed else c) % (1 << ax) << (l * ax)
+                   for l, c in enumerate(codes))
+
     results = 0
     for cycle in range(int(os.environ.get("CYCLES", "4000"))):
         if cycle % 1000 < 300:     # a stretch of most-negative x most-negative, up to the accumulator bound
-            a = sum(most_neg_a << (l * act_bits) for l in range(lanes))
+            a = lanes_of([most_neg_a] * lanes, signed=True)
             w = most_neg_w
-            act_signed = 1
             last = int(cycle % 1000 in (299, ((1 << (acc_bits - 1)) - 1) // (most_neg_a * most_neg_w) - 1))
         else:
-            a = int(rng.integers(0, 1 << (lanes * act_bits)))
+            a = lanes_of([int(c) for c in rng.integers(0, 1 << act_bits, size=lanes)],
+                         signed=bool(cycle // 500 % 2))
             w = int(rng.integers(0, 1 << weight_bits))
-            act_signed = int(cycle // 500 % 2)
             last = int(rng.random() < 0.15)
         idx = int(rng.integers(0, lanes)) if lanes > 1 else int(rng.integers(0, 2))
         dut.a_in.value, dut.w_in.value, dut.idx_in.value, dut.last_in.value = a, w, idx, last
-        dut.act_signed.value = act_signed
         await RisingEdge(dut.clk)
         # Right after the edge cocotb reads the registers' values from before it: compare them with
         # the model's state, then clock the model.
@@ -103,7 +112,7 @@ async def random_streams(dut):
             want = to_signed(model.result, acc_bits)
             assert got == want, f"cycle {cycle} (seed {seed}): result {got} != {want}"
             results += 1
-        model.edge(a, w, idx, last, act_signed)
+        model.edge(a, w, idx, last)
     dut._log.info("PE: %d tile results exact over %d cycles (seed %d)", results, cycle + 1, seed)
 
 

@@ -34,13 +34,13 @@ TARGET_DESCRIPTORS, TARGET_ACTIVATIONS, TARGET_WEIGHTS, TARGET_BIASES, TARGET_RE
 # "Cycle formula". Each is a pipeline depth of one block, so a change to a block changes one name.
 DESCRIPTOR_OVERHEAD = 3     # DFETCH, DWAIT, NEXT (accel_ctrl)
 TILE_OVERHEAD = 3           # HDR, HDRW, HDRQ per column tile: header read, its register, use (accel_ctrl)
-ISSUE_LATENCY = 4           # weight read, its register, activation address, activation read (accel_ctrl)
+ISSUE_LATENCY = 5           # weight read, its register, activation address, activation read, its register
 ARRAY_INPUT_LATENCY = 1     # the array's input register (accel_array)
 PE_LATENCY = 4              # forwarding, operands, product, accumulator (accel_pe)
 COLLECT_LATENCY = 1         # per-column result collect (accel_array)
 PPU_LATENCY = 8             # bias align, add, coarse shift, fine shift, round, range bits, flags, select
 WRITEBACK_LATENCY = 1       # the controller sees the last result row written (accel_ctrl)
-POOL_LATENCY = 2            # last window read -> its data -> the final write (pool_cycles)
+POOL_LATENCY = 4            # last window read -> its data (two cycles), its register -> the final write
 
 
 def array_latency(spec: AccelSpec) -> int:

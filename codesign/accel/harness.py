@@ -72,7 +72,7 @@ class AccelTB:
         if beats:
             await self.source.send(AxiStreamFrame(list(beats)))
             await self.source.wait()
-        await ClockCycles(self.dut.clk, 2)   # the loader writes one cycle after the last beat
+        await ClockCycles(self.dut.clk, 3)   # the loader writes two cycles after the last beat
 
     async def run(self, expect_beats: int = 0, timeout_cycles: int = 2_000_000) -> RunResult:
         """Pulse start, wait for done; collect ``expect_beats`` results if the program streams them."""

@@ -7,6 +7,7 @@ a program and waits for ``done``, is ``codesign.accel.harness.AccelTB``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
@@ -78,7 +79,19 @@ def run(
     ``module_dir`` is where ``test_module`` lives; the simulator runs in ``build_dir``. Returns the
     results.xml path; raises CodesignError when a test failed. ``waves`` (default: the WAVES
     environment variable) records ``dump.vcd`` (Verilator) or an FST (Icarus) in build_dir.
+    Runs that share a build dir (pytest-xdist workers) take turns: a file lock covers build and run.
     """
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_and_run(toplevel, test_module, module_dir, build_dir, parameters, simulator,
+                              extra_env, testcase, waves)
+
+
+def _build_and_run(toplevel: str, test_module: str, module_dir: Path, build_dir: Path,
+                   parameters: dict[str, object], simulator: str, extra_env: dict[str, str] | None,
+                   testcase: str | None, waves: bool | None) -> Path:
     waves = waves_requested() if waves is None else waves
     runner = _runner(simulator)
     build_args: list[str] = []

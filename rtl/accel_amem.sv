@@ -11,7 +11,11 @@
 //
 // Reads: read data two cycles after the address. The RAM's read data goes straight into a
 // register (the block RAM's own output register on ECP5, see codesign.ecp5_pack: a block-RAM
-// read without it is 5.8 ns), and only then through the sub-bank select.
+// read without it is 5.8 ns), and only then through the sub-bank select. Writes: the write
+// port's enable, address and data are registered as they come in and again after the sub-bank
+// steering, so a word is written two cycles after it is presented; nothing reads it that early
+// (the controller reads a layer's input only after the previous descriptor has finished). The banks are block RAM
+// (BLOCK_RAM): as LUT RAM, ROWS x WORDS small sub-banks cost thousands of LUTs and slow reads.
 module accel_amem #(
     parameter int ROWS  = 4,
     parameter int WIDTH = 32,     // bits of one word (LANES * ACT_BITS)
@@ -20,18 +24,35 @@ module accel_amem #(
     parameter int AA    = (DEPTH > 1) ? $clog2(DEPTH) : 1
 ) (
     input  wire                    clk,
-    input  wire [WORDS-1:0]        we,
-    input  wire [AA-1:0]           waddr,
-    input  wire [WORDS*WIDTH-1:0]  wdata,
+    input  wire [WORDS-1:0]        we_in,
+    input  wire [AA-1:0]           waddr_in,
+    input  wire [WORDS*WIDTH-1:0]  wdata_in,
     input  wire [ROWS*AA-1:0]      raddr,
     output wire [ROWS*WIDTH-1:0]   rdata
 );
+    logic [WORDS-1:0] we;
+    logic [AA-1:0] waddr;
+    logic [WORDS*WIDTH-1:0] wdata;
+    always_ff @(posedge clk) begin
+        we <= we_in;
+        waddr <= waddr_in;
+        wdata <= wdata_in;
+    end
+
     if (WORDS == 1) begin : g_single
+        logic we_q;
+        logic [AA-1:0] wa_q;
+        logic [WIDTH-1:0] wd_q;
+        always_ff @(posedge clk) begin
+            we_q <= we[0];
+            wa_q <= waddr;
+            wd_q <= wdata;
+        end
         for (genvar r = 0; r < ROWS; r++) begin : g_bank
             wire [WIDTH-1:0] ram_q;
             logic [WIDTH-1:0] out_q;
-            accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH)) u_ram (
-                .clk(clk), .we(we[0]), .waddr(waddr), .wdata(wdata),
+            accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH), .BLOCK_RAM(1)) u_ram (
+                .clk(clk), .we(we_q), .waddr(wa_q), .wdata(wd_q),
                 .raddr(raddr[r*AA +: AA]), .rdata(ram_q));
             always_ff @(posedge clk) out_q <= ram_q;
             assign rdata[r*WIDTH +: WIDTH] = out_q;
@@ -42,9 +63,20 @@ module accel_amem #(
         // Sub-bank s takes write word w = (s - waddr) mod WORDS, at address (waddr + w) / WORDS.
         wire [SB-1:0] w_of [WORDS];
         wire [AA-1:0] a_of [WORDS];
+        logic we_q [WORDS];
+        logic [SA-1:0] wa_q [WORDS];
+        logic [WIDTH-1:0] wd_q [WORDS];
         for (genvar s = 0; s < WORDS; s++) begin : g_wsel
             assign w_of[s] = SB'(s) - waddr[SB-1:0];
             assign a_of[s] = waddr + AA'(w_of[s]);
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [AA-1:0] a_s = a_of[s];
+            /* verilator lint_on UNUSEDSIGNAL */
+            always_ff @(posedge clk) begin
+                we_q[s] <= we[w_of[s]];
+                wa_q[s] <= a_s[AA-1:SB];
+                wd_q[s] <= wdata[w_of[s]*WIDTH +: WIDTH];
+            end
         end
         for (genvar r = 0; r < ROWS; r++) begin : g_bank
             wire [WIDTH-1:0] ram_q [WORDS];
@@ -56,12 +88,8 @@ module accel_amem #(
                 for (int s = 0; s < WORDS; s++) sub_q[s] <= ram_q[s];
             end
             for (genvar s = 0; s < WORDS; s++) begin : g_sub
-                /* verilator lint_off UNUSEDSIGNAL */
-                wire [AA-1:0] a_s = a_of[s];
-                /* verilator lint_on UNUSEDSIGNAL */
-                accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH / WORDS)) u_ram (
-                    .clk(clk), .we(we[w_of[s]]), .waddr(a_s[AA-1:SB]),
-                    .wdata(wdata[w_of[s]*WIDTH +: WIDTH]),
+                accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH / WORDS), .BLOCK_RAM(1)) u_ram (
+                    .clk(clk), .we(we_q[s]), .waddr(wa_q[s]), .wdata(wd_q[s]),
                     .raddr(raddr[r*AA + SB +: SA]), .rdata(ram_q[s]));
             end
             assign rdata[r*WIDTH +: WIDTH] = sub_q[sel_q];

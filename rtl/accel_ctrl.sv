@@ -16,7 +16,7 @@
 //
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
 //   GEMM descriptor: 3 + sum_nt (3 + MT * max(S_nt, ROWS)) + 18 + ROWS + COLS
-//   pool descriptor: 3 + (window reads) + 4
+//   pool descriptor: 3 + (window reads) + 5
 //   -- codesign.accel.golden.layer_cycles / pool_cycles, docs/ACCELERATOR.md.
 module accel_ctrl #(
     parameter int ROWS        = 4,
@@ -71,7 +71,7 @@ module accel_ctrl #(
     output logic [15:0]          stream_cols,
     input  wire                  stream_finished,
     // status
-    output wire                  busy,
+    output logic                 busy,         // state != IDLE, a flip-flop of its own (a pin)
     output logic                 done,
     output logic [31:0]          perf_cycles
 );
@@ -116,7 +116,6 @@ module accel_ctrl #(
 
     assign dmem_raddr = didx;
     assign wmem_raddr = w_raddr;
-    assign busy = state != IDLE;
 
     wire issuing = state == ISSUE;
     // A pass is max(S, ROWS) cycles: bubbles first, then the S steps, so the last steps of any
@@ -198,6 +197,7 @@ module accel_ctrl #(
             stream_rows <= '0;
             stream_cols <= '0;
             done <= 1'b0;
+            busy <= 1'b0;
             perf_cycles <= '0;
         end else begin
             stream_start <= 1'b0;
@@ -208,6 +208,7 @@ module accel_ctrl #(
                 IDLE: if (start) begin
                     didx <= '0;
                     done <= 1'b0;
+                    busy <= 1'b1;
                     perf_cycles <= '0;
                     state <= DFETCH;
                 end
@@ -301,13 +302,17 @@ module accel_ctrl #(
                 NEXT: begin
                     if (last_desc) begin
                         done <= 1'b1;
+                        busy <= 1'b0;
                         state <= IDLE;
                     end else begin
                         didx <= didx + 1'b1;
                         state <= DFETCH;
                     end
                 end
-                default: state <= IDLE;
+                default: begin
+                    busy <= 1'b0;
+                    state <= IDLE;
+                end
             endcase
             if (state == DRAIN && wb_done && stream_out) begin
                 stream_start <= 1'b1;

@@ -6,9 +6,9 @@
 // PH x PW window words are read on consecutive cycles (one read per cycle, no gaps) and their
 // lane-wise maximum (signed or unsigned codes) is written to wb_base, wb_base+1, ... (a compact
 // PHo x PWo grid). It pools the stored activation codes, i.e. exactly what MaxPooling2D sees after
-// the quantized activation. Read data comes two cycles after the address (accel_amem) and is
-// registered before the comparators. Cycles from start to done: reads + 4 (POOL_LATENCY in
-// codesign.accel.golden).
+// the quantized activation. The read address is registered, read data comes two cycles after it
+// (accel_amem) and is registered before the comparators. Cycles from start to done: reads + 5
+// (POOL_LATENCY in codesign.accel.golden).
 module accel_pool #(
     parameter int LANES    = 4,
     parameter int ACT_BITS = 8,
@@ -18,7 +18,7 @@ module accel_pool #(
     input  wire                         rst,
     input  wire                         start,     // with the descriptor on `desc`
     input  wire [319:0]                 desc,
-    output wire [AA-1:0]                raddr,
+    output logic [AA-1:0]               raddr,
     input  wire [LANES*ACT_BITS-1:0]    rdata,
     output logic                        we,
     output logic [AA-1:0]               waddr,
@@ -46,16 +46,19 @@ module accel_pool #(
     wire [319:0] d = desc;
     /* verilator lint_on UNUSEDSIGNAL */
 
-    assign raddr = base_c + off_r + off_c;
+    // The read address is registered (no adder in front of the RAM's address pins).
+    always_ff @(posedge clk) raddr <= base_c + off_r + off_c;
 
     logic first_x, first_y;   // dx == 0, dy == 0
     wire win_first = first_x && first_y;
     wire win_last = last_x && last_y;
     wire final_read = win_last && last_cg && last_pw && last_ph && last_n;
 
-    // Window flags wait in stages 0 and 1 for the read data, which arrives after stage 1 and is
-    // registered (rd_q) before it meets the running maximum in stage 2.
-    logic v0, first0, last0, fin0, v1, first1, last1, fin1, v2, first2, last2, fin2, fin3;
+    // Window flags wait in stages a, 0 and 1 for the read data (address register, RAM, its
+    // output register), which is registered once more (rd_q) before it meets the running maximum
+    // in stage 2.
+    logic va, firsta, lasta, fina, v0, first0, last0, fin0, v1, first1, last1, fin1;
+    logic v2, first2, last2, fin2, fin3;
     logic [AW-1:0] rd_q;
     logic [AW-1:0] acc;
     logic [AW-1:0] cur;
@@ -70,7 +73,7 @@ module accel_pool #(
         end
     end
 
-    assign busy = active | v0 | v1 | v2 | we;
+    assign busy = active | va | v0 | v1 | v2 | we;
     assign done = we & fin3;
 
     always_ff @(posedge clk) begin
@@ -84,7 +87,8 @@ module accel_pool #(
             {psz_h_m2, psz_w_m2, cg_m2, pwo_m2, pho_m2, n_m2} <= '0;
             {row_stride, img_stride, row_block, col_block, cg_step} <= '0;
             {base_n, base_r, base_p, base_c, off_r, off_c, out_ptr} <= '0;
-            {v0, first0, last0, fin0, v1, first1, last1, fin1, v2, first2, last2, fin2, fin3, we} <= '0;
+            {va, firsta, lasta, fina, v0, first0, last0, fin0} <= '0;
+            {v1, first1, last1, fin1, v2, first2, last2, fin2, fin3, we} <= '0;
             rd_q <= '0;
             acc <= '0;
             waddr <= '0;
@@ -173,10 +177,14 @@ module accel_pool #(
                     end
                 end
             end
-            v0 <= active && !start;
-            first0 <= win_first;
-            last0 <= win_last;
-            fin0 <= final_read;
+            va <= active && !start;
+            firsta <= win_first;
+            lasta <= win_last;
+            fina <= final_read;
+            v0 <= va;
+            first0 <= firsta;
+            last0 <= lasta;
+            fin0 <= fina;
             v1 <= v0;
             first1 <= first0;
             last1 <= last0;

@@ -4,7 +4,8 @@
 module accel_sdpram #(
     parameter int WIDTH = 32,
     parameter int DEPTH = 256,
-    parameter int ADDR_BITS = (DEPTH > 1) ? $clog2(DEPTH) : 1
+    parameter int ADDR_BITS = (DEPTH > 1) ? $clog2(DEPTH) : 1,
+    parameter bit BLOCK_RAM = 0   // 1: ask Yosys for block RAM whatever the size (else its choice)
 ) (
     input  wire                  clk,
     input  wire                  we,
@@ -15,10 +16,18 @@ module accel_sdpram #(
 );
     // No read of an address in the cycle it is written (the controller never overlaps a layer's
     // input and output regions), so Yosys adds no read-during-write bypass logic after the RAM.
-    (* no_rw_check *) logic [WIDTH-1:0] mem [DEPTH];
-    always_ff @(posedge clk) begin
-        if (we) mem[waddr] <= wdata;
-        rdata <= mem[raddr];
+    if (BLOCK_RAM) begin : g_block
+        (* no_rw_check, ram_style = "block" *) logic [WIDTH-1:0] mem [DEPTH];
+        always_ff @(posedge clk) begin
+            if (we) mem[waddr] <= wdata;
+            rdata <= mem[raddr];
+        end
+    end else begin : g_auto
+        (* no_rw_check *) logic [WIDTH-1:0] mem [DEPTH];
+        always_ff @(posedge clk) begin
+            if (we) mem[waddr] <= wdata;
+            rdata <= mem[raddr];
+        end
     end
 endmodule
 `default_nettype wire

@@ -113,7 +113,7 @@ module accel_top #(
     wire [AMEM_WR*AMEM_W-1:0] amem_wdata = any_abuf ? abuf_wdata
                                          : (AMEM_WR*AMEM_W)'(pool_we ? pool_wdata : wdata[AMEM_W-1:0]);
     accel_amem #(.ROWS(ROWS), .WIDTH(AMEM_W), .WORDS(AMEM_WR), .DEPTH(AMEM_DEPTH), .AA(AA)) u_amem (
-        .clk(clk), .we(amem_we), .waddr(amem_waddr), .wdata(amem_wdata),
+        .clk(clk), .we_in(amem_we), .waddr_in(amem_waddr), .wdata_in(amem_wdata),
         .raddr(amem_raddr), .rdata(amem_rdata));
     // Row 0's bank is the pooling unit's read port while it runs.
     if (ROWS > 1) begin : g_raddr

@@ -40,7 +40,7 @@ PE_LATENCY = 4              # forwarding, operands, product, accumulator (accel_
 COLLECT_LATENCY = 1         # per-column result collect (accel_array)
 PPU_LATENCY = 8             # bias align, add, coarse shift, fine shift, round, range bits, flags, select
 WRITEBACK_LATENCY = 1       # the controller sees the last result row written (accel_ctrl)
-POOL_LATENCY = 4            # last window read -> its data (two cycles), its register -> the final write
+POOL_LATENCY = 5            # last window address -> its register, read data (two cycles), its register, write
 
 
 def array_latency(spec: AccelSpec) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
@@ -81,8 +81,13 @@ class AccelTB:
         await RisingEdge(dut.clk)
         t0 = get_sim_time(unit="ns")
         dut.start.value = 0
+        await ReadOnly()
+        assert int(dut.busy.value) == 1, "busy did not rise with start"
         await with_timeout(RisingEdge(dut.done), timeout_cycles * PERIOD_NS, "ns")
         cycles = round((get_sim_time(unit="ns") - t0) / PERIOD_NS)
+        await ReadOnly()
+        assert int(dut.busy.value) == 0, "busy still high with done"
+        await RisingEdge(dut.clk)
         beats = await self.collect(expect_beats) if expect_beats else []
         return RunResult(beats, cycles, int(dut.perf_cycles.value))
 

@@ -28,17 +28,28 @@ module accel_streamer #(
     output logic                     finished       // one-cycle pulse
 );
     typedef enum logic [2:0] {IDLE, READ, WAIT, LATCH, SEND} state_t;
+    localparam int LB = (COLS > 1) ? $clog2(COLS) : 1;
     state_t state;
     logic [ADDR_BITS-1:0] addr;
     logic [15:0] rows_left, cols_left, cols_total;
     logic [15:0] in_word;                 // results left in the current word
+    logic [LB-1:0] lane;                  // the result of the word on the bus
+    // rows_left == 1, cols_left == 1, in_word == 1 and cols_total == 1, kept in registers: the
+    // handshake's updates depend on flip-flops, not on 16-bit compares.
+    logic last_row, last_col, last_in_word, one_col;
     logic [COLS*ACC_BITS-1:0] word, rdata_q;
+    wire [ACC_BITS-1:0] result [COLS];
+    for (genvar j = 0; j < COLS; j++) begin : g_result
+        assign result[j] = word[j*ACC_BITS +: ACC_BITS];
+    end
 
     assign omem_raddr = addr;
     assign busy = state != IDLE;
     assign m_axis_tvalid = state == SEND;
-    assign m_axis_tdata = 32'($signed(word[ACC_BITS-1:0]));
-    assign m_axis_tlast = (rows_left == 16'd1) && (cols_left == 16'd1);
+    // The word is loaded once (LATCH) and the bus walks its results with `lane`, so backpressure
+    // holds a 3-bit index, not the whole word.
+    assign m_axis_tdata = 32'($signed(result[lane]));
+    assign m_axis_tlast = last_row && last_col;
 
     always_ff @(posedge clk) rdata_q <= omem_rdata;
 
@@ -50,6 +61,8 @@ module accel_streamer #(
             cols_left <= '0;
             cols_total <= '0;
             in_word <= '0;
+            lane <= '0;
+            {last_row, last_col, last_in_word, one_col} <= '0;
             word <= '0;
             finished <= 1'b0;
         end else begin
@@ -60,6 +73,9 @@ module accel_streamer #(
                     rows_left <= rows;
                     cols_left <= cols;
                     cols_total <= cols;
+                    last_row <= rows == 16'd1;
+                    last_col <= cols == 16'd1;
+                    one_col <= cols == 16'd1;
                     if (rows == 16'd0 || cols == 16'd0) finished <= 1'b1;
                     else state <= READ;
                 end
@@ -67,24 +83,30 @@ module accel_streamer #(
                 WAIT: state <= LATCH;
                 LATCH: begin
                     word <= rdata_q;
+                    lane <= '0;
                     in_word <= (cols_left < 16'(COLS)) ? cols_left : 16'(COLS);
+                    last_in_word <= (cols_left < 16'(COLS)) ? last_col : COLS == 1;
                     state <= SEND;
                 end
                 default: if (m_axis_tready) begin
-                    word <= word >> ACC_BITS;
+                    lane <= lane + 1'b1;
                     in_word <= in_word - 16'd1;
+                    last_in_word <= in_word == 16'd2;
                     cols_left <= cols_left - 16'd1;
-                    if (cols_left == 16'd1) begin
+                    last_col <= cols_left == 16'd2;
+                    if (last_col) begin
                         addr <= addr + 1'b1;
-                        if (rows_left == 16'd1) begin
+                        if (last_row) begin
                             state <= IDLE;
                             finished <= 1'b1;
                         end else begin
                             rows_left <= rows_left - 16'd1;
+                            last_row <= rows_left == 16'd2;
                             cols_left <= cols_total;
+                            last_col <= one_col;
                             state <= READ;
                         end
-                    end else if (in_word == 16'd1) begin
+                    end else if (last_in_word) begin
                         addr <= addr + 1'b1;
                         state <= READ;
                     end

@@ -28,7 +28,7 @@ module accel_pool #(
 );
     localparam int AW = LANES * ACT_BITS;
 
-    logic active, signed_codes;
+    logic active;
     logic [15:0] n, cg, ph, pw;
     logic [7:0] dy, dx;
     // Each loop counter keeps its "at the last value" flag in a register, so the nested loop
@@ -59,17 +59,19 @@ module accel_pool #(
     // in stage 2.
     logic va, firsta, lasta, fina, v0, first0, last0, fin0, v1, first1, last1, fin1;
     logic v2, first2, last2, fin2, fin3;
+    // Codes are compared as unsigned keys: a signed code with its sign bit flipped orders like
+    // the signed value, so the running-maximum loop has no signed/unsigned choice in it. rd_q and
+    // acc hold keys; the flip is undone on the way out.
+    logic [AW-1:0] key_flip;   // each lane's top bit when the codes are signed
     logic [AW-1:0] rd_q;
     logic [AW-1:0] acc;
     logic [AW-1:0] cur;
     always_comb begin
         for (int l = 0; l < LANES; l++) begin
             logic [ACT_BITS-1:0] a, b;
-            logic b_bigger;
             a = acc[l*ACT_BITS +: ACT_BITS];
             b = rd_q[l*ACT_BITS +: ACT_BITS];
-            b_bigger = signed_codes ? ($signed(b) > $signed(a)) : (b > a);
-            cur[l*ACT_BITS +: ACT_BITS] = (first2 || b_bigger) ? b : a;
+            cur[l*ACT_BITS +: ACT_BITS] = (first2 || b > a) ? b : a;
         end
     end
 
@@ -79,7 +81,7 @@ module accel_pool #(
     always_ff @(posedge clk) begin
         if (rst) begin
             active <= 1'b0;
-            signed_codes <= 1'b0;
+            key_flip <= '0;
             {n, cg, ph, pw} <= '0;
             {dy, dx} <= '0;
             {last_x, last_y, last_cg, last_pw, last_ph, last_n} <= '0;
@@ -106,7 +108,7 @@ module accel_pool #(
                                                   d[47:32] - 16'd2, d[63:48] - 16'd2};
                 {psz_h_m2, psz_w_m2} <= {d[71:64] - 8'd2, d[79:72] - 8'd2};
                 {first_x, first_y} <= 2'b11;
-                signed_codes <= d[82];
+                key_flip <= d[82] ? {LANES{1'b1, (ACT_BITS-1)'(0)}} : '0;
                 base_n <= d[128 +: AA];
                 base_r <= d[128 +: AA];
                 base_p <= d[128 +: AA];
@@ -193,12 +195,12 @@ module accel_pool #(
             first2 <= first1;
             last2 <= last1;
             fin2 <= fin1;
-            rd_q <= rdata;
+            rd_q <= rdata ^ key_flip;
             if (v2) acc <= cur;
             we <= v2 && last2;
             fin3 <= fin2;
             if (v2 && last2) begin
-                wdata <= cur;
+                wdata <= cur ^ key_flip;
                 waddr <= out_ptr;
                 out_ptr <= out_ptr + 1'b1;
             end

@@ -7,10 +7,9 @@ MULT18X18D as 3.9 ns of combinational logic between two long routes, and a DP16K
 the same on the netlist Yosys wrote, before nextpnr reads it:
 
 * MULT18X18D: when every non-constant A (or B) input is the Q of a flip-flop, the DSP's input
-  register (REG_INPUTA/B_CLK = CLK0) takes over; a flip-flop that also fed other logic stays
-  there as the register's twin;
-  when every used P output feeds exactly one flip-flop, those become its output register
-  (REG_OUTPUT_CLK = CLK0).
+  register (REG_INPUTA/B_CLK = CLK0) takes over (a flip-flop that also fed other logic stays
+  there as the register's twin); when every used P output feeds exactly one flip-flop, those
+  become its output register (REG_OUTPUT_CLK = CLK0).
 * DP16KD: when every used read-data output of a port feeds exactly one flip-flop, those become
   the port's output register (REGMODE = OUTREG). Both ports at once for the 36-bit
   pseudo-dual-port mode, whose read data spans DOA and DOB.

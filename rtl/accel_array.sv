@@ -39,29 +39,38 @@ module accel_array #(
     // stage of their own before any logic. The step travels with them.
     logic [ROWS*AW-1:0] a_q;
     logic [COLS*WE-1:0] w_q;
-    logic               v_q, last_q;
+    logic               last_q;
     always_ff @(posedge clk) begin
-        if (rst) begin
-            v_q <= 1'b0;
-            last_q <= 1'b0;
-        end else begin
-            v_q <= step_valid;
-            last_q <= step_valid & step_last;
-        end
+        if (rst) last_q <= 1'b0;
+        else last_q <= step_valid & step_last;
         a_q <= a_word;
         w_q <= w_word;
+    end
+    // The step's valid flag, one kept copy per row and per column, each gating only its own word:
+    // Yosys would otherwise merge them into one flip-flop with a fanout of the whole input word.
+    logic [ROWS-1:0] v_row;
+    logic [COLS-1:0] v_col;
+    for (genvar i = 0; i < ROWS; i++) begin : g_vrow
+        (* keep *)
+        always_ff @(posedge clk) v_row[i] <= !rst && step_valid;
+    end
+    for (genvar j = 0; j < COLS; j++) begin : g_vcol
+        (* keep *)
+        always_ff @(posedge clk) v_col[j] <= !rst && step_valid;
     end
 
     // Bubbles carry zeros, so no undefined memory word ever reaches a multiplier. Each lane is
     // extended to AX signed bits here, once per row, by the layer's act_signed (unsigned codes get
     // a zero sign bit), so the flag does not fan out to every PE.
-    wire [ROWS*AW-1:0] a_gated = v_q ? a_q : '0;
     wire [ROWS*AXW-1:0] a_ext;
     for (genvar l = 0; l < ROWS * LANES; l++) begin : g_ext
-        wire [ACT_BITS-1:0] code = a_gated[l*ACT_BITS +: ACT_BITS];
+        wire [ACT_BITS-1:0] code = v_row[l / LANES] ? a_q[l*ACT_BITS +: ACT_BITS] : '0;
         assign a_ext[l*AX +: AX] = {act_signed & code[ACT_BITS-1], code};
     end
-    wire [COLS*WE-1:0] w_gated = v_q ? w_q : '0;
+    wire [COLS*WE-1:0] w_gated;
+    for (genvar j = 0; j < COLS; j++) begin : g_wgate
+        assign w_gated[j*WE +: WE] = v_col[j] ? w_q[j*WE +: WE] : '0;
+    end
     wire               last_gated = last_q;
 
     // Horizontal (activation) and vertical (weight, index, last) links between PEs.
@@ -105,24 +114,39 @@ module accel_array #(
         end
     end
 
-    // Per column: collect the one valid sum (AND-OR), register it, then de-skew.
+    // Per column: collect the one valid sum (a PE's result is zero unless valid, so an OR does),
+    // in two registered levels of at most four inputs per bit: groups of four rows, then the
+    // groups (COLLECT_LATENCY). Then de-skew.
+    localparam int GROUPS = (ROWS + 3) / 4;
+    logic [GROUPS-1:0] grp_v [COLS];
+    logic [ACC_BITS-1:0] grp_d [COLS][GROUPS];
     logic [COLS-1:0] col_v_q;
     logic [ACC_BITS-1:0] col_q [COLS];
     always_ff @(posedge clk) begin
         if (rst) begin
             col_v_q <= '0;
-            for (int j = 0; j < COLS; j++) col_q[j] <= '0;
+            for (int j = 0; j < COLS; j++) begin
+                col_q[j] <= '0;
+                grp_v[j] <= '0;
+                for (int g = 0; g < GROUPS; g++) grp_d[j][g] <= '0;
+            end
         end else begin
             for (int j = 0; j < COLS; j++) begin
                 logic v;
                 logic [ACC_BITS-1:0] d;
-                v = 1'b0;
-                d = '0;
-                for (int i = 0; i < ROWS; i++) begin
-                    v = v | res_v[i][j];
-                    d = d | (res_v[i][j] ? res[i][j] : '0);
+                for (int g = 0; g < GROUPS; g++) begin
+                    v = 1'b0;
+                    d = '0;
+                    for (int i = 4 * g; i < 4 * g + 4 && i < ROWS; i++) begin
+                        v = v | res_v[i][j];
+                        d = d | res[i][j];
+                    end
+                    grp_v[j][g] <= v;
+                    grp_d[j][g] <= d;
                 end
-                col_v_q[j] <= v;
+                d = '0;
+                for (int g = 0; g < GROUPS; g++) d = d | grp_d[j][g];
+                col_v_q[j] <= |grp_v[j];
                 col_q[j] <= d;
             end
         end

@@ -15,7 +15,7 @@
 // a descriptor flagged last.
 //
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
-//   GEMM descriptor: 3 + sum_nt (3 + MT * max(S_nt, ROWS)) + 18 + ROWS + COLS
+//   GEMM descriptor: 3 + sum_nt (3 + MT * max(S_nt, ROWS)) + 21 + ROWS + COLS
 //   pool descriptor: 3 + (window reads) + 5
 //   -- codesign.accel.golden.layer_cycles / pool_cycles, docs/ACCELERATOR.md.
 module accel_ctrl #(

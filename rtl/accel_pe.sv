@@ -4,11 +4,14 @@
 // Activations travel right as a group of LANES values (the M of N:M sparsity; 1 in a dense-only
 // build), each already extended to ACT_BITS + 1 signed bits at the array's edge (so unsigned
 // codes multiply correctly and no per-layer sign flag has to reach every PE), weights travel down with a lane index that picks the activation of the group they
-// multiply. Four stages (codesign.accel.golden.PE_LATENCY): input/forwarding registers, operand
-// registers (lane selected), product register, accumulator, so the multiplier (a DSP block or
-// LUTs) sits between flip-flops with no other logic in front of or behind it. On a step
-// flagged `last` the finished sum leaves on `result` (valid for one cycle) and the accumulator
-// restarts from zero, so consecutive output tiles stream through without a bubble.
+// multiply. Five stages (codesign.accel.golden.PE_LATENCY): input/forwarding registers, operand
+// registers (lane selected), product register, product copy, accumulator. The multiplier (a DSP
+// block or LUTs) sits between flip-flops with no other logic in front of or behind it; the product
+// copy is a fabric register between the DSP block (whose own output register holds `prod` on
+// ECP5, codesign.ecp5_pack) and the accumulator's carry chain, which the placer cannot always put
+// next to the DSP row. On a step flagged `last` the finished sum leaves on `result` (valid for one
+// cycle, zero on every other cycle, so the array collects a column's results with an OR) and the
+// accumulator restarts from zero, so consecutive output tiles stream through without a bubble.
 module accel_pe #(
     parameter int ACT_BITS    = 8,    // activation code bits; lanes carry them as ACT_BITS + 1 signed
     parameter int WEIGHT_BITS = 8,
@@ -38,13 +41,18 @@ module accel_pe #(
             a_out <= '0;
             w_out <= '0;
             idx_out <= '0;
-            last_out <= 1'b0;
         end else begin
             a_out <= a_in;
             w_out <= w_in;
             idx_out <= idx_in;
-            last_out <= last_in;
         end
+    end
+    // `last` is the same signal in every PE of an anti-diagonal (i + j): kept, so Yosys does not
+    // merge those copies into one net that clears up to min(ROWS, COLS) accumulators.
+    (* keep *)
+    always_ff @(posedge clk) begin
+        if (rst) last_out <= 1'b0;
+        else last_out <= last_in;
     end
 
     // Lane select.
@@ -88,22 +96,32 @@ module accel_pe #(
         end
     end
 
-    // Stage 4: accumulate; hand the finished sum over on the last step of a tile.
+    // Stage 4: product copy.
+    logic signed [PROD_BITS-1:0] prod_q;
+    logic last_q;
+    always_ff @(posedge clk) begin
+        if (rst) begin
+            prod_q <= '0;
+            last_q <= 1'b0;
+        end else begin
+            prod_q <= prod;
+            last_q <= last_p;
+        end
+    end
+
+    // Stage 5: accumulate; hand the finished sum over on the last step of a tile. Both registers
+    // are cleared by the flip-flops' synchronous reset input (no LUT in front of them).
     logic signed [ACC_BITS-1:0] acc;
-    wire signed [ACC_BITS-1:0] sum = acc + ACC_BITS'(prod);
+    wire signed [ACC_BITS-1:0] sum = acc + ACC_BITS'(prod_q);
     always_ff @(posedge clk) begin
         if (rst) begin
             acc <= '0;
             result <= '0;
             result_valid <= 1'b0;
         end else begin
-            result_valid <= last_p;
-            if (last_p) begin
-                result <= sum;
-                acc <= '0;
-            end else begin
-                acc <= sum;
-            end
+            result_valid <= last_q;
+            result <= last_q ? sum : '0;
+            acc <= last_q ? '0 : sum;
         end
     end
 endmodule

@@ -8,19 +8,20 @@
 // the output type has out_bits (1..ACC_BITS) bits, signed or unsigned; an unsigned type with
 // saturation is quantized_relu. The result is sign-extended to ACC_BITS.
 //
-// Eight pipeline stages (codesign.accel.golden.PPU_LATENCY), each one carry chain or a couple of
+// Nine pipeline stages (codesign.accel.golden.PPU_LATENCY), each one carry chain or a couple of
 // LUT levels deep, so the unit is off the critical path:
-//   1 bias aligned (barrel shift)          2 acc + bias (ACC_BITS+2 bits)
-//   3 coarse shift (multiples of 8), rounding masks OR-reduced per byte
-//   4 fine shift, half and sticky bits     5 floor + rounding increment
-//   6 out-of-range bits OR-reduced per byte (masks, no comparator)
-//   7 below / above flags                  8 saturation select
+//   1 bias coarse shift (multiples of 8)   2 bias fine shift      3 acc + bias (ACC_BITS+2 bits)
+//   4 coarse shift (multiples of 8), rounding masks OR-reduced per byte
+//   5 fine shift, half and sticky bits     6 floor + rounding increment
+//   7 out-of-range bits OR-reduced per byte (masks, no comparator)
+//   8 below / above flags                  9 saturation select
 // The configuration inputs are quasi-static (they change only between layers): each PPU keeps
 // its own registered copy (cfg_* outputs, chained from column to column so the copies stay
 // distinct flip-flops that synthesis cannot merge back into one high-fanout net) and the masks
-// and limits derived from it. They must be stable for two cycles before the first valid input
-// at the first PPU of the chain, one more per PPU further down (the controller sets them a whole
-// layer ahead).
+// and limits derived from it in three more registered steps (field decode, thermometer codes,
+// masks; no comparator carry chain). They must be stable for PPU_CONFIG_SETUP cycles
+// (codesign.accel.golden) before the first valid input at the first PPU of the chain, one more
+// per PPU further down (the controller sets them a whole layer ahead).
 module accel_ppu #(
     parameter int ACC_BITS = 32
 ) (
@@ -58,51 +59,67 @@ module accel_ppu #(
         cfg_out_signed <= out_signed;
         cfg_relu <= relu;
     end
-    // Derived, registered: output range limits, the mask of the bits that must all equal the
-    // sign for a value to be in range (out_bits-1 and up when signed, out_bits and up when
-    // unsigned), the half bit's mask and the mask of the bits below it.
+    // Derived: output range limits, the mask of the bits that must all equal the sign for a value
+    // to be in range (out_bits-1 and up when signed, out_bits and up when unsigned), the half
+    // bit's mask and the mask of the bits below it. Step 1 decodes each 3-bit half of the 6-bit
+    // fields against constants, step 2 forms the thermometer codes ob_gt[b] = out_bits > b,
+    // sh_gt[b] = shift > b and sh_eq[b] = shift == b, step 3 the masks: each bit one LUT.
+    localparam int T = S + 2;           // thermometer bits 0..S+1
+    logic [7:0] ob_hi_gt, ob_hi_eq, ob_lo_gt, sh_hi_gt, sh_hi_eq, sh_lo_gt, sh_lo_eq;
+    logic [T-1:0] ob_gt, sh_gt, sh_eq;
+    logic os2, relu2, os3, relu3;
+    always_ff @(posedge clk) begin
+        for (int k = 0; k < 8; k++) begin
+            ob_hi_gt[k] <= cfg_out_bits[5:3] > 3'(k);
+            ob_hi_eq[k] <= cfg_out_bits[5:3] == 3'(k);
+            ob_lo_gt[k] <= cfg_out_bits[2:0] > 3'(k);
+            sh_hi_gt[k] <= cfg_shift[5:3] > 3'(k);
+            sh_hi_eq[k] <= cfg_shift[5:3] == 3'(k);
+            sh_lo_gt[k] <= cfg_shift[2:0] > 3'(k);
+            sh_lo_eq[k] <= cfg_shift[2:0] == 3'(k);
+        end
+        {os2, relu2} <= {cfg_out_signed, cfg_relu};
+        for (int b = 0; b < T; b++) begin
+            ob_gt[b] <= ob_hi_gt[b / 8] || (ob_hi_eq[b / 8] && ob_lo_gt[b % 8]);
+            sh_gt[b] <= sh_hi_gt[b / 8] || (sh_hi_eq[b / 8] && sh_lo_gt[b % 8]);
+            sh_eq[b] <= sh_hi_eq[b / 8] && sh_lo_eq[b % 8];
+        end
+        {os3, relu3} <= {os2, relu2};
+    end
     logic [ACC_BITS-1:0] lo, hi;
     logic [S-1:0] range_mask, half_mask, sticky_mask;
     logic signed_below;                 // a negative value saturates to -2^(out_bits-1)
-    // Bit by bit, each one a comparison of a 6-bit field with a constant (no shifter or carry
-    // chain): hi = 2^(n-1) - 1 or 2^n - 1, lo = -2^(n-1) (signed, no ReLU) or 0.
     always_ff @(posedge clk) begin
         for (int b = 0; b < S; b++) begin
-            logic in_signed, in_unsigned;   // bit b lies below the sign / top bit of the type
-            in_signed = {1'b0, cfg_out_bits} > 7'(b + 1);
-            in_unsigned = {1'b0, cfg_out_bits} > 7'(b);
-            range_mask[b] <= cfg_out_signed ? !in_signed : !in_unsigned;
-            half_mask[b] <= {1'b0, cfg_shift} == 7'(b + 1);
-            sticky_mask[b] <= {1'b0, cfg_shift} > 7'(b + 1);
+            range_mask[b] <= os3 ? !ob_gt[b + 1] : !ob_gt[b];
+            half_mask[b] <= sh_eq[b + 1];
+            sticky_mask[b] <= sh_gt[b + 1];
         end
         for (int b = 0; b < ACC_BITS; b++) begin
-            logic in_signed, in_unsigned;
-            in_signed = {1'b0, cfg_out_bits} > 7'(b + 1);
-            in_unsigned = {1'b0, cfg_out_bits} > 7'(b);
-            hi[b] <= cfg_out_signed ? in_signed : in_unsigned;
-            lo[b] <= cfg_out_signed && !cfg_relu && !in_signed;
+            hi[b] <= os3 ? ob_gt[b + 1] : ob_gt[b];
+            lo[b] <= os3 && !relu3 && !ob_gt[b + 1];
         end
-        signed_below <= cfg_out_signed && !cfg_relu;
+        signed_below <= os3 && !relu3;
     end
     wire [5:0] bias_shift_c = cfg_bias_shift;
     wire [5:0] shift_c = cfg_shift;
     wire [1:0] rounding_c = cfg_rounding;
 
     // ---------------- datapath ----------------
-    logic [7:0] v;                                      // valid of stages 1..8
-    logic [ACC_BITS-1:0] acc1, bias1;                   // 1
-    logic signed [S-1:0] sum2;                          // 2
-    logic signed [S-1:0] coarse3;                       // 3
-    logic [NB-1:0] half3, sticky3;
-    logic signed [S-1:0] floor4;                        // 4
-    logic half4, sticky4;
-    logic signed [S-1:0] rounded5;                      // 5
-    logic [ACC_BITS-1:0] val6, val7;                    // 6, 7
-    logic [NB-1:0] ones6, zeros6;
-    logic neg6, below7, above7;
+    logic [8:0] v;                                      // valid of stages 1..9
+    logic [ACC_BITS-1:0] acc1, bias1, acc2, bias2;      // 1, 2
+    logic signed [S-1:0] sum3;                          // 3
+    logic signed [S-1:0] coarse4;                       // 4
+    logic [NB-1:0] half4, sticky4;
+    logic signed [S-1:0] floor5;                        // 5
+    logic half5, sticky5;
+    logic signed [S-1:0] rounded6;                      // 6
+    logic [ACC_BITS-1:0] val7, val8;                    // 7, 8
+    logic [NB-1:0] ones7, zeros7;
+    logic neg7, below8, above8;
 
-    wire [S-1:0] sum_u = sum2;
-    wire [S-1:0] rounded_u = rounded5;
+    wire [S-1:0] sum_u = sum3;
+    wire [S-1:0] rounded_u = rounded6;
     wire [S-1:0] half_s = sum_u & half_mask;
     wire [S-1:0] sticky_s = sum_u & sticky_mask;
     wire [S-1:0] ones_s = rounded_u & range_mask;       // range bits that are 1
@@ -111,47 +128,49 @@ module accel_ppu #(
     wire [NB*8-1:0] sticky_bits = (NB*8)'(sticky_s);
     wire [NB*8-1:0] ones_bits = (NB*8)'(ones_s);
     wire [NB*8-1:0] zeros_bits = (NB*8)'(zeros_s);
-    wire up = (rounding_c == RND) ? half4
-            : (rounding_c == RND_CONV) ? (half4 && (sticky4 || floor4[0]))
+    wire up = (rounding_c == RND) ? half5
+            : (rounding_c == RND_CONV) ? (half5 && (sticky5 || floor5[0]))
             : 1'b0;
 
     always_ff @(posedge clk) begin
         if (rst) begin
             v <= '0;
         end else begin
-            v <= {v[6:0], in_valid};
+            v <= {v[7:0], in_valid};
         end
-        // 1: align the bias
+        // 1, 2: align the bias (by the multiple of 8, then the rest)
         acc1 <= acc;
-        bias1 <= bias << bias_shift_c;
-        // 2: add
-        sum2 <= S'($signed(acc1)) + S'($signed(bias1));
-        // 3: shift by the multiple of 8; OR-reduce the masked bits per byte
-        coarse3 <= sum2 >>> {shift_c[5:3], 3'b000};
+        bias1 <= bias << {bias_shift_c[5:3], 3'b000};
+        acc2 <= acc1;
+        bias2 <= bias1 << bias_shift_c[2:0];
+        // 3: add
+        sum3 <= S'($signed(acc2)) + S'($signed(bias2));
+        // 4: shift by the multiple of 8; OR-reduce the masked bits per byte
+        coarse4 <= sum3 >>> {shift_c[5:3], 3'b000};
         for (int b = 0; b < NB; b++) begin
-            half3[b] <= |half_bits[b*8 +: 8];
-            sticky3[b] <= |sticky_bits[b*8 +: 8];
+            half4[b] <= |half_bits[b*8 +: 8];
+            sticky4[b] <= |sticky_bits[b*8 +: 8];
         end
-        // 4: remaining shift; half and sticky bits
-        floor4 <= coarse3 >>> shift_c[2:0];
-        half4 <= |half3;
-        sticky4 <= |sticky3;
-        // 5: round
-        rounded5 <= floor4 + S'(up);
-        // 6: which range bits are set / clear, per byte
-        val6 <= ACC_BITS'(rounded5);
-        neg6 <= rounded5[S-1];
+        // 5: remaining shift; half and sticky bits
+        floor5 <= coarse4 >>> shift_c[2:0];
+        half5 <= |half4;
+        sticky5 <= |sticky4;
+        // 6: round
+        rounded6 <= floor5 + S'(up);
+        // 7: which range bits are set / clear, per byte
+        val7 <= ACC_BITS'(rounded6);
+        neg7 <= rounded6[S-1];
         for (int b = 0; b < NB; b++) begin
-            ones6[b] <= |ones_bits[b*8 +: 8];
-            zeros6[b] <= |zeros_bits[b*8 +: 8];
+            ones7[b] <= |ones_bits[b*8 +: 8];
+            zeros7[b] <= |zeros_bits[b*8 +: 8];
         end
-        // 7: out of range? (a negative value is below lo = 0 when lo is 0)
-        val7 <= val6;
-        above7 <= !neg6 && (|ones6);
-        below7 <= neg6 && (!signed_below || (|zeros6));
-        // 8: saturate
-        out <= below7 ? lo : above7 ? hi : val7;
+        // 8: out of range? (a negative value is below lo = 0 when lo is 0)
+        val8 <= val7;
+        above8 <= !neg7 && (|ones7);
+        below8 <= neg7 && (!signed_below || (|zeros7));
+        // 9: saturate
+        out <= below8 ? lo : above8 ? hi : val8;
     end
-    assign out_valid = v[7];
+    assign out_valid = v[8];
 endmodule
 `default_nettype wire

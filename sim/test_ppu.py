@@ -13,7 +13,7 @@ import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from codesign.accel.golden import PPU_LATENCY, ROUNDING_CODES, post_process
+from codesign.accel.golden import PPU_CONFIG_SETUP, PPU_LATENCY, ROUNDING_CODES, post_process
 from codesign.accel.sim import run
 
 pytestmark = pytest.mark.slow   # builds and runs a simulator
@@ -81,10 +81,10 @@ async def random_configs(dut):
             acc = np.clip(acc, -lim, lim - 1)
         config = {"bias_shift": bias_shift, "shift": shift, "rounding": ROUNDING_CODES[rounding],
                   "out_bits": out_bits if out_bits < 64 else 0, "out_signed": int(out_signed), "relu": int(relu)}
-        # out_bits and out_signed set the range register one cycle before data: settle first.
+        # The configuration is quasi-static: it settles PPU_CONFIG_SETUP cycles before data.
         for name, value in config.items():
             getattr(dut, name).value = value
-        await ClockCycles(dut.clk, 2)
+        await ClockCycles(dut.clk, PPU_CONFIG_SETUP)
         outs, when = await tb.stream(config, acc, bias)
         expected = post_process(acc, bias, bias_shift, shift, rounding, out_bits, out_signed, relu)
         expected = [int(x) - ((int(x) >> (acc_bits - 1)) & 1) * (1 << acc_bits) if x >= 0 else int(x) for x in expected]

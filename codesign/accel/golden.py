@@ -36,9 +36,10 @@ DESCRIPTOR_OVERHEAD = 3     # DFETCH, DWAIT, NEXT (accel_ctrl)
 TILE_OVERHEAD = 3           # HDR, HDRW, HDRQ per column tile: header read, its register, use (accel_ctrl)
 ISSUE_LATENCY = 5           # weight read, its register, activation address, activation read, its register
 ARRAY_INPUT_LATENCY = 1     # the array's input register (accel_array)
-PE_LATENCY = 4              # forwarding, operands, product, accumulator (accel_pe)
-COLLECT_LATENCY = 1         # per-column result collect (accel_array)
-PPU_LATENCY = 8             # bias align, add, coarse shift, fine shift, round, range bits, flags, select
+PE_LATENCY = 5              # forwarding, operands, product, product copy, accumulator (accel_pe)
+COLLECT_LATENCY = 2         # per-column result collect: groups of four rows, then the groups (accel_array)
+PPU_LATENCY = 9             # bias align (two), add, coarse shift, fine shift, round, range bits, flags, select
+PPU_CONFIG_SETUP = 4        # cycles the PPU configuration is stable before its first valid input (accel_ppu)
 WRITEBACK_LATENCY = 1       # the controller sees the last result row written (accel_ctrl)
 POOL_LATENCY = 5            # last window address -> its register, read data (two cycles), its register, write
 

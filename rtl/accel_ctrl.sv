@@ -75,6 +75,7 @@ module accel_ctrl #(
     output logic                 done,
     output logic [31:0]          perf_cycles
 );
+    logic perf_restart, streaming;   // perf_cycles restarts / pauses (STREAM)
     localparam int GF = WMEM_W - COLS * WE;   // width of the group / step-count field
 
     typedef enum logic [3:0] {IDLE, DFETCH, DWAIT, HDR, HDRW, HDRQ, ISSUE, DRAIN, STREAM, NEXT, POOL} state_t;
@@ -102,13 +103,14 @@ module accel_ctrl #(
     // Issue side.
     logic [DA-1:0] didx;
     logic [WA-1:0] wp, w_origin;
+    logic [WA-1:0] wp_p1, wp_p1_mrows;         // wp + 1 and wp + 1 - ROWS, registered in HDR
     logic [15:0] pad, k, k_last, mt, nt;
     // Loop ends kept in registers (set when the counter steps onto its last value), so the issue
     // loop's updates depend on flip-flops only: k == k_last, mt == MT-1, nt == NT-1.
     logic k_end, mt_end, nt_end;
     logic [15:0] k_last_m1, nt_last_m1;        // k_last - 1, NT - 2
     // Read addresses of the weight and bias memories, kept in registers (no adder in front of a
-    // block RAM's address): w_raddr = wp in HDR, w_origin + k while issuing; b_raddr = b_base + nt_in.
+    // block RAM's address): w_raddr = wp in HDR, w_origin + k while issuing; b_raddr = b_base + the column tile at the PPU input.
     logic [WA-1:0] w_raddr;
     logic [BA-1:0] b_raddr;
     logic [AA-1:0] aoff, tile_stride;
@@ -141,17 +143,19 @@ module accel_ctrl #(
     // addressed two cycles earlier.
     logic [WMEM_W-1:0] wq;
     wire [15:0] g_field = 16'(wq[WMEM_W-1 -: GF]);
-    wire g_gt_rows = g_field > 16'(ROWS);
+    logic g_gt_rows;               // g_field > ROWS, compared on the read data as it enters wq
 
     // Step pipeline: W read data arrives one cycle after issue and is registered (wq), the
     // activation address is registered the cycle after that, activation read data arrives two
     // cycles later (accel_amem's output register; ISSUE_LATENCY in codesign.accel.golden).
     logic v0, l0, v1, l1, v2, l2, v3, l3;
-    logic [AA-1:0] aoff0, aoff1;
+    logic [AA-1:0] aoff0;
+    logic [AA-1:0] row_base [ROWS];      // aoff + row_off[i], one cycle before g is added
     logic [COLS*WE-1:0] w2, w3;
 
     // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
-    logic [15:0] i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out;
+    logic [15:0] i_in, mt_in, i_out, mt_out, nt_out, m_out;
+    logic i_in_last, mt_in_last;   // i_in == ROWS - 1, mt_in == MT - 1, kept in registers
     logic [15:0] m_rows_m1;        // M - 1
     logic m_ok;                    // m_out < M, kept in a register (it drives a RAM write enable)
     // i_out == ROWS - 1 and mt_out == MT - 1, kept in registers (they steer wide updates)
@@ -187,6 +191,7 @@ module accel_ctrl #(
             o_base <= '0;
             didx <= '0;
             wp <= '0;
+            {wp_p1, wp_p1_mrows} <= '0;
             w_origin <= '0;
             {pad, k, k_last, mt, nt, k_last_m1, nt_last_m1} <= '0;
             {k_end, mt_end, nt_end} <= '0;
@@ -194,12 +199,15 @@ module accel_ctrl #(
             b_raddr <= '0;
             aoff <= '0;
             {v0, l0, v1, l1, v2, l2, v3, l3, step_valid, step_last} <= '0;
-            {aoff0, aoff1} <= '0;
+            aoff0 <= '0;
+            for (int i = 0; i < ROWS; i++) row_base[i] <= '0;
+            g_gt_rows <= 1'b0;
             wq <= '0;
             amem_raddr <= '0;
             {w2, w3} <= '0;
             step_w <= '0;
-            {i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out} <= '0;
+            {i_in, mt_in, i_out, mt_out, nt_out, m_out} <= '0;
+            {i_in_last, mt_in_last} <= {ROWS == 1, 1'b0};
             m_rows_m1 <= '0;
             m_ok <= 1'b0;
             i_out_last <= ROWS == 1;
@@ -214,9 +222,13 @@ module accel_ctrl #(
             done <= 1'b0;
             busy <= 1'b0;
             perf_cycles <= '0;
+            {perf_restart, streaming} <= '0;
         end else begin
             stream_start <= 1'b0;
-            if (state != IDLE && state != STREAM) perf_cycles <= perf_cycles + 32'd1;
+            // Counts every cycle outside IDLE and STREAM, from registered flags (no state decode
+            // in front of 32 flip-flops); perf_restart loads the first cycle's count.
+            perf_restart <= 1'b0;
+            perf_cycles <= perf_restart ? 32'd1 : perf_cycles + 32'(busy && !streaming);
 
             // ---------------- descriptor and issue FSM ----------------
             case (state)
@@ -224,7 +236,7 @@ module accel_ctrl #(
                     didx <= '0;
                     done <= 1'b0;
                     busy <= 1'b1;
-                    perf_cycles <= '0;
+                    perf_restart <= 1'b1;
                     state <= DFETCH;
                 end
                 DFETCH: state <= DWAIT;
@@ -258,7 +270,8 @@ module accel_ctrl #(
                     nt <= '0;
                     nt_end <= d1[31:16] == 16'd1;
                     nt_last_m1 <= d1[31:16] - 16'd2;
-                    {i_in, mt_in, nt_in, i_out, mt_out, nt_out, m_out} <= '0;
+                    {i_in, mt_in, i_out, mt_out, nt_out, m_out} <= '0;
+                    {i_in_last, mt_in_last} <= {ROWS == 1, d1[15:0] == 16'd1};
                     m_rows_m1 <= d0[15:0] - 16'd1;
                     m_ok <= d0[15:0] != 16'd0;
                     i_out_last <= ROWS == 1;
@@ -270,6 +283,8 @@ module accel_ctrl #(
                 end
                 POOL: if (pool_done) state <= NEXT;
                 HDR: begin   // KG was registered in DWAIT
+                    wp_p1 <= wp + 1'b1;
+                    wp_p1_mrows <= wp + 1'b1 - WA'(ROWS);
                     tile_stride <= kg_times[ROWS];
                     for (int i = 0; i < ROWS; i++) row_off[i] <= kg_times[i];
                     state <= HDRW;
@@ -280,9 +295,9 @@ module accel_ctrl #(
                     k_last_m1 <= g_gt_rows ? g_field - 16'd2 : 16'(ROWS - 2);
                     k_end <= !g_gt_rows && ROWS == 1;
                     pad <= g_gt_rows ? 16'd0 : 16'(ROWS) - g_field;
-                    wp <= wp + 1'b1 + WA'(g_field);     // the next column tile's header
-                    w_origin <= g_gt_rows ? wp + 1'b1 : wp + 1'b1 + WA'(g_field) - WA'(ROWS);
-                    w_raddr <= g_gt_rows ? wp + 1'b1 : wp + 1'b1 + WA'(g_field) - WA'(ROWS);
+                    wp <= wp_p1 + WA'(g_field);        // the next column tile's header
+                    w_origin <= g_gt_rows ? wp_p1 : wp_p1_mrows + WA'(g_field);
+                    w_raddr <= g_gt_rows ? wp_p1 : wp_p1_mrows + WA'(g_field);
                     k <= '0;
                     mt <= '0;
                     mt_end <= mt_last == 16'd0;
@@ -314,8 +329,14 @@ module accel_ctrl #(
                         w_raddr <= w_raddr + 1'b1;
                     end
                 end
-                DRAIN: if (wb_done) state <= stream_out ? STREAM : NEXT;
-                STREAM: if (stream_finished) state <= NEXT;
+                DRAIN: if (wb_done) begin
+                    streaming <= stream_out;
+                    state <= stream_out ? STREAM : NEXT;
+                end
+                STREAM: if (stream_finished) begin
+                    streaming <= 1'b0;
+                    state <= NEXT;
+                end
                 NEXT: begin
                     if (last_desc) begin
                         done <= 1'b1;
@@ -340,33 +361,36 @@ module accel_ctrl #(
 
             // ---------------- step pipeline ----------------
             wq <= wmem_rdata;
+            g_gt_rows <= 16'(wmem_rdata[WMEM_W-1 -: GF]) > 16'(ROWS);
             v0 <= iss_valid;
             l0 <= iss_last;
             aoff0 <= aoff;
             v1 <= v0;
             l1 <= l0;
-            aoff1 <= aoff0;
+            for (int i = 0; i < ROWS; i++) row_base[i] <= aoff0 + row_off[i];
             v2 <= v1;
             l2 <= l1;
             w2 <= wq[COLS*WE-1:0];
             v3 <= v2;
             l3 <= l2;
             w3 <= w2;
-            for (int i = 0; i < ROWS; i++) amem_raddr[i*AA +: AA] <= aoff1 + row_off[i] + AA'(g_field);
+            for (int i = 0; i < ROWS; i++) amem_raddr[i*AA +: AA] <= row_base[i] + AA'(g_field);
             step_valid <= v3;
             step_last <= l3;
             step_w <= w3;
 
             // ---------------- output side ----------------
             if (ppu_in_valid) begin
-                if (i_in == 16'(ROWS - 1)) begin
+                i_in_last <= (ROWS == 1) || (!i_in_last && i_in == 16'(ROWS - 2));
+                if (i_in_last) begin
                     i_in <= '0;
-                    if (mt_in == mt_last) begin
+                    if (mt_in_last) begin
                         mt_in <= '0;
-                        nt_in <= nt_in + 16'd1;   // next tile's bias is read in the header gap
-                        b_raddr <= b_raddr + 1'b1;
+                        mt_in_last <= mt_last == 16'd0;
+                        b_raddr <= b_raddr + 1'b1;   // next tile's bias is read in the header gap
                     end else begin
                         mt_in <= mt_in + 16'd1;
+                        mt_in_last <= mt_in == mt_last_m1;
                     end
                 end else begin
                     i_in <= i_in + 16'd1;

@@ -101,8 +101,17 @@ module accel_ppu #(
         end
         signed_below <= os3 && !relu3;
     end
-    wire [5:0] bias_shift_c = cfg_bias_shift;
-    wire [5:0] shift_c = cfg_shift;
+    // Shift amounts: one kept copy per byte of the word they shift (Yosys would merge them back
+    // into one flip-flop per bit, with a fanout of every multiplexer of the shifter).
+    logic [5:0] bias_shift_g [NB];
+    logic [5:0] shift_g [NB];
+    for (genvar g = 0; g < NB; g++) begin : g_shift_copy
+        (* keep *)
+        always_ff @(posedge clk) begin
+            bias_shift_g[g] <= cfg_bias_shift;
+            shift_g[g] <= cfg_shift;
+        end
+    end
     wire [1:0] rounding_c = cfg_rounding;
 
     // ---------------- datapath ----------------
@@ -132,6 +141,32 @@ module accel_ppu #(
             : (rounding_c == RND_CONV) ? (half5 && (sticky5 || floor5[0]))
             : 1'b0;
 
+    // The four shifters (bias coarse and fine, 1-2; result coarse and fine, 4-5), one byte of each
+    // output per shift-amount copy.
+    for (genvar g = 0; g < NB; g++) begin : g_shift
+        localparam int LO = 8 * g;
+        localparam int SW = (S - LO < 8) ? S - LO : 8;                  // bits of this byte of S
+        /* verilator lint_off UNUSEDSIGNAL */   // each copy's shifter keeps only its own byte
+        wire [S-1:0] sum_coarse = sum3 >>> {shift_g[g][5:3], 3'b000};
+        wire [S-1:0] sum_fine = coarse4 >>> shift_g[g][2:0];
+        /* verilator lint_on UNUSEDSIGNAL */
+        always_ff @(posedge clk) begin
+            coarse4[LO +: SW] <= sum_coarse[LO +: SW];
+            floor5[LO +: SW] <= sum_fine[LO +: SW];
+        end
+        if (LO < ACC_BITS) begin : g_bias
+            localparam int BW = (ACC_BITS - LO < 8) ? ACC_BITS - LO : 8;   // bits of this byte of the bias
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [ACC_BITS-1:0] bias_coarse = bias << {bias_shift_g[g][5:3], 3'b000};
+            wire [ACC_BITS-1:0] bias_fine = bias1 << bias_shift_g[g][2:0];
+            /* verilator lint_on UNUSEDSIGNAL */
+            always_ff @(posedge clk) begin
+                bias1[LO +: BW] <= bias_coarse[LO +: BW];
+                bias2[LO +: BW] <= bias_fine[LO +: BW];
+            end
+        end
+    end
+
     always_ff @(posedge clk) begin
         if (rst) begin
             v <= '0;
@@ -140,19 +175,15 @@ module accel_ppu #(
         end
         // 1, 2: align the bias (by the multiple of 8, then the rest)
         acc1 <= acc;
-        bias1 <= bias << {bias_shift_c[5:3], 3'b000};
         acc2 <= acc1;
-        bias2 <= bias1 << bias_shift_c[2:0];
         // 3: add
         sum3 <= S'($signed(acc2)) + S'($signed(bias2));
         // 4: shift by the multiple of 8; OR-reduce the masked bits per byte
-        coarse4 <= sum3 >>> {shift_c[5:3], 3'b000};
         for (int b = 0; b < NB; b++) begin
             half4[b] <= |half_bits[b*8 +: 8];
             sticky4[b] <= |sticky_bits[b*8 +: 8];
         end
         // 5: remaining shift; half and sticky bits
-        floor5 <= coarse4 >>> shift_c[2:0];
         half5 <= |half4;
         sticky5 <= |sticky4;
         // 6: round

@@ -13,7 +13,9 @@
 // register (the block RAM's own output register on ECP5, see codesign.ecp5_pack: a block-RAM
 // read without it is 5.8 ns), and only then through the sub-bank select. Writes: the write
 // port's enable, address and data are registered as they come in and again after the sub-bank
-// steering, so a word is written two cycles after it is presented; nothing reads it that early
+// steering, then once more per bank (kept copies: one set of write registers would fan out to
+// ROWS block RAMs spread over the chip), so a word is written three cycles after it is presented
+// (two when WORDS = 1); nothing reads it that early
 // (the controller reads a layer's input only after the previous descriptor has finished). The banks are block RAM
 // (BLOCK_RAM): as LUT RAM, ROWS x WORDS small sub-banks cost thousands of LUTs and slow reads.
 module accel_amem #(
@@ -60,21 +62,24 @@ module accel_amem #(
     end else begin : g_multi
         localparam int SB = $clog2(WORDS);
         localparam int SA = AA - SB;
-        // Sub-bank s takes write word w = (s - waddr) mod WORDS, at address (waddr + w) / WORDS.
-        wire [SB-1:0] w_of [WORDS];
-        wire [AA-1:0] a_of [WORDS];
+        // Sub-bank s takes write word w = (s - waddr) mod WORDS, at address (waddr + w) / WORDS,
+        // i.e. waddr / WORDS, plus one where s < waddr mod WORDS (the words that wrapped). w and
+        // the wrap flag are registered with the incoming write, so the steering stage is one
+        // multiplexer per data bit and one incrementer per sub-bank.
+        logic [SB-1:0] w_of [WORDS];
+        logic wrap [WORDS];
+        wire unused_lo = &{1'b0, waddr[SB-1:0]};   // taken from waddr_in into w_of and wrap
         logic we_q [WORDS];
         logic [SA-1:0] wa_q [WORDS];
         logic [WIDTH-1:0] wd_q [WORDS];
         for (genvar s = 0; s < WORDS; s++) begin : g_wsel
-            assign w_of[s] = SB'(s) - waddr[SB-1:0];
-            assign a_of[s] = waddr + AA'(w_of[s]);
-            /* verilator lint_off UNUSEDSIGNAL */
-            wire [AA-1:0] a_s = a_of[s];
-            /* verilator lint_on UNUSEDSIGNAL */
             always_ff @(posedge clk) begin
+                w_of[s] <= SB'(s) - waddr_in[SB-1:0];
+                /* verilator lint_off CMPCONST */   // constant for s = 0
+                wrap[s] <= SB'(s) < waddr_in[SB-1:0];
+                /* verilator lint_on CMPCONST */
                 we_q[s] <= we[w_of[s]];
-                wa_q[s] <= a_s[AA-1:SB];
+                wa_q[s] <= waddr[AA-1:SB] + SA'(wrap[s]);
                 wd_q[s] <= wdata[w_of[s]*WIDTH +: WIDTH];
             end
         end
@@ -88,8 +93,17 @@ module accel_amem #(
                 for (int s = 0; s < WORDS; s++) sub_q[s] <= ram_q[s];
             end
             for (genvar s = 0; s < WORDS; s++) begin : g_sub
+                logic bank_we;
+                logic [SA-1:0] bank_wa;
+                logic [WIDTH-1:0] bank_wd;
+                (* keep *)
+                always_ff @(posedge clk) begin
+                    bank_we <= we_q[s];
+                    bank_wa <= wa_q[s];
+                    bank_wd <= wd_q[s];
+                end
                 accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH / WORDS), .BLOCK_RAM(1)) u_ram (
-                    .clk(clk), .we(we_q[s]), .waddr(wa_q[s]), .wdata(wd_q[s]),
+                    .clk(clk), .we(bank_we), .waddr(bank_wa), .wdata(bank_wd),
                     .raddr(raddr[r*AA + SB +: SA]), .rdata(ram_q[s]));
             end
             assign rdata[r*WIDTH +: WIDTH] = sub_q[sel_q];

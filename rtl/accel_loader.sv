@@ -8,8 +8,8 @@
 //   target 4 read-out: no payload; stream out `count[15:0]` rows x `count[31:16]` columns of
 //     results from the output memory starting at `address` (see accel_streamer).
 // Other targets are consumed and ignored. The slave never back-pressures (tready = 1), so every
-// beat can go into a register first (no logic between the pins and a flip-flop); a memory word is
-// written two cycles after its last beat.
+// beat can go into a register first (only the count's two zero / one flags are decoded on the
+// way in); a memory word is written two cycles after its last beat.
 module accel_loader #(
     parameter int ADDR_BITS = 16,
     parameter int BUF_BEATS = 8,
@@ -36,91 +36,111 @@ module accel_loader #(
     typedef enum logic [1:0] {H0, H1, DATA} state_t;
     state_t state;
     logic [3:0] target;
+    logic [3:0] target_mem;             // one-hot: target 0..3 (a memory)
+    logic target_readout;               // target == 4
     logic [27:0] addr;
     logic [31:0] count;
-    logic [7:0] beat;
+    logic count_last;                   // count == 1
     logic [BUF_BEATS*32-1:0] buffer;
+    // The beat of the word being assembled, one-hot, and the beats still to come, one-hot and
+    // shifting down (bit 0 set on the word's last beat): no comparator between a counter and the
+    // BUF_BEATS * 32 data multiplexers or the write enables.
+    logic [BUF_BEATS-1:0] beat_oh, left_oh, last_oh;
+    logic in_data;                      // state == DATA, a flip-flop of its own
 
     assign s_axis_tready = 1'b1;
 
     logic        valid_q;
     logic [31:0] data_q;
+    logic        data_zero, data_one;   // data_q == 0, data_q == 1 (a count beat's two cases)
     always_ff @(posedge clk) begin
         valid_q <= !rst && s_axis_tvalid;
         data_q <= s_axis_tdata;
+        data_zero <= s_axis_tdata == 32'd0;
+        data_one <= s_axis_tdata == 32'd1;
     end
 
-    logic [7:0] beats;
+    // One-hot position of a word's last beat, by target.
+    logic [BUF_BEATS-1:0] target_last;
     always_comb begin
         case (target)
-            4'd0: beats = 8'(BEATS_D);
-            4'd1: beats = 8'(BEATS_A);
-            4'd2: beats = 8'(BEATS_W);
-            4'd3: beats = 8'(BEATS_B);
-            default: beats = 8'd1;
+            4'd0: target_last = BUF_BEATS'(1) << (BEATS_D - 1);
+            4'd1: target_last = BUF_BEATS'(1) << (BEATS_A - 1);
+            4'd2: target_last = BUF_BEATS'(1) << (BEATS_W - 1);
+            4'd3: target_last = BUF_BEATS'(1) << (BEATS_B - 1);
+            default: target_last = BUF_BEATS'(1);
         endcase
     end
 
-    // The word being completed by this beat.
+    // The word being completed by this beat (the buffer with this beat's 32 bits in place).
+    wire data_beat = valid_q && in_data;
     logic [BUF_BEATS*32-1:0] word;
     always_comb begin
-        word = buffer;
         for (int b = 0; b < BUF_BEATS; b++) begin
-            if (beat == 8'(b)) word[b*32 +: 32] = data_q;
+            word[b*32 +: 32] = (data_beat && beat_oh[b]) ? data_q : buffer[b*32 +: 32];
         end
     end
 
     always_ff @(posedge clk) begin
+        // Address and data follow every beat; only the one-cycle write enables say when they
+        // are a complete word (no clock enable fanning out to all BUF_BEATS*32 bits).
+        buffer <= word;
+        waddr <= addr[ADDR_BITS-1:0];
+        wdata <= word;
         if (rst) begin
             state <= H0;
+            in_data <= 1'b0;
             target <= '0;
+            {target_mem, target_readout} <= '0;
             addr <= '0;
             count <= '0;
-            beat <= '0;
-            buffer <= '0;
+            count_last <= 1'b0;
+            {beat_oh, left_oh, last_oh} <= '0;
             {we_d, we_a, we_w, we_b, readout} <= '0;
-            waddr <= '0;
-            wdata <= '0;
             readout_base <= '0;
             readout_shape <= '0;
         end else begin
             {we_d, we_a, we_w, we_b, readout} <= '0;
-            // Address and data follow every beat; only the one-cycle write enables say when they
-            // are a complete word (no clock enable fanning out to all BUF_BEATS*32 bits).
-            waddr <= addr[ADDR_BITS-1:0];
-            wdata <= word;
             if (valid_q) begin
                 case (state)
                     H0: begin
                         target <= data_q[31:28];
+                        for (int t = 0; t < 4; t++) target_mem[t] <= data_q[31:28] == 4'(t);
+                        target_readout <= data_q[31:28] == 4'd4;
                         addr <= data_q[27:0];
                         state <= H1;
                     end
                     H1: begin
                         count <= data_q;
-                        beat <= '0;
-                        if (target == 4'd4) begin
+                        count_last <= data_one;
+                        beat_oh <= BUF_BEATS'(1);
+                        left_oh <= target_last;
+                        last_oh <= target_last;
+                        if (target_readout) begin
                             readout <= 1'b1;
                             readout_base <= addr[ADDR_BITS-1:0];
                             readout_shape <= data_q;
                             state <= H0;
                         end else begin
-                            state <= (data_q == 0) ? H0 : DATA;
+                            in_data <= !data_zero;
+                            state <= data_zero ? H0 : DATA;
                         end
                     end
                     default: begin
-                        buffer <= word;
-                        if (beat == beats - 8'd1) begin
-                            beat <= '0;
-                            we_d <= target == 4'd0;
-                            we_a <= target == 4'd1;
-                            we_w <= target == 4'd2;
-                            we_b <= target == 4'd3;
+                        if (left_oh[0]) begin
+                            beat_oh <= BUF_BEATS'(1);
+                            left_oh <= last_oh;
+                            {we_b, we_w, we_a, we_d} <= target_mem;
                             addr <= addr + 28'd1;
                             count <= count - 32'd1;
-                            if (count == 32'd1) state <= H0;
+                            count_last <= count == 32'd2;
+                            if (count_last) begin
+                                state <= H0;
+                                in_data <= 1'b0;
+                            end
                         end else begin
-                            beat <= beat + 8'd1;
+                            beat_oh <= beat_oh << 1;
+                            left_oh <= left_oh >> 1;
                         end
                     end
                 endcase

@@ -15,7 +15,7 @@
 // a descriptor flagged last.
 //
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
-//   GEMM descriptor: 3 + sum_nt (3 + MT * max(S_nt, ROWS)) + 21 + ROWS + COLS
+//   GEMM descriptor: 3 + sum_nt (4 + MT * max(S_nt, ROWS)) + 21 + ROWS + COLS
 //   pool descriptor: 3 + (window reads) + 5
 //   -- codesign.accel.golden.layer_cycles / pool_cycles, docs/ACCELERATOR.md.
 module accel_ctrl #(
@@ -78,7 +78,7 @@ module accel_ctrl #(
     logic perf_restart, streaming;   // perf_cycles restarts / pauses (STREAM)
     localparam int GF = WMEM_W - COLS * WE;   // width of the group / step-count field
 
-    typedef enum logic [3:0] {IDLE, DFETCH, DWAIT, HDR, HDRW, HDRQ, ISSUE, DRAIN, STREAM, NEXT, POOL} state_t;
+    typedef enum logic [3:0] {IDLE, DFETCH, DWAIT, HDR, HDRW, HDRQ, HDRS, ISSUE, DRAIN, STREAM, NEXT, POOL} state_t;
     state_t state;
 
     // Descriptor fields.
@@ -143,7 +143,12 @@ module accel_ctrl #(
     // addressed two cycles earlier.
     logic [WMEM_W-1:0] wq;
     wire [15:0] g_field = 16'(wq[WMEM_W-1 -: GF]);
-    logic g_gt_rows;               // g_field > ROWS, compared on the read data as it enters wq
+    // The header's step count S = g_field, decoded in HDRQ into registers (a comparison and four
+    // adds side by side) and selected in HDRS, so no comparator drives a wide multiplexer.
+    logic g_gt_rows;                           // S > ROWS
+    logic [15:0] g_m1, g_m2, g_pad;            // S - 1, S - 2, ROWS - S
+    logic [WA-1:0] wp_next, w_after_pad;       // wp + 1 + S, wp + 1 + S - ROWS
+    wire [WA-1:0] w_first = g_gt_rows ? wp_p1 : w_after_pad;   // the tile's first step read
 
     // Step pipeline: W read data arrives one cycle after issue and is registered (wq), the
     // activation address is registered the cycle after that, activation read data arrives two
@@ -202,6 +207,8 @@ module accel_ctrl #(
             aoff0 <= '0;
             for (int i = 0; i < ROWS; i++) row_base[i] <= '0;
             g_gt_rows <= 1'b0;
+            {g_m1, g_m2, g_pad} <= '0;
+            {wp_next, w_after_pad} <= '0;
             wq <= '0;
             amem_raddr <= '0;
             {w2, w3} <= '0;
@@ -291,13 +298,22 @@ module accel_ctrl #(
                 end
                 HDRW: state <= HDRQ;
                 HDRQ: begin
-                    k_last <= g_gt_rows ? g_field - 16'd1 : 16'(ROWS - 1);
-                    k_last_m1 <= g_gt_rows ? g_field - 16'd2 : 16'(ROWS - 2);
+                    g_gt_rows <= g_field > 16'(ROWS);
+                    g_m1 <= g_field - 16'd1;
+                    g_m2 <= g_field - 16'd2;
+                    g_pad <= 16'(ROWS) - g_field;
+                    wp_next <= wp_p1 + WA'(g_field);
+                    w_after_pad <= wp_p1_mrows + WA'(g_field);
+                    state <= HDRS;
+                end
+                HDRS: begin
+                    k_last <= g_gt_rows ? g_m1 : 16'(ROWS - 1);
+                    k_last_m1 <= g_gt_rows ? g_m2 : 16'(ROWS - 2);
                     k_end <= !g_gt_rows && ROWS == 1;
-                    pad <= g_gt_rows ? 16'd0 : 16'(ROWS) - g_field;
-                    wp <= wp_p1 + WA'(g_field);        // the next column tile's header
-                    w_origin <= g_gt_rows ? wp_p1 : wp_p1_mrows + WA'(g_field);
-                    w_raddr <= g_gt_rows ? wp_p1 : wp_p1_mrows + WA'(g_field);
+                    pad <= g_gt_rows ? 16'd0 : g_pad;
+                    wp <= wp_next;                     // the next column tile's header
+                    w_origin <= w_first;
+                    w_raddr <= w_first;
                     k <= '0;
                     mt <= '0;
                     mt_end <= mt_last == 16'd0;
@@ -361,7 +377,6 @@ module accel_ctrl #(
 
             // ---------------- step pipeline ----------------
             wq <= wmem_rdata;
-            g_gt_rows <= 16'(wmem_rdata[WMEM_W-1 -: GF]) > 16'(ROWS);
             v0 <= iss_valid;
             l0 <= iss_last;
             aoff0 <= aoff;

@@ -33,7 +33,7 @@ TARGET_DESCRIPTORS, TARGET_ACTIVATIONS, TARGET_WEIGHTS, TARGET_BIASES, TARGET_RE
 # Fixed latencies of the RTL (cycles), the one place they live; see docs/ACCELERATOR.md
 # "Cycle formula". Each is a pipeline depth of one block, so a change to a block changes one name.
 DESCRIPTOR_OVERHEAD = 3     # DFETCH, DWAIT, NEXT (accel_ctrl)
-TILE_OVERHEAD = 3           # HDR, HDRW, HDRQ per column tile: header read, its register, use (accel_ctrl)
+TILE_OVERHEAD = 4           # HDR, HDRW, HDRQ, HDRS per column tile: header read, its register, decode, use (accel_ctrl)
 ISSUE_LATENCY = 5           # weight read, its register, activation address, activation read, its register
 ARRAY_INPUT_LATENCY = 1     # the array's input register (accel_array)
 PE_LATENCY = 5              # forwarding, operands, product, product copy, accumulator (accel_pe)

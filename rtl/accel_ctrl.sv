@@ -83,7 +83,7 @@ module accel_ctrl #(
 
     // Descriptor fields.
     logic [15:0] m_rows, n_cols, nt_count, kg;
-    logic [15:0] mt_last, nt_last;             // mt_count - 1, nt_count - 1
+    logic [15:0] mt_last;                      // mt_count - 1
     logic stream_out, last_desc, to_amem, no_omem;
     logic [AA-1:0] a_base;
     logic [OA-1:0] o_base;
@@ -174,7 +174,9 @@ module accel_ctrl #(
     wire row_out = ppu_out_valid && m_ok;   // rows m >= M are dropped
     assign abuf_valid = to_amem && row_out;
     assign pool_start = state == DWAIT && d2[22];
-    logic [AA-1:0] abuf_nt_base;
+    logic [AA-1:0] abuf_nt_next;    // the next column tile's first write-back word
+    logic [OA-1:0] o_nt_next;       // o_base + (the next column tile at the PPU output)
+    logic nt_out_last;              // nt_out == NT - 1, kept in a register
     assign abuf_count = (kg_left < 16'(ABUF_WORDS)) ? kg_left : 16'(ABUF_WORDS);
     assign bmem_raddr = b_raddr;
     assign omem_we = row_out && !no_omem;   // no_omem: results only written back (not kept in OMEM)
@@ -183,13 +185,15 @@ module accel_ctrl #(
         if (rst) begin
             state <= IDLE;
             {m_rows, n_cols, nt_count, kg} <= '0;
-            {mt_last, nt_last} <= '0;
+            mt_last <= '0;
             {stream_out, last_desc, act_signed, relu, out_signed, to_amem, no_omem} <= '0;
             {kg_out, kg_left} <= '0;
             tile_stride <= '0;
             for (int i = 0; i < ROWS; i++) row_off[i] <= '0;
             abuf_base <= '0;
-            abuf_nt_base <= '0;
+            abuf_nt_next <= '0;
+            o_nt_next <= '0;
+            nt_out_last <= 1'b0;
             rounding <= '0;
             {shift, out_bits, bias_shift} <= '0;
             a_base <= '0;
@@ -252,7 +256,6 @@ module accel_ctrl #(
                     n_cols <= d0[31:16];
                     nt_count <= d1[31:16];
                     mt_last <= d1[15:0] - 16'd1;
-                    nt_last <= d1[31:16] - 16'd1;
                     kg <= d2[15:0];
                     relu <= d2[16];
                     out_signed <= d2[17];
@@ -264,7 +267,9 @@ module accel_ctrl #(
                     kg_out <= d9[15:0];
                     kg_left <= d9[15:0];
                     abuf_base <= d8[AA-1:0];
-                    abuf_nt_base <= d8[AA-1:0];
+                    abuf_nt_next <= d8[AA-1:0] + AA'(ABUF_WORDS);
+                    o_nt_next <= d7[OA-1:0] + 1'b1;
+                    nt_out_last <= d1[31:16] == 16'd1;
                     shift <= d3[5:0];
                     rounding <= d3[9:8];
                     out_bits <= d3[21:16];
@@ -425,10 +430,12 @@ module accel_ctrl #(
                         m_out <= '0;
                         m_ok <= m_rows != 16'd0;
                         nt_out <= nt_out + 16'd1;
-                        omem_waddr <= o_base + OA'(nt_out) + 1'b1;
-                        if (nt_out == nt_last) wb_done <= 1'b1;
-                        abuf_nt_base <= abuf_nt_base + AA'(ABUF_WORDS);
-                        abuf_base <= abuf_nt_base + AA'(ABUF_WORDS);
+                        nt_out_last <= nt_out == nt_last_m1;
+                        omem_waddr <= o_nt_next;
+                        o_nt_next <= o_nt_next + 1'b1;
+                        if (nt_out_last) wb_done <= 1'b1;
+                        abuf_nt_next <= abuf_nt_next + AA'(ABUF_WORDS);
+                        abuf_base <= abuf_nt_next;
                         kg_left <= kg_left - 16'(ABUF_WORDS);
                     end else begin
                         mt_out <= mt_out + 16'd1;

@@ -9,9 +9,10 @@
 // each bank is split into WORDS sub-banks interleaved on the low address bits, and consecutive
 // words always land in different sub-banks.
 //
-// Reads: read data two cycles after the address. The RAM's read data goes straight into a
+// Reads: read data three cycles after the address. The RAM's read data goes straight into a
 // register (the block RAM's own output register on ECP5, see codesign.ecp5_pack: a block-RAM
-// read without it is 5.8 ns), and only then through the sub-bank select. Writes: the write
+// read without it is 5.8 ns), then through the sub-bank select into another register (the
+// sub-banks of a bank are block RAMs apart, and the array's input register is farther still). Writes: the write
 // port's enable, address and data are registered as they come in and again after the sub-bank
 // steering, then once more per bank (kept copies: one set of write registers would fan out to
 // ROWS block RAMs spread over the chip), so a word is written three cycles after it is presented
@@ -52,11 +53,14 @@ module accel_amem #(
         end
         for (genvar r = 0; r < ROWS; r++) begin : g_bank
             wire [WIDTH-1:0] ram_q;
-            logic [WIDTH-1:0] out_q;
+            logic [WIDTH-1:0] ram_q2, out_q;
             accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH), .BLOCK_RAM(1)) u_ram (
                 .clk(clk), .we(we_q), .waddr(wa_q), .wdata(wd_q),
                 .raddr(raddr[r*AA +: AA]), .rdata(ram_q));
-            always_ff @(posedge clk) out_q <= ram_q;
+            always_ff @(posedge clk) begin
+                ram_q2 <= ram_q;
+                out_q <= ram_q2;
+            end
             assign rdata[r*WIDTH +: WIDTH] = out_q;
         end
     end else begin : g_multi
@@ -87,10 +91,12 @@ module accel_amem #(
             wire [WIDTH-1:0] ram_q [WORDS];
             logic [WIDTH-1:0] sub_q [WORDS];
             logic [SB-1:0] sel, sel_q;
+            logic [WIDTH-1:0] out_q;
             always_ff @(posedge clk) begin
                 sel <= raddr[r*AA +: SB];
                 sel_q <= sel;
                 for (int s = 0; s < WORDS; s++) sub_q[s] <= ram_q[s];
+                out_q <= sub_q[sel_q];
             end
             for (genvar s = 0; s < WORDS; s++) begin : g_sub
                 logic bank_we;
@@ -106,7 +112,7 @@ module accel_amem #(
                     .clk(clk), .we(bank_we), .waddr(bank_wa), .wdata(bank_wd),
                     .raddr(raddr[r*AA + SB +: SA]), .rdata(ram_q[s]));
             end
-            assign rdata[r*WIDTH +: WIDTH] = sub_q[sel_q];
+            assign rdata[r*WIDTH +: WIDTH] = out_q;
         end
     end
 endmodule

@@ -15,8 +15,8 @@
 // a descriptor flagged last.
 //
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
-//   GEMM descriptor: 3 + sum_nt (4 + MT * max(S_nt, ROWS)) + 21 + ROWS + COLS
-//   pool descriptor: 3 + (window reads) + 5
+//   GEMM descriptor: 3 + sum_nt (4 + MT * max(S_nt, ROWS)) + 22 + ROWS + COLS
+//   pool descriptor: 3 + (window reads) + 6
 //   -- codesign.accel.golden.layer_cycles / pool_cycles, docs/ACCELERATOR.md.
 module accel_ctrl #(
     parameter int ROWS        = 4,
@@ -151,12 +151,12 @@ module accel_ctrl #(
     wire [WA-1:0] w_first = g_gt_rows ? wp_p1 : w_after_pad;   // the tile's first step read
 
     // Step pipeline: W read data arrives one cycle after issue and is registered (wq), the
-    // activation address is registered the cycle after that, activation read data arrives two
-    // cycles later (accel_amem's output register; ISSUE_LATENCY in codesign.accel.golden).
-    logic v0, l0, v1, l1, v2, l2, v3, l3;
+    // activation address is registered the cycle after that, activation read data arrives three
+    // cycles later (accel_amem's output and select registers; ISSUE_LATENCY in codesign.accel.golden).
+    logic v0, l0, v1, l1, v2, l2, v3, l3, v4, l4;
     logic [AA-1:0] aoff0;
     logic [AA-1:0] row_base [ROWS];      // aoff + row_off[i], one cycle before g is added
-    logic [COLS*WE-1:0] w2, w3;
+    logic [COLS*WE-1:0] w2, w3, w4;
 
     // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
     logic [15:0] i_in, mt_in, i_out, mt_out, nt_out, m_out;
@@ -207,7 +207,7 @@ module accel_ctrl #(
             w_raddr <= '0;
             b_raddr <= '0;
             aoff <= '0;
-            {v0, l0, v1, l1, v2, l2, v3, l3, step_valid, step_last} <= '0;
+            {v0, l0, v1, l1, v2, l2, v3, l3, v4, l4, step_valid, step_last} <= '0;
             aoff0 <= '0;
             for (int i = 0; i < ROWS; i++) row_base[i] <= '0;
             g_gt_rows <= 1'b0;
@@ -215,7 +215,7 @@ module accel_ctrl #(
             {wp_next, w_after_pad} <= '0;
             wq <= '0;
             amem_raddr <= '0;
-            {w2, w3} <= '0;
+            {w2, w3, w4} <= '0;
             step_w <= '0;
             {i_in, mt_in, i_out, mt_out, nt_out, m_out} <= '0;
             {i_in_last, mt_in_last} <= {ROWS == 1, 1'b0};
@@ -395,9 +395,10 @@ module accel_ctrl #(
             l3 <= l2;
             w3 <= w2;
             for (int i = 0; i < ROWS; i++) amem_raddr[i*AA +: AA] <= row_base[i] + AA'(g_field);
-            step_valid <= v3;
-            step_last <= l3;
-            step_w <= w3;
+            {v4, l4, w4} <= {v3, l3, w3};
+            step_valid <= v4;
+            step_last <= l4;
+            step_w <= w4;
 
             // ---------------- output side ----------------
             if (ppu_in_valid) begin

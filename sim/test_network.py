@@ -226,7 +226,8 @@ def test_random_cnns_on_one_build(build_root, seed):
         input_type = FixedType(in_bits, int(rng.integers(0, in_bits)), signed)
         convs = [(int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 9)))]
         pool = [(2, 2), (1, 2), None][int(rng.integers(3))]
-        if rng.integers(2):
+        pooled = [(h - convs[0][0] + 1) // (pool or (1, 1))[0], (w - convs[0][1] + 1) // (pool or (1, 1))[1]]
+        if rng.integers(2) and min(pooled) >= 2:     # a 2x2 second conv needs a 2x2 input
             convs.append((2, 2, int(rng.integers(1, 7))))
         nodes = cnn_nodes(rng, (h, w), channels, input_type, convs, pool, [int(rng.integers(2, 12))],
                           act=["relu", "quantize"][int(rng.integers(2))])

@@ -3,22 +3,23 @@
 //
 // Every output row of the PPUs (one sample / pixel, COLS results) becomes COLS/LANES activation
 // words, each result truncated to ACT_BITS, written one cycle later in one go (accel_amem takes
-// WORDS consecutive words per write) at base, base+1, ...; only the first `count` words are
-// written (columns past the next layer's K are not).
+// WORDS consecutive words per write) at base, base+1, ...; only the words
+// in word_en are written (columns past the next layer's K are not).
 module accel_abuf #(
     parameter int COLS     = 4,
     parameter int LANES    = 4,
     parameter int ACT_BITS = 8,
     parameter int ACC_BITS = 32,
     parameter int WORDS    = 1,   // write width of accel_amem in words (>= COLS / LANES, power of two)
-    parameter int AA       = 10
+    parameter int AA       = 10,
+    parameter int ROW_WORDS = (COLS >= LANES) ? COLS / LANES : 1   // words of one output row
 ) (
     input  wire                             clk,
     input  wire                             rst,
     input  wire                             row_valid,   // write this row
     input  wire [COLS*ACC_BITS-1:0]         row,
     input  wire [AA-1:0]                    base,        // address of the row's first word
-    input  wire [15:0]                      count,       // words to write (1..COLS/LANES)
+    input  wire [ROW_WORDS-1:0]             word_en,     // words to write (a prefix: columns past the next layer's K are not)
     output logic [WORDS-1:0]                we,
     output logic [AA-1:0]                   waddr,
     output logic [WORDS*LANES*ACT_BITS-1:0] wdata
@@ -40,7 +41,7 @@ module accel_abuf #(
             waddr <= '0;
             wdata <= '0;
         end else begin
-            for (int w = 0; w < WORDS; w++) we[w] <= row_valid && (16'(w) < count);
+            for (int w = 0; w < WORDS; w++) we[w] <= row_valid && w < ROW_WORDS && word_en[w];
             if (row_valid) begin
                 waddr <= base;
                 wdata <= packed_row;

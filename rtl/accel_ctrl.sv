@@ -22,6 +22,7 @@ module accel_ctrl #(
     parameter int ROWS        = 4,
     parameter int COLS        = 4,
     parameter int LANES       = 4,
+    parameter int ABUF_WORDS  = (COLS >= LANES) ? COLS / LANES : 1,   // words per write-back row (LANES | COLS)
     parameter int WE          = 9,    // bits per column in a weight step word ({idx, weight})
     parameter int WMEM_W      = 52,
     parameter int DA          = 4,    // address bits of the memories
@@ -60,7 +61,7 @@ module accel_ctrl #(
     // write-back of results into the activation memory (accel_abuf)
     output wire                  abuf_valid,    // write this output row back (with ppu_out_valid)
     output logic [AA-1:0]        abuf_base,
-    output wire [15:0]           abuf_count,
+    output wire [ABUF_WORDS-1:0] abuf_word_en,  // words of the row to write back
     // pooling unit (accel_pool): started in DWAIT of a pool descriptor
     output wire                  pool_start,
     input  wire                  pool_done,
@@ -169,15 +170,18 @@ module accel_ctrl #(
     logic wb_done;
     // Activation write-back: words per output tile, the next layer's groups per row tile (KG'),
     // the address of the current tile's first word and the groups left from this column tile on.
-    localparam int ABUF_WORDS = (COLS >= LANES) ? COLS / LANES : 1;   // write-back needs LANES | COLS
     logic [15:0] kg_out, kg_left;
+    // Word w of an output row is written while kg_left > w. Both this column tile's and the next
+    // one's enables are kept in registers (each a compare of kg_left with a constant), so the
+    // write enables do not wait for a subtract and a compare.
+    logic [ABUF_WORDS-1:0] word_en, word_en_next;
     wire row_out = ppu_out_valid && m_ok;   // rows m >= M are dropped
     assign abuf_valid = to_amem && row_out;
     assign pool_start = state == DWAIT && d2[22];
     logic [AA-1:0] abuf_nt_next;    // the next column tile's first write-back word
     logic [OA-1:0] o_nt_next;       // o_base + (the next column tile at the PPU output)
     logic nt_out_last;              // nt_out == NT - 1, kept in a register
-    assign abuf_count = (kg_left < 16'(ABUF_WORDS)) ? kg_left : 16'(ABUF_WORDS);
+    assign abuf_word_en = word_en;
     assign bmem_raddr = b_raddr;
     assign omem_we = row_out && !no_omem;   // no_omem: results only written back (not kept in OMEM)
 
@@ -188,6 +192,7 @@ module accel_ctrl #(
             mt_last <= '0;
             {stream_out, last_desc, act_signed, relu, out_signed, to_amem, no_omem} <= '0;
             {kg_out, kg_left} <= '0;
+            {word_en, word_en_next} <= '0;
             tile_stride <= '0;
             for (int i = 0; i < ROWS; i++) row_off[i] <= '0;
             abuf_base <= '0;
@@ -266,6 +271,10 @@ module accel_ctrl #(
                     no_omem <= d2[23];
                     kg_out <= d9[15:0];
                     kg_left <= d9[15:0];
+                    for (int w = 0; w < ABUF_WORDS; w++) begin
+                        word_en[w] <= d9[15:0] > 16'(w);
+                        word_en_next[w] <= d9[15:0] > 16'(w + ABUF_WORDS);
+                    end
                     abuf_base <= d8[AA-1:0];
                     abuf_nt_next <= d8[AA-1:0] + AA'(ABUF_WORDS);
                     o_nt_next <= d7[OA-1:0] + 1'b1;
@@ -438,6 +447,8 @@ module accel_ctrl #(
                         abuf_nt_next <= abuf_nt_next + AA'(ABUF_WORDS);
                         abuf_base <= abuf_nt_next;
                         kg_left <= kg_left - 16'(ABUF_WORDS);
+                        word_en <= word_en_next;
+                        for (int w = 0; w < ABUF_WORDS; w++) word_en_next[w] <= kg_left > 16'(w + 2 * ABUF_WORDS);
                     end else begin
                         mt_out <= mt_out + 16'd1;
                         mt_out_last <= mt_out == mt_last_m1;

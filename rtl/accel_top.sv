@@ -140,14 +140,14 @@ module accel_top #(
     wire row_valid, ppu_out_valid;
     wire [COLS*ACC_BITS-1:0] row;
     wire stream_start, stream_finished;
-    wire [15:0] abuf_count;
+    wire [WB_WORDS-1:0] abuf_word_en;
     wire abuf_valid, pool_start, pool_done;
     wire [AA-1:0] abuf_base;
     wire [OA-1:0] stream_base;
     wire [15:0] stream_rows, stream_cols;
 
     accel_ctrl #(
-        .ROWS(ROWS), .COLS(COLS), .LANES(LANES), .WE(WE), .WMEM_W(WMEM_W),
+        .ROWS(ROWS), .COLS(COLS), .LANES(LANES), .ABUF_WORDS(WB_WORDS), .WE(WE), .WMEM_W(WMEM_W),
         .DA(DA), .AA(AA), .WA(WA), .BA(BA), .OA(OA)
     ) u_ctrl (
         .clk(clk), .rst(rst), .start(start),
@@ -159,7 +159,7 @@ module accel_top #(
         .act_signed(act_signed), .relu(relu), .out_signed(out_signed), .rounding(rounding),
         .shift(shift), .out_bits(out_bits), .bias_shift(bias_shift),
         .ppu_in_valid(row_valid), .ppu_out_valid(ppu_out_valid),
-        .abuf_valid(abuf_valid), .abuf_base(abuf_base), .abuf_count(abuf_count),
+        .abuf_valid(abuf_valid), .abuf_base(abuf_base), .abuf_word_en(abuf_word_en),
         .pool_start(pool_start), .pool_done(pool_done),
         .stream_start(stream_start), .stream_base(stream_base),
         .stream_rows(stream_rows), .stream_cols(stream_cols), .stream_finished(stream_finished),
@@ -218,7 +218,7 @@ module accel_top #(
         .COLS(COLS), .LANES(LANES), .ACT_BITS(ACT_BITS), .ACC_BITS(ACC_BITS), .WORDS(AMEM_WR), .AA(AA)
     ) u_abuf (
         .clk(clk), .rst(rst), .row_valid(abuf_valid), .row(omem_wdata),
-        .base(abuf_base), .count(abuf_count),
+        .base(abuf_base), .word_en(abuf_word_en),
         .we(abuf_we), .waddr(abuf_waddr), .wdata(abuf_wdata)
     );
 

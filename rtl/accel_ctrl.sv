@@ -151,13 +151,16 @@ module accel_ctrl #(
     logic [WA-1:0] wp_next, w_after_pad;       // wp + 1 + S, wp + 1 + S - ROWS
     wire [WA-1:0] w_first = g_gt_rows ? wp_p1 : w_after_pad;   // the tile's first step read
 
-    // Step pipeline: W read data arrives one cycle after issue and is registered (wq), the
-    // activation address is registered the cycle after that, activation read data arrives three
+    // Step pipeline: W read data arrives one cycle after issue and is registered (wq), its group
+    // is copied per row, the activation address is registered the cycle after that, activation read data arrives three
     // cycles later (accel_amem's output and select registers; ISSUE_LATENCY in codesign.accel.golden).
-    logic v0, l0, v1, l1, v2, l2, v3, l3, v4, l4;
-    logic [AA-1:0] aoff0;
+    logic v0, l0, v1, l1, v2, l2, v3, l3, v4, l4, v5, l5;
+    logic [AA-1:0] aoff0, aoff1;
     logic [AA-1:0] row_base [ROWS];      // aoff + row_off[i], one cycle before g is added
-    logic [COLS*WE-1:0] w2, w3, w4;
+    // The step's group g (from wq) in one register per row: wq sits by the weight memory, the
+    // row adders by the activation banks.
+    logic [AA-1:0] g_row [ROWS];
+    logic [COLS*WE-1:0] w2, w3, w4, w5;
 
     // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
     logic [15:0] i_in, mt_in, i_out, mt_out, nt_out, m_out;
@@ -184,6 +187,11 @@ module accel_ctrl #(
     assign abuf_word_en = word_en;
     assign bmem_raddr = b_raddr;
     assign omem_we = row_out && !no_omem;   // no_omem: results only written back (not kept in OMEM)
+
+    for (genvar i = 0; i < ROWS; i++) begin : g_group_copy
+        (* keep *)
+        always_ff @(posedge clk) g_row[i] <= AA'(g_field);
+    end
 
     always_ff @(posedge clk) begin
         if (rst) begin
@@ -212,15 +220,15 @@ module accel_ctrl #(
             w_raddr <= '0;
             b_raddr <= '0;
             aoff <= '0;
-            {v0, l0, v1, l1, v2, l2, v3, l3, v4, l4, step_valid, step_last} <= '0;
-            aoff0 <= '0;
+            {v0, l0, v1, l1, v2, l2, v3, l3, v4, l4, v5, l5, step_valid, step_last} <= '0;
+            {aoff0, aoff1} <= '0;
             for (int i = 0; i < ROWS; i++) row_base[i] <= '0;
             g_gt_rows <= 1'b0;
             {g_m1, g_m2, g_pad} <= '0;
             {wp_next, w_after_pad} <= '0;
             wq <= '0;
             amem_raddr <= '0;
-            {w2, w3, w4} <= '0;
+            {w2, w3, w4, w5} <= '0;
             step_w <= '0;
             {i_in, mt_in, i_out, mt_out, nt_out, m_out} <= '0;
             {i_in_last, mt_in_last} <= {ROWS == 1, 1'b0};
@@ -394,20 +402,22 @@ module accel_ctrl #(
             v0 <= iss_valid;
             l0 <= iss_last;
             aoff0 <= aoff;
+            aoff1 <= aoff0;
             v1 <= v0;
             l1 <= l0;
-            for (int i = 0; i < ROWS; i++) row_base[i] <= aoff0 + row_off[i];
+            for (int i = 0; i < ROWS; i++) row_base[i] <= aoff1 + row_off[i];
             v2 <= v1;
             l2 <= l1;
             w2 <= wq[COLS*WE-1:0];
             v3 <= v2;
             l3 <= l2;
             w3 <= w2;
-            for (int i = 0; i < ROWS; i++) amem_raddr[i*AA +: AA] <= row_base[i] + AA'(g_field);
+            for (int i = 0; i < ROWS; i++) amem_raddr[i*AA +: AA] <= row_base[i] + g_row[i];
             {v4, l4, w4} <= {v3, l3, w3};
-            step_valid <= v4;
-            step_last <= l4;
-            step_w <= w4;
+            {v5, l5, w5} <= {v4, l4, w4};
+            step_valid <= v5;
+            step_last <= l5;
+            step_w <= w5;
 
             // ---------------- output side ----------------
             if (ppu_in_valid) begin

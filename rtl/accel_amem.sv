@@ -9,7 +9,9 @@
 // each bank is split into WORDS sub-banks interleaved on the low address bits, and consecutive
 // words always land in different sub-banks.
 //
-// Reads: read data three cycles after the address. The RAM's read data goes straight into a
+// Reads: read data four cycles after the address. The address is registered once per block RAM
+// (kept copies: one register per bank would fan out to WORDS block RAMs spread over the chip).
+// The RAM's read data goes straight into a
 // register (the block RAM's own output register on ECP5, see codesign.ecp5_pack: a block-RAM
 // read without it is 5.8 ns), then through the sub-bank select into another register (the
 // sub-banks of a bank are block RAMs apart, and the array's input register is farther still). Writes: the write
@@ -53,11 +55,13 @@ module accel_amem #(
         end
         for (genvar r = 0; r < ROWS; r++) begin : g_bank
             wire [WIDTH-1:0] ram_q;
+            logic [AA-1:0] ra_q;
             logic [WIDTH-1:0] ram_q2, out_q;
             accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH), .BLOCK_RAM(1)) u_ram (
                 .clk(clk), .we(we_q), .waddr(wa_q), .wdata(wd_q),
-                .raddr(raddr[r*AA +: AA]), .rdata(ram_q));
+                .raddr(ra_q), .rdata(ram_q));
             always_ff @(posedge clk) begin
+                ra_q <= raddr[r*AA +: AA];
                 ram_q2 <= ram_q;
                 out_q <= ram_q2;
             end
@@ -90,27 +94,29 @@ module accel_amem #(
         for (genvar r = 0; r < ROWS; r++) begin : g_bank
             wire [WIDTH-1:0] ram_q [WORDS];
             logic [WIDTH-1:0] sub_q [WORDS];
-            logic [SB-1:0] sel, sel_q;
+            logic [SB-1:0] sel_a, sel, sel_q;
             logic [WIDTH-1:0] out_q;
             always_ff @(posedge clk) begin
-                sel <= raddr[r*AA +: SB];
+                sel_a <= raddr[r*AA +: SB];
+                sel <= sel_a;
                 sel_q <= sel;
                 for (int s = 0; s < WORDS; s++) sub_q[s] <= ram_q[s];
                 out_q <= sub_q[sel_q];
             end
             for (genvar s = 0; s < WORDS; s++) begin : g_sub
                 logic bank_we;
-                logic [SA-1:0] bank_wa;
+                logic [SA-1:0] bank_wa, bank_ra;
                 logic [WIDTH-1:0] bank_wd;
                 (* keep *)
                 always_ff @(posedge clk) begin
                     bank_we <= we_q[s];
                     bank_wa <= wa_q[s];
                     bank_wd <= wd_q[s];
+                    bank_ra <= raddr[r*AA + SB +: SA];
                 end
                 accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH / WORDS), .BLOCK_RAM(1)) u_ram (
                     .clk(clk), .we(bank_we), .waddr(bank_wa), .wdata(bank_wd),
-                    .raddr(raddr[r*AA + SB +: SA]), .rdata(ram_q[s]));
+                    .raddr(bank_ra), .rdata(ram_q[s]));
             end
             assign rdata[r*WIDTH +: WIDTH] = out_q;
         end

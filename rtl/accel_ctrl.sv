@@ -165,11 +165,21 @@ module accel_ctrl #(
     // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
     logic [15:0] i_in, mt_in, i_out, mt_out, nt_out, m_out;
     logic i_in_last, mt_in_last;   // i_in == ROWS - 1, mt_in == MT - 1, kept in registers
-    logic [15:0] m_rows_m1;        // M - 1
     logic m_ok;                    // m_out < M, kept in a register (it drives a RAM write enable)
     // i_out == ROWS - 1 and mt_out == MT - 1, kept in registers (they steer wide updates)
     logic i_out_last, mt_out_last;
     logic [15:0] mt_last_m1;       // MT - 2
+    // Counter-against-end compares, registered every cycle: mt_in, mt_out and nt_out step only
+    // on the last of ROWS rows, so with ROWS >= 2 each has been stable for a cycle when its
+    // compare is next used (the compare is then not in front of the wide row-valid updates).
+    logic mt_in_eq_q, mt_out_eq_q, nt_out_eq_q;
+    wire mt_in_eq = (ROWS == 1) ? mt_in == mt_last_m1 : mt_in_eq_q;
+    wire mt_out_eq = (ROWS == 1) ? mt_out == mt_last_m1 : mt_out_eq_q;
+    wire nt_out_eq = (ROWS == 1) ? nt_out == nt_last_m1 : nt_out_eq_q;
+    // m_ok of the next row (m_out + 1 < M), so a row-valid step only moves it along.
+    logic m_ok_next;
+    logic [15:0] m_rows_m2;        // M - 2 (used only when M > 1)
+    logic m_rows_gt1;              // M > 1
     logic wb_done;
     // Activation write-back: words per output tile, the next layer's groups per row tile (KG'),
     // the address of the current tile's first word and the groups left from this column tile on.
@@ -232,8 +242,9 @@ module accel_ctrl #(
             step_w <= '0;
             {i_in, mt_in, i_out, mt_out, nt_out, m_out} <= '0;
             {i_in_last, mt_in_last} <= {ROWS == 1, 1'b0};
-            m_rows_m1 <= '0;
-            m_ok <= 1'b0;
+            {m_ok, m_ok_next, m_rows_gt1} <= '0;
+            m_rows_m2 <= '0;
+            {mt_in_eq_q, mt_out_eq_q, nt_out_eq_q} <= '0;
             i_out_last <= ROWS == 1;
             mt_out_last <= 1'b0;
             mt_last_m1 <= '0;
@@ -301,8 +312,10 @@ module accel_ctrl #(
                     nt_last_m1 <= d1[31:16] - 16'd2;
                     {i_in, mt_in, i_out, mt_out, nt_out, m_out} <= '0;
                     {i_in_last, mt_in_last} <= {ROWS == 1, d1[15:0] == 16'd1};
-                    m_rows_m1 <= d0[15:0] - 16'd1;
                     m_ok <= d0[15:0] != 16'd0;
+                    m_ok_next <= d0[15:0] > 16'd1;
+                    m_rows_gt1 <= d0[15:0] > 16'd1;
+                    m_rows_m2 <= d0[15:0] - 16'd2;
                     i_out_last <= ROWS == 1;
                     mt_out_last <= d1[15:0] == 16'd1;
                     mt_last_m1 <= d1[15:0] - 16'd2;
@@ -421,6 +434,9 @@ module accel_ctrl #(
             step_w <= w6;
 
             // ---------------- output side ----------------
+            mt_in_eq_q <= mt_in == mt_last_m1;
+            mt_out_eq_q <= mt_out == mt_last_m1;
+            nt_out_eq_q <= nt_out == nt_last_m1;
             if (ppu_in_valid) begin
                 i_in_last <= (ROWS == 1) || (!i_in_last && i_in == 16'(ROWS - 2));
                 if (i_in_last) begin
@@ -431,7 +447,7 @@ module accel_ctrl #(
                         b_raddr <= b_raddr + 1'b1;   // next tile's bias is read in the header gap
                     end else begin
                         mt_in <= mt_in + 16'd1;
-                        mt_in_last <= mt_in == mt_last_m1;
+                        mt_in_last <= mt_in_eq;
                     end
                 end else begin
                     i_in <= i_in + 16'd1;
@@ -439,7 +455,8 @@ module accel_ctrl #(
             end
             if (ppu_out_valid) begin
                 m_out <= m_out + 16'd1;
-                m_ok <= m_out < m_rows_m1;
+                m_ok <= m_ok_next;
+                m_ok_next <= m_rows_gt1 && m_out < m_rows_m2;
                 omem_waddr <= omem_waddr + OA'(nt_count);
                 abuf_base <= abuf_base + AA'(kg_out);      // the next sample's / pixel's words
                 i_out_last <= (ROWS == 1) || (!i_out_last && i_out == 16'(ROWS - 2));
@@ -450,8 +467,9 @@ module accel_ctrl #(
                         mt_out_last <= mt_last == 16'd0;
                         m_out <= '0;
                         m_ok <= m_rows != 16'd0;
+                        m_ok_next <= m_rows_gt1;
                         nt_out <= nt_out + 16'd1;
-                        nt_out_last <= nt_out == nt_last_m1;
+                        nt_out_last <= nt_out_eq;
                         omem_waddr <= o_nt_next;
                         o_nt_next <= o_nt_next + 1'b1;
                         if (nt_out_last) wb_done <= 1'b1;
@@ -462,7 +480,7 @@ module accel_ctrl #(
                         for (int w = 0; w < ABUF_WORDS; w++) word_en_next[w] <= kg_left > 16'(w + 2 * ABUF_WORDS);
                     end else begin
                         mt_out <= mt_out + 16'd1;
-                        mt_out_last <= mt_out == mt_last_m1;
+                        mt_out_last <= mt_out_eq;
                     end
                 end else begin
                     i_out <= i_out + 16'd1;

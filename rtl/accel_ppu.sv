@@ -8,8 +8,9 @@
 // the output type has out_bits (1..ACC_BITS) bits, signed or unsigned; an unsigned type with
 // saturation is quantized_relu. The result is sign-extended to ACC_BITS.
 //
-// Nine pipeline stages (codesign.accel.golden.PPU_LATENCY), each one carry chain or a couple of
+// Ten pipeline stages (codesign.accel.golden.PPU_LATENCY), each one carry chain or a couple of
 // LUT levels deep, so the unit is off the critical path:
+//   0 input registers (the accumulators come from the array, the bias from its memory: both far)
 //   1 bias coarse shift (multiples of 8)   2 bias fine shift      3 acc + bias (ACC_BITS+2 bits)
 //   4 coarse shift (multiples of 8), rounding masks OR-reduced per byte
 //   5 fine shift, half and sticky bits     6 floor + rounding increment
@@ -115,7 +116,8 @@ module accel_ppu #(
     wire [1:0] rounding_c = cfg_rounding;
 
     // ---------------- datapath ----------------
-    logic [8:0] v;                                      // valid of stages 1..9
+    logic [9:0] v;                                      // valid of stages 0..9
+    logic [ACC_BITS-1:0] acc0, bias0;                   // 0
     logic [ACC_BITS-1:0] acc1, bias1, acc2, bias2;      // 1, 2
     logic signed [S-1:0] sum3;                          // 3
     logic signed [S-1:0] coarse4;                       // 4
@@ -157,7 +159,7 @@ module accel_ppu #(
         if (LO < ACC_BITS) begin : g_bias
             localparam int BW = (ACC_BITS - LO < 8) ? ACC_BITS - LO : 8;   // bits of this byte of the bias
             /* verilator lint_off UNUSEDSIGNAL */
-            wire [ACC_BITS-1:0] bias_coarse = bias << {bias_shift_g[g][5:3], 3'b000};
+            wire [ACC_BITS-1:0] bias_coarse = bias0 << {bias_shift_g[g][5:3], 3'b000};
             wire [ACC_BITS-1:0] bias_fine = bias1 << bias_shift_g[g][2:0];
             /* verilator lint_on UNUSEDSIGNAL */
             always_ff @(posedge clk) begin
@@ -171,10 +173,12 @@ module accel_ppu #(
         if (rst) begin
             v <= '0;
         end else begin
-            v <= {v[7:0], in_valid};
+            v <= {v[8:0], in_valid};
         end
         // 1, 2: align the bias (by the multiple of 8, then the rest)
-        acc1 <= acc;
+        acc0 <= acc;
+        bias0 <= bias;
+        acc1 <= acc0;
         acc2 <= acc1;
         // 3: add
         sum3 <= S'($signed(acc2)) + S'($signed(bias2));
@@ -202,6 +206,6 @@ module accel_ppu #(
         // 9: saturate
         out <= below8 ? lo : above8 ? hi : val8;
     end
-    assign out_valid = v[8];
+    assign out_valid = v[9];
 endmodule
 `default_nettype wire

@@ -118,18 +118,23 @@ module accel_ctrl #(
     logic [AA-1:0] row_off [ROWS];   // i * KG: row i's first word relative to its tile's
 
     // KG * i (i = 0..ROWS) as shifts and adds of the registered KG: no multiplier (a DSP block
-    // timed as 3.9 ns of logic) in front of the row offsets. (Continuous assignments: Icarus hung
-    // on the same loop written as a function.)
+    // timed as 3.9 ns of logic) in front of the row offsets, and a register after every two bits
+    // of i. The adds run freely: KG is set in DWAIT and the offsets are first used by the first
+    // step's row addresses six cycles later; ceil(IB / 2) <= 4 stages plus row_off fit (ROWS <= 64).
     localparam int IB = $clog2(ROWS + 1);
+    localparam int NS = (IB + 1) / 2;
     wire [AA-1:0] kg_aa = AA'(kg);
     wire [AA-1:0] kg_times [ROWS+1];
     for (genvar i = 0; i <= ROWS; i++) begin : g_kg_times
-        wire [AA-1:0] part [IB+1];
-        assign part[0] = '0;
-        for (genvar b = 0; b < IB; b++) begin : g_bit
-            assign part[b+1] = (((i >> b) & 1) != 0) ? part[b] + (kg_aa << b) : part[b];
+        logic [AA-1:0] stage [NS];   // KG * (i mod 4^(j+1))
+        always_ff @(posedge clk) begin
+            for (int j = 0; j < NS; j++) begin
+                stage[j] <= ((j == 0) ? AA'(0) : stage[(j == 0) ? 0 : j - 1])
+                            + ((((i >> (2 * j)) & 1) != 0) ? kg_aa << (2 * j) : AA'(0))
+                            + ((((i >> (2 * j + 1)) & 1) != 0) ? kg_aa << (2 * j + 1) : AA'(0));
+            end
         end
-        assign kg_times[i] = part[IB];
+        assign kg_times[i] = stage[NS-1];
     end
 
     assign dmem_raddr = didx;
@@ -144,8 +149,9 @@ module accel_ctrl #(
     // addressed two cycles earlier.
     logic [WMEM_W-1:0] wq;
     wire [15:0] g_field = 16'(wq[WMEM_W-1 -: GF]);
-    // The header's step count S = g_field, decoded in HDRQ into registers (a comparison and four
-    // adds side by side) and selected in HDRS, so no comparator drives a wide multiplexer.
+    // The header's step count S = g_field, decoded into registers every cycle (a comparison and
+    // four adds side by side; HDRS uses the values computed in HDRQ, when wq holds the header),
+    // so no comparator drives a wide multiplexer.
     logic g_gt_rows;                           // S > ROWS
     logic [15:0] g_m1, g_m2, g_pad;            // S - 1, S - 2, ROWS - S
     logic [WA-1:0] wp_next, w_after_pad;       // wp + 1 + S, wp + 1 + S - ROWS
@@ -327,20 +333,10 @@ module accel_ctrl #(
                 HDR: begin   // KG was registered in DWAIT
                     wp_p1 <= wp + 1'b1;
                     wp_p1_mrows <= wp + 1'b1 - WA'(ROWS);
-                    tile_stride <= kg_times[ROWS];
-                    for (int i = 0; i < ROWS; i++) row_off[i] <= kg_times[i];
                     state <= HDRW;
                 end
                 HDRW: state <= HDRQ;
-                HDRQ: begin
-                    g_gt_rows <= g_field > 16'(ROWS);
-                    g_m1 <= g_field - 16'd1;
-                    g_m2 <= g_field - 16'd2;
-                    g_pad <= 16'(ROWS) - g_field;
-                    wp_next <= wp_p1 + WA'(g_field);
-                    w_after_pad <= wp_p1_mrows + WA'(g_field);
-                    state <= HDRS;
-                end
+                HDRQ: state <= HDRS;
                 HDRS: begin
                     k_last <= g_gt_rows ? g_m1 : 16'(ROWS - 1);
                     k_last_m1 <= g_gt_rows ? g_m2 : 16'(ROWS - 2);
@@ -409,6 +405,17 @@ module accel_ctrl #(
                 stream_rows <= m_rows;
                 stream_cols <= n_cols;
             end
+
+            // The header decode runs every cycle; its registers are read only in HDRS, the
+            // cycle after wq holds the header (no state decode in front of them).
+            g_gt_rows <= g_field > 16'(ROWS);
+            g_m1 <= g_field - 16'd1;
+            g_m2 <= g_field - 16'd2;
+            g_pad <= 16'(ROWS) - g_field;
+            wp_next <= wp_p1 + WA'(g_field);
+            w_after_pad <= wp_p1_mrows + WA'(g_field);
+            tile_stride <= kg_times[ROWS];
+            for (int i = 0; i < ROWS; i++) row_off[i] <= kg_times[i];
 
             // ---------------- step pipeline ----------------
             wq <= wmem_rdata;

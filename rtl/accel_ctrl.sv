@@ -79,7 +79,7 @@ module accel_ctrl #(
     logic perf_restart, streaming;   // perf_cycles restarts / pauses (STREAM)
     localparam int GF = WMEM_W - COLS * WE;   // width of the group / step-count field
 
-    typedef enum logic [3:0] {IDLE, DFETCH, DWAIT, HDR, HDRW, HDRQ, HDRS, ISSUE, DRAIN, STREAM, NEXT, POOL} state_t;
+    typedef enum logic [3:0] {IDLE, DFETCH, DREAD, DWAIT, HDR, HDRW, HDRQ, HDRS, ISSUE, DRAIN, STREAM, NEXT, POOL} state_t;
     state_t state;
 
     // Descriptor fields.
@@ -280,7 +280,8 @@ module accel_ctrl #(
                     perf_restart <= 1'b1;
                     state <= DFETCH;
                 end
-                DFETCH: state <= DWAIT;
+                DFETCH: state <= DREAD;
+                DREAD: state <= DWAIT;   // the descriptor memory's read data is registered once more (accel_top)
                 DWAIT: begin
                     m_rows <= d0[15:0];
                     n_cols <= d0[31:16];

@@ -99,6 +99,11 @@ module accel_top #(
     accel_sdpram #(.WIDTH(DMEM_W), .DEPTH(DMEM_DEPTH)) u_dmem (
         .clk(clk), .we(we_d), .waddr(waddr[DA-1:0]), .wdata(wdata[DMEM_W-1:0]),
         .raddr(dmem_raddr), .rdata(dmem_rdata));
+    // The descriptor memory is LUT RAM (Yosys registers its read address), 320 bits wide and
+    // read by the controller and the pooling unit: its read data is registered once more so the
+    // address does not fan out through the RAM into both.
+    logic [DMEM_W-1:0] dmem_q;
+    always_ff @(posedge clk) dmem_q <= dmem_rdata;
     // Activation memory (one replicated bank per array row): written by the loader, by the
     // write-back of a layer's results (a whole output row per write) or by the pooling unit.
     wire [AMEM_WR-1:0] abuf_we;
@@ -151,7 +156,7 @@ module accel_top #(
         .DA(DA), .AA(AA), .WA(WA), .BA(BA), .OA(OA)
     ) u_ctrl (
         .clk(clk), .rst(rst), .start(start),
-        .dmem_raddr(dmem_raddr), .dmem_rdata(dmem_rdata),
+        .dmem_raddr(dmem_raddr), .dmem_rdata(dmem_q),
         .wmem_raddr(wmem_raddr), .wmem_rdata(wmem_rdata),
         .amem_raddr(ctrl_amem_raddr), .bmem_raddr(bmem_raddr),
         .omem_we(omem_we), .omem_waddr(omem_waddr),
@@ -223,7 +228,7 @@ module accel_top #(
     );
 
     accel_pool #(.LANES(LANES), .ACT_BITS(ACT_BITS), .AA(AA)) u_pool (
-        .clk(clk), .rst(rst), .start(pool_start), .desc(dmem_rdata),
+        .clk(clk), .rst(rst), .start(pool_start), .desc(dmem_q),
         .raddr(pool_raddr), .rdata(amem_rdata[AMEM_W-1:0]),
         .we(pool_we), .waddr(pool_waddr), .wdata(pool_wdata), .busy(pool_busy), .done(pool_done)
     );

@@ -9,12 +9,12 @@
 // each bank is split into WORDS sub-banks interleaved on the low address bits, and consecutive
 // words always land in different sub-banks.
 //
-// Reads: read data four cycles after the address. The address is registered once per block RAM
+// Reads: read data five cycles after the address. The address is registered once per block RAM
 // (kept copies: one register per bank would fan out to WORDS block RAMs spread over the chip).
-// The RAM's read data goes straight into a
-// register (the block RAM's own output register on ECP5, see codesign.ecp5_pack: a block-RAM
-// read without it is 5.8 ns), then through the sub-bank select into another register (the
-// sub-banks of a bank are block RAMs apart, and the array's input register is farther still). Writes: the write
+// The RAM's read data goes straight into a register (the block RAM's own output register on
+// ECP5, see codesign.ecp5_pack: a block-RAM read without it is 5.8 ns), then through the
+// sub-bank select in two registered steps, groups of up to four sub-banks and then the groups
+// (the sub-banks of a bank are block RAMs apart, and the array's input register is farther still). Writes: the write
 // port's enable, address and data are registered as they come in and again after the sub-bank
 // steering, then once more per bank (kept copies: one set of write registers would fan out to
 // ROWS block RAMs spread over the chip), so a word is written three cycles after it is presented
@@ -56,14 +56,15 @@ module accel_amem #(
         for (genvar r = 0; r < ROWS; r++) begin : g_bank
             wire [WIDTH-1:0] ram_q;
             logic [AA-1:0] ra_q;
-            logic [WIDTH-1:0] ram_q2, out_q;
+            logic [WIDTH-1:0] ram_q2, mid_q, out_q;   // mid_q: the place of the group select
             accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH), .BLOCK_RAM(1)) u_ram (
                 .clk(clk), .we(we_q), .waddr(wa_q), .wdata(wd_q),
                 .raddr(ra_q), .rdata(ram_q));
             always_ff @(posedge clk) begin
                 ra_q <= raddr[r*AA +: AA];
                 ram_q2 <= ram_q;
-                out_q <= ram_q2;
+                mid_q <= ram_q2;
+                out_q <= mid_q;
             end
             assign rdata[r*WIDTH +: WIDTH] = out_q;
         end
@@ -92,16 +93,28 @@ module accel_amem #(
             end
         end
         for (genvar r = 0; r < ROWS; r++) begin : g_bank
+            localparam int G = (WORDS < 4) ? WORDS : 4;   // sub-banks per group
+            localparam int NG = WORDS / G;
+            localparam int GB = $clog2(G);
             wire [WIDTH-1:0] ram_q [WORDS];
             logic [WIDTH-1:0] sub_q [WORDS];
-            logic [SB-1:0] sel_a, sel, sel_q;
+            logic [WIDTH-1:0] grp_q [NG];
+            logic [SB-1:0] sel_a, sel, sel_q, sel_g;
             logic [WIDTH-1:0] out_q;
             always_ff @(posedge clk) begin
                 sel_a <= raddr[r*AA +: SB];
                 sel <= sel_a;
                 sel_q <= sel;
+                sel_g <= sel_q;
                 for (int s = 0; s < WORDS; s++) sub_q[s] <= ram_q[s];
-                out_q <= sub_q[sel_q];
+                for (int g = 0; g < NG; g++) grp_q[g] <= sub_q[g * G + int'(sel_q[GB-1:0])];
+            end
+            if (NG == 1) begin : g_one_group
+                wire unused_sel = &{1'b0, sel_g};
+                always_ff @(posedge clk) out_q <= grp_q[0];
+            end else begin : g_groups
+                wire unused_sel = &{1'b0, sel_g[GB-1:0]};   // the group's own select was applied a cycle earlier
+                always_ff @(posedge clk) out_q <= grp_q[sel_g[SB-1:GB]];
             end
             for (genvar s = 0; s < WORDS; s++) begin : g_sub
                 logic bank_we;

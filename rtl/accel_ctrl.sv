@@ -158,15 +158,15 @@ module accel_ctrl #(
     wire [WA-1:0] w_first = g_gt_rows ? wp_p1 : w_after_pad;   // the tile's first step read
 
     // Step pipeline: W read data arrives one cycle after issue and is registered (wq), its group
-    // is copied per row, the activation address is registered the cycle after that, activation read data arrives four
+    // is copied per row, the activation address is registered the cycle after that, activation read data arrives five
     // cycles later (accel_amem's address copies, output and select registers; ISSUE_LATENCY in codesign.accel.golden).
-    logic v0, l0, v1, l1, v2, l2, v3, l3, v4, l4, v5, l5, v6, l6;
+    logic v0, l0, v1, l1, v2, l2, v3, l3, v4, l4, v5, l5, v6, l6, v7, l7;
     logic [AA-1:0] aoff0, aoff1;
     logic [AA-1:0] row_base [ROWS];      // aoff + row_off[i], one cycle before g is added
     // The step's group g (from wq) in one register per row: wq sits by the weight memory, the
     // row adders by the activation banks.
     logic [AA-1:0] g_row [ROWS];
-    logic [COLS*WE-1:0] w2, w3, w4, w5, w6;
+    logic [COLS*WE-1:0] w2, w3, w4, w5, w6, w7;
 
     // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
     logic [15:0] i_in, mt_in, i_out, mt_out, nt_out, m_out;
@@ -236,7 +236,7 @@ module accel_ctrl #(
             w_raddr <= '0;
             b_raddr <= '0;
             aoff <= '0;
-            {v0, l0, v1, l1, v2, l2, v3, l3, v4, l4, v5, l5, v6, l6, step_valid, step_last} <= '0;
+            {v0, l0, v1, l1, v2, l2, v3, l3, v4, l4, v5, l5, v6, l6, v7, l7, step_valid, step_last} <= '0;
             {aoff0, aoff1} <= '0;
             for (int i = 0; i < ROWS; i++) row_base[i] <= '0;
             g_gt_rows <= 1'b0;
@@ -244,7 +244,7 @@ module accel_ctrl #(
             {wp_next, w_after_pad} <= '0;
             wq <= '0;
             amem_raddr <= '0;
-            {w2, w3, w4, w5, w6} <= '0;
+            {w2, w3, w4, w5, w6, w7} <= '0;
             step_w <= '0;
             {i_in, mt_in, i_out, mt_out, nt_out, m_out} <= '0;
             {i_in_last, mt_in_last} <= {ROWS == 1, 1'b0};
@@ -437,9 +437,10 @@ module accel_ctrl #(
             {v4, l4, w4} <= {v3, l3, w3};
             {v5, l5, w5} <= {v4, l4, w4};
             {v6, l6, w6} <= {v5, l5, w5};
-            step_valid <= v6;
-            step_last <= l6;
-            step_w <= w6;
+            {v7, l7, w7} <= {v6, l6, w6};
+            step_valid <= v7;
+            step_last <= l7;
+            step_w <= w7;
 
             // ---------------- output side ----------------
             mt_in_eq_q <= mt_in == mt_last_m1;

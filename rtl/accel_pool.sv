@@ -6,8 +6,8 @@
 // PH x PW window words are read on consecutive cycles (one read per cycle, no gaps) and their
 // lane-wise maximum (signed or unsigned codes) is written to wb_base, wb_base+1, ... (a compact
 // PHo x PWo grid). It pools the stored activation codes, i.e. exactly what MaxPooling2D sees after
-// the quantized activation. The read address is registered, read data comes four cycles after it
-// (accel_amem) and is registered before the comparators. Cycles from start to done: reads + 7
+// the quantized activation. The read address is registered, read data comes five cycles after it
+// (accel_amem) and is registered before the comparators. Cycles from start to done: reads + 8
 // (POOL_LATENCY in codesign.accel.golden).
 module accel_pool #(
     parameter int LANES    = 4,
@@ -58,7 +58,7 @@ module accel_pool #(
     // output register), which is registered once more (rd_q) before it meets the running maximum
     // in stage 2.
     logic va, firsta, lasta, fina, v0, first0, last0, fin0, v1, first1, last1, fin1;
-    logic vr, firstr, lastr, finr, vm, firstm, lastm, finm;   // the activation memory's address copy and sub-bank select
+    logic vr, firstr, lastr, finr, vg, firstg, lastg, fing, vm, firstm, lastm, finm;   // the activation memory's address copy and sub-bank select (two)
     logic v2, first2, last2, fin2, fin3;
     // Codes are compared as unsigned keys: a signed code with its sign bit flipped orders like
     // the signed value, so the running-maximum loop has no signed/unsigned choice in it. rd_q and
@@ -76,7 +76,7 @@ module accel_pool #(
         end
     end
 
-    assign busy = active | va | v0 | v1 | vr | vm | v2 | we;
+    assign busy = active | va | v0 | v1 | vr | vg | vm | v2 | we;
     assign done = we & fin3;
 
     always_ff @(posedge clk) begin
@@ -91,7 +91,7 @@ module accel_pool #(
             {row_stride, img_stride, row_block, col_block, cg_step} <= '0;
             {base_n, base_r, base_p, base_c, off_r, off_c, out_ptr} <= '0;
             {va, firsta, lasta, fina, v0, first0, last0, fin0} <= '0;
-            {v1, first1, last1, fin1, vr, firstr, lastr, finr, vm, firstm, lastm, finm, v2, first2, last2, fin2, fin3, we} <= '0;
+            {v1, first1, last1, fin1, vr, firstr, lastr, finr, vg, firstg, lastg, fing, vm, firstm, lastm, finm, v2, first2, last2, fin2, fin3, we} <= '0;
             rd_q <= '0;
             acc <= '0;
             waddr <= '0;
@@ -193,7 +193,8 @@ module accel_pool #(
             last1 <= last0;
             fin1 <= fin0;
             {vr, firstr, lastr, finr} <= {v1, first1, last1, fin1};
-            {vm, firstm, lastm, finm} <= {vr, firstr, lastr, finr};
+            {vg, firstg, lastg, fing} <= {vr, firstr, lastr, finr};
+            {vm, firstm, lastm, finm} <= {vg, firstg, lastg, fing};
             v2 <= vm;
             first2 <= firstm;
             last2 <= lastm;

@@ -57,9 +57,9 @@ module accel_ctrl #(
     output logic [5:0]           bias_shift,
     // rows entering and leaving the PPUs
     input  wire                  ppu_in_valid,
-    input  wire                  ppu_out_valid,
+    input  wire                  ppu_out_next,   // a PPU result row comes out next cycle
     // write-back of results into the activation memory (accel_abuf)
-    output wire                  abuf_valid,    // write this output row back (with ppu_out_valid)
+    output wire                  abuf_valid,    // write this output row back (with the PPUs' output)
     output logic [AA-1:0]        abuf_base,
     output wire [ABUF_WORDS-1:0] abuf_word_en,  // words of the row to write back
     // pooling unit (accel_pool): started in DWAIT of a pool descriptor
@@ -194,6 +194,9 @@ module accel_ctrl #(
     // one's enables are kept in registers (each a compare of kg_left with a constant), so the
     // write enables do not wait for a subtract and a compare.
     logic [ABUF_WORDS-1:0] word_en, word_en_next;
+    // The PPUs' output valid, registered here from its early copy: it enables the output-side
+    // counters and addresses, which sit here, far from the PPUs.
+    logic ppu_out_valid;
     wire row_out = ppu_out_valid && m_ok;   // rows m >= M are dropped
     assign abuf_valid = to_amem && row_out;
     assign pool_start = state == DWAIT && d2[22];
@@ -264,6 +267,7 @@ module accel_ctrl #(
             busy <= 1'b0;
             perf_cycles <= '0;
             {perf_restart, streaming} <= '0;
+            ppu_out_valid <= 1'b0;
         end else begin
             stream_start <= 1'b0;
             // Counts every cycle outside IDLE and STREAM, from registered flags (no state decode
@@ -443,6 +447,7 @@ module accel_ctrl #(
             step_w <= w7;
 
             // ---------------- output side ----------------
+            ppu_out_valid <= ppu_out_next;
             mt_in_eq_q <= mt_in == mt_last_m1;
             mt_out_eq_q <= mt_out == mt_last_m1;
             nt_out_eq_q <= nt_out == nt_last_m1;

@@ -44,6 +44,7 @@ module accel_ppu #(
     input  wire [ACC_BITS-1:0]  acc,
     input  wire [ACC_BITS-1:0]  bias,
     output logic                out_valid,
+    output logic                out_valid_next,   // out_valid of the next cycle
     output logic [ACC_BITS-1:0] out
 );
     localparam int S = ACC_BITS + 2;
@@ -207,5 +208,6 @@ module accel_ppu #(
         out <= below8 ? lo : above8 ? hi : val8;
     end
     assign out_valid = v[9];
+    assign out_valid_next = v[8];
 endmodule
 `default_nettype wire

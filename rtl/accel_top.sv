@@ -142,7 +142,7 @@ module accel_top #(
     wire act_signed, relu, out_signed;
     wire [1:0] rounding;
     wire [5:0] shift, out_bits, bias_shift;
-    wire row_valid, ppu_out_valid;
+    wire row_valid, ppu_out_next;
     wire [COLS*ACC_BITS-1:0] row;
     wire stream_start, stream_finished;
     wire [WB_WORDS-1:0] abuf_word_en;
@@ -163,7 +163,7 @@ module accel_top #(
         .step_valid(step_valid), .step_last(step_last), .step_w(step_w),
         .act_signed(act_signed), .relu(relu), .out_signed(out_signed), .rounding(rounding),
         .shift(shift), .out_bits(out_bits), .bias_shift(bias_shift),
-        .ppu_in_valid(row_valid), .ppu_out_valid(ppu_out_valid),
+        .ppu_in_valid(row_valid), .ppu_out_next(ppu_out_next),
         .abuf_valid(abuf_valid), .abuf_base(abuf_base), .abuf_word_en(abuf_word_en),
         .pool_start(pool_start), .pool_done(pool_done),
         .stream_start(stream_start), .stream_base(stream_base),
@@ -189,7 +189,7 @@ module accel_top #(
     always_ff @(posedge clk) bias_q <= bmem_rdata;
 
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [COLS-1:0] ppu_valid;
+    wire [COLS-1:0] ppu_valid, ppu_valid_next;
     // Layer configuration, chained through the PPUs' registered copies (index j feeds PPU j).
     wire [5:0] c_bias_shift [COLS+1];
     wire [5:0] c_shift [COLS+1];
@@ -214,10 +214,11 @@ module accel_top #(
             .cfg_out_signed(c_out_signed[j+1]), .cfg_relu(c_relu[j+1]),
             .in_valid(row_valid), .acc(row[j*ACC_BITS +: ACC_BITS]),
             .bias(bias_q[j*ACC_BITS +: ACC_BITS]),
-            .out_valid(ppu_valid[j]), .out(omem_wdata[j*ACC_BITS +: ACC_BITS])
+            .out_valid(ppu_valid[j]), .out_valid_next(ppu_valid_next[j]),
+            .out(omem_wdata[j*ACC_BITS +: ACC_BITS])
         );
     end
-    assign ppu_out_valid = ppu_valid[0];
+    assign ppu_out_next = ppu_valid_next[0];
 
     accel_abuf #(
         .COLS(COLS), .LANES(LANES), .ACT_BITS(ACT_BITS), .ACC_BITS(ACC_BITS), .WORDS(AMEM_WR), .AA(AA)

@@ -96,8 +96,30 @@ module accel_top #(
     wire [OMEM_W-1:0] omem_rdata, omem_wdata;
     wire omem_we;
 
+    // The loader's write port, registered once more per memory (kept copies: one set of
+    // registers would fan out to memories spread over the chip). A write lands a cycle later,
+    // still before anything reads it: the controller reads its first descriptor two cycles
+    // after a start, the weights and biases later still.
+    logic we_dq, we_wq, we_bq;
+    logic [DA-1:0] wa_dq;
+    logic [WA-1:0] wa_wq;
+    logic [BA-1:0] wa_bq;
+    logic [DMEM_W-1:0] wd_dq;
+    logic [WMEM_W-1:0] wd_wq;
+    logic [BMEM_W-1:0] wd_bq;
+    (* keep *)
+    always_ff @(posedge clk) begin
+        {we_dq, we_wq, we_bq} <= {we_d, we_w, we_b};
+        wa_dq <= waddr[DA-1:0];
+        wa_wq <= waddr[WA-1:0];
+        wa_bq <= waddr[BA-1:0];
+        wd_dq <= wdata[DMEM_W-1:0];
+        wd_wq <= wdata[WMEM_W-1:0];
+        wd_bq <= wdata[BMEM_W-1:0];
+    end
+
     accel_sdpram #(.WIDTH(DMEM_W), .DEPTH(DMEM_DEPTH)) u_dmem (
-        .clk(clk), .we(we_d), .waddr(waddr[DA-1:0]), .wdata(wdata[DMEM_W-1:0]),
+        .clk(clk), .we(we_dq), .waddr(wa_dq), .wdata(wd_dq),
         .raddr(dmem_raddr), .rdata(dmem_rdata));
     // The descriptor memory is LUT RAM (Yosys registers its read address), 320 bits wide and
     // read by the controller and the pooling unit: its read data is registered once more so the
@@ -127,10 +149,10 @@ module accel_top #(
         assign amem_raddr = pool_busy ? pool_raddr : ctrl_amem_raddr;
     end
     accel_sdpram #(.WIDTH(WMEM_W), .DEPTH(WMEM_DEPTH)) u_wmem (
-        .clk(clk), .we(we_w), .waddr(waddr[WA-1:0]), .wdata(wdata[WMEM_W-1:0]),
+        .clk(clk), .we(we_wq), .waddr(wa_wq), .wdata(wd_wq),
         .raddr(wmem_raddr), .rdata(wmem_rdata));
     accel_sdpram #(.WIDTH(BMEM_W), .DEPTH(BMEM_DEPTH)) u_bmem (
-        .clk(clk), .we(we_b), .waddr(waddr[BA-1:0]), .wdata(wdata[BMEM_W-1:0]),
+        .clk(clk), .we(we_bq), .waddr(wa_bq), .wdata(wd_bq),
         .raddr(bmem_raddr), .rdata(bmem_rdata));
     accel_sdpram #(.WIDTH(OMEM_W), .DEPTH(OMEM_DEPTH)) u_omem (
         .clk(clk), .we(omem_we), .waddr(omem_waddr), .wdata(omem_wdata),

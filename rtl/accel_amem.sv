@@ -15,10 +15,10 @@
 // ECP5, see codesign.ecp5_pack: a block-RAM read without it is 5.8 ns), then through the
 // sub-bank select in two registered steps, groups of up to four sub-banks and then the groups
 // (the sub-banks of a bank are block RAMs apart, and the array's input register is farther still). Writes: the write
-// port's enable, address and data are registered as they come in and again after the sub-bank
-// steering, then once more per bank (kept copies: one set of write registers would fan out to
-// ROWS block RAMs spread over the chip), so a word is written three cycles after it is presented
-// (two when WORDS = 1); nothing reads it that early
+// port's enable, address and data are registered as they come in, again beside the steering
+// decode, again after the sub-bank steering, then once more per bank (kept copies: one set of
+// write registers would fan out to ROWS block RAMs spread over the chip), so a word is written
+// four cycles after it is presented (two when WORDS = 1); nothing reads it that early
 // (the controller reads a layer's input only after the previous descriptor has finished). The banks are block RAM
 // (BLOCK_RAM): as LUT RAM, ROWS x WORDS small sub-banks cost thousands of LUTs and slow reads.
 module accel_amem #(
@@ -73,23 +73,32 @@ module accel_amem #(
         localparam int SA = AA - SB;
         // Sub-bank s takes write word w = (s - waddr) mod WORDS, at address (waddr + w) / WORDS,
         // i.e. waddr / WORDS, plus one where s < waddr mod WORDS (the words that wrapped). w and
-        // the wrap flag are registered with the incoming write, so the steering stage is one
-        // multiplexer per data bit and one incrementer per sub-bank.
+        // the wrap flag are registered from the registered write (the write-port multiplexer in
+        // front of it comes from three places), beside a second copy of the write, so the
+        // steering stage is one multiplexer per data bit and one incrementer per sub-bank.
         logic [SB-1:0] w_of [WORDS];
         logic wrap [WORDS];
-        wire unused_lo = &{1'b0, waddr[SB-1:0]};   // taken from waddr_in into w_of and wrap
+        logic [WORDS-1:0] we1;
+        logic [AA-1:0] waddr1;
+        logic [WORDS*WIDTH-1:0] wdata1;
+        always_ff @(posedge clk) begin
+            we1 <= we;
+            waddr1 <= waddr;
+            wdata1 <= wdata;
+        end
+        wire unused_lo = &{1'b0, waddr1[SB-1:0]};   // taken into w_of and wrap
         logic we_q [WORDS];
         logic [SA-1:0] wa_q [WORDS];
         logic [WIDTH-1:0] wd_q [WORDS];
         for (genvar s = 0; s < WORDS; s++) begin : g_wsel
             always_ff @(posedge clk) begin
-                w_of[s] <= SB'(s) - waddr_in[SB-1:0];
+                w_of[s] <= SB'(s) - waddr[SB-1:0];
                 /* verilator lint_off CMPCONST */   // constant for s = 0
-                wrap[s] <= SB'(s) < waddr_in[SB-1:0];
+                wrap[s] <= SB'(s) < waddr[SB-1:0];
                 /* verilator lint_on CMPCONST */
-                we_q[s] <= we[w_of[s]];
-                wa_q[s] <= waddr[AA-1:SB] + SA'(wrap[s]);
-                wd_q[s] <= wdata[w_of[s]*WIDTH +: WIDTH];
+                we_q[s] <= we1[w_of[s]];
+                wa_q[s] <= waddr1[AA-1:SB] + SA'(wrap[s]);
+                wd_q[s] <= wdata1[w_of[s]*WIDTH +: WIDTH];
             end
         end
         for (genvar r = 0; r < ROWS; r++) begin : g_bank

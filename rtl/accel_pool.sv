@@ -7,7 +7,8 @@
 // lane-wise maximum (signed or unsigned codes) is written to wb_base, wb_base+1, ... (a compact
 // PHo x PWo grid). It pools the stored activation codes, i.e. exactly what MaxPooling2D sees after
 // the quantized activation. The read address is registered, read data comes five cycles after it
-// (accel_amem) and is registered before the comparators. Cycles from start to done: reads + 8
+// (accel_amem) and is registered before the comparators. The start pulse and the descriptor are
+// registered as they arrive (both come from far away). Cycles from start to done: reads + 9
 // (POOL_LATENCY in codesign.accel.golden).
 module accel_pool #(
     parameter int LANES    = 4,
@@ -42,9 +43,14 @@ module accel_pool #(
     logic [AA-1:0] row_stride, img_stride, row_block, col_block, cg_step;
     logic [AA-1:0] base_n, base_r, base_p, base_c, off_r, off_c, out_ptr;
 
+    logic start_q;
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [319:0] d = desc;
+    logic [319:0] d;   // the descriptor, registered
     /* verilator lint_on UNUSEDSIGNAL */
+    always_ff @(posedge clk) begin
+        start_q <= !rst && start;
+        d <= desc;
+    end
 
     // The read address is registered (no adder in front of the RAM's address pins).
     always_ff @(posedge clk) raddr <= base_c + off_r + off_c;
@@ -97,7 +103,7 @@ module accel_pool #(
             waddr <= '0;
             wdata <= '0;
         end else begin
-            if (start) begin
+            if (start_q) begin
                 active <= 1'b1;
                 cg_step <= AA'(d[31:16]);
                 {one_cg, one_ph, one_pw} <= {d[31:16] == 16'd1, d[47:32] == 16'd1, d[63:48] == 16'd1};
@@ -180,7 +186,7 @@ module accel_pool #(
                     end
                 end
             end
-            va <= active && !start;
+            va <= active && !start_q;
             firsta <= win_first;
             lasta <= win_last;
             fina <= final_read;

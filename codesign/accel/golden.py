@@ -41,7 +41,7 @@ COLLECT_LATENCY = 2         # per-column result collect: groups of four rows, th
 PPU_LATENCY = 10            # input registers, bias align (two), add, coarse shift, fine shift, round, range bits, flags, select
 PPU_CONFIG_SETUP = 4        # cycles the PPU configuration is stable before its first valid input (accel_ppu)
 WRITEBACK_LATENCY = 1       # the controller sees the last result row written (accel_ctrl)
-POOL_LATENCY = 8            # last window address -> its register, read data (five cycles), its register, write
+POOL_LATENCY = 9            # start register, last window address -> its register, read data (five cycles), its register, write
 
 
 def array_latency(spec: AccelSpec) -> int:

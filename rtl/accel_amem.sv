@@ -14,8 +14,8 @@
 // The RAM's read data goes straight into a register (the block RAM's own output register on
 // ECP5, see codesign.ecp5_pack: a block-RAM read without it is 5.8 ns), then through the
 // sub-bank select in two registered steps, groups of up to four sub-banks and then the groups
-// (the sub-banks of a bank are block RAMs apart, and the array's input register is farther still). Writes: the write
-// port's enable, address and data are registered as they come in, again beside the steering
+// (the sub-banks of a bank are block RAMs apart, and the array's input register is farther
+// still). Writes: the write port's enable, address and data are registered as they come in, again beside the steering
 // decode, again after the sub-bank steering, then once more per bank (kept copies: one set of
 // write registers would fan out to ROWS block RAMs spread over the chip), so a word is written
 // four cycles after it is presented (two when WORDS = 1); nothing reads it that early

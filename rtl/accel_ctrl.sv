@@ -15,8 +15,8 @@
 // a descriptor flagged last.
 //
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
-//   GEMM descriptor: 3 + sum_nt (4 + MT * max(S_nt, ROWS)) + 22 + ROWS + COLS
-//   pool descriptor: 3 + (window reads) + 6
+//   GEMM descriptor: 4 + sum_nt (4 + MT * max(S_nt, ROWS)) + 26 + ROWS + COLS
+//   pool descriptor: 4 + (window reads) + 9
 //   -- codesign.accel.golden.layer_cycles / pool_cycles, docs/ACCELERATOR.md.
 module accel_ctrl #(
     parameter int ROWS        = 4,
@@ -44,9 +44,9 @@ module accel_ctrl #(
     output wire                  omem_we,      // with the PPU output row
     output logic [OA-1:0]        omem_waddr,
     // array step, aligned with the activation memory's read data
-    output logic                 step_valid,
-    output logic                 step_last,
-    output logic [COLS*WE-1:0]   step_w,
+    output wire                  step_valid,
+    output wire                  step_last,
+    output wire [COLS*WE-1:0]    step_w,
     // layer configuration
     output logic                 act_signed,
     output logic                 relu,
@@ -158,15 +158,20 @@ module accel_ctrl #(
     wire [WA-1:0] w_first = g_gt_rows ? wp_p1 : w_after_pad;   // the tile's first step read
 
     // Step pipeline: W read data arrives one cycle after issue and is registered (wq), its group
-    // is copied per row, the activation address is registered the cycle after that, activation read data arrives five
-    // cycles later (accel_amem's address copies, output and select registers; ISSUE_LATENCY in codesign.accel.golden).
-    logic v0, l0, v1, l1, v2, l2, v3, l3, v4, l4, v5, l5, v6, l6, v7, l7;
+    // is copied per row, the activation address is registered the cycle after that, and the
+    // activation read data arrives AMEM_READ cycles later (accel_amem's address copies, output
+    // and select registers; ISSUE_LATENCY in codesign.accel.golden).
+    localparam int AMEM_READ = 5;
+    logic v0, l0, v1, l1, v2, l2, v3, l3;
     logic [AA-1:0] aoff0, aoff1;
     logic [AA-1:0] row_base [ROWS];      // aoff + row_off[i], one cycle before g is added
     // The step's group g (from wq) in one register per row: wq sits by the weight memory, the
     // row adders by the activation banks.
     logic [AA-1:0] g_row [ROWS];
-    logic [COLS*WE-1:0] w2, w3, w4, w5, w6, w7;
+    logic [COLS*WE-1:0] w2, w3;
+    // The step waits beside the activation read (v3/l3/w3 go with amem_raddr).
+    accel_delay #(.WIDTH(2 + COLS * WE), .DEPTH(AMEM_READ)) u_step_delay (
+        .clk(clk), .rst(rst), .d({v3, l3, w3}), .q({step_valid, step_last, step_w}));
 
     // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
     logic [15:0] i_in, mt_in, i_out, mt_out, nt_out, m_out;
@@ -239,7 +244,7 @@ module accel_ctrl #(
             w_raddr <= '0;
             b_raddr <= '0;
             aoff <= '0;
-            {v0, l0, v1, l1, v2, l2, v3, l3, v4, l4, v5, l5, v6, l6, v7, l7, step_valid, step_last} <= '0;
+            {v0, l0, v1, l1, v2, l2, v3, l3} <= '0;
             {aoff0, aoff1} <= '0;
             for (int i = 0; i < ROWS; i++) row_base[i] <= '0;
             g_gt_rows <= 1'b0;
@@ -247,8 +252,7 @@ module accel_ctrl #(
             {wp_next, w_after_pad} <= '0;
             wq <= '0;
             amem_raddr <= '0;
-            {w2, w3, w4, w5, w6, w7} <= '0;
-            step_w <= '0;
+            {w2, w3} <= '0;
             {i_in, mt_in, i_out, mt_out, nt_out, m_out} <= '0;
             {i_in_last, mt_in_last} <= {ROWS == 1, 1'b0};
             {m_ok, m_ok_next, m_rows_gt1} <= '0;
@@ -438,13 +442,6 @@ module accel_ctrl #(
             l3 <= l2;
             w3 <= w2;
             for (int i = 0; i < ROWS; i++) amem_raddr[i*AA +: AA] <= row_base[i] + g_row[i];
-            {v4, l4, w4} <= {v3, l3, w3};
-            {v5, l5, w5} <= {v4, l4, w4};
-            {v6, l6, w6} <= {v5, l5, w5};
-            {v7, l7, w7} <= {v6, l6, w6};
-            step_valid <= v7;
-            step_last <= l7;
-            step_w <= w7;
 
             // ---------------- output side ----------------
             ppu_out_valid <= ppu_out_next;

@@ -60,9 +60,9 @@ module accel_pool #(
     wire win_last = last_x && last_y;
     wire final_read = win_last && last_cg && last_pw && last_ph && last_n;
 
-    // Window flags wait in stages a, 0 and 1 for the read data (address register, RAM, its
-    // output register), which is registered once more (rd_q) before it meets the running maximum
-    // in stage 2.
+    // Window flags wait in stages a, 0, 1, r, g and m for the read data (address register, then
+    // accel_amem's five read cycles), which is registered once more (rd_q) before it meets the
+    // running maximum in stage 2.
     logic va, firsta, lasta, fina, v0, first0, last0, fin0, v1, first1, last1, fin1;
     logic vr, firstr, lastr, finr, vg, firstg, lastg, fing, vm, firstm, lastm, finm;   // the activation memory's address copy and sub-bank select (two)
     logic v2, first2, last2, fin2, fin3;

@@ -54,7 +54,6 @@ module accel_ctrl #(
     output logic [1:0]           rounding,
     output logic [5:0]           shift,
     output logic [5:0]           out_bits,
-    output logic [5:0]           bias_shift,
     // rows entering and leaving the PPUs
     input  wire                  ppu_in_valid,
     input  wire                  ppu_out_next,   // a PPU result row comes out next cycle
@@ -98,7 +97,7 @@ module accel_ctrl #(
     wire [31:0] d7 = dmem_rdata[255:224];
     wire [31:0] d8 = dmem_rdata[287:256];
     wire [31:0] d9 = dmem_rdata[319:288];
-    wire unused_d = &{1'b0, d2[31:24], d3[31:30], d3[23:22], d3[15:10], d3[7:6],
+    wire unused_d = &{1'b0, d2[31:24], d3[31:22], d3[15:10], d3[7:6],
                       d4[31:AA], d5[31:WA], d6[31:BA], d7[31:OA], d8[31:AA], d9[31:16], kg, kg_out, nt_count};
 
     // Issue side.
@@ -232,7 +231,7 @@ module accel_ctrl #(
             o_nt_next <= '0;
             nt_out_last <= 1'b0;
             rounding <= '0;
-            {shift, out_bits, bias_shift} <= '0;
+            {shift, out_bits} <= '0;
             a_base <= '0;
             o_base <= '0;
             didx <= '0;
@@ -316,7 +315,6 @@ module accel_ctrl #(
                     shift <= d3[5:0];
                     rounding <= d3[9:8];
                     out_bits <= d3[21:16];
-                    bias_shift <= d3[29:24];
                     a_base <= d4[AA-1:0];
                     b_raddr <= d6[BA-1:0];
                     o_base <= d7[OA-1:0];

@@ -4,14 +4,12 @@
 // Activations travel right as a group of LANES values (the M of N:M sparsity; 1 in a dense-only
 // build), each already extended to ACT_BITS + 1 signed bits at the array's edge (so unsigned
 // codes multiply correctly and no per-layer sign flag has to reach every PE), weights travel down with a lane index that picks the activation of the group they
-// multiply. Five stages (codesign.accel.golden.PE_LATENCY): input/forwarding registers, operand
-// registers (lane selected), product register, product copy, accumulator. The multiplier (a DSP
+// multiply. Six stages (codesign.accel.golden.PE_LATENCY): input/forwarding registers, operand
+// registers (lane selected), product register, product copy, accumulator, result. The multiplier (a DSP
 // block or LUTs) sits between flip-flops with no other logic in front of or behind it; the product
 // copy is a fabric register between the DSP block (whose own output register holds `prod` on
 // ECP5, codesign.ecp5_pack) and the accumulator's carry chain, which the placer cannot always put
-// next to the DSP row. On a step flagged `last` the finished sum leaves on `result` (valid for one
-// cycle, zero on every other cycle, so the array collects a column's results with an OR) and the
-// accumulator restarts from zero, so consecutive output tiles stream through without a bubble.
+// next to the DSP row.
 module accel_pe #(
     parameter int ACT_BITS    = 8,    // activation code bits; lanes carry them as ACT_BITS + 1 signed
     parameter int WEIGHT_BITS = 8,
@@ -109,19 +107,32 @@ module accel_pe #(
         end
     end
 
-    // Stage 5: accumulate; hand the finished sum over on the last step of a tile. Both registers
-    // are cleared by the flip-flops' synchronous reset input (no LUT in front of them).
+    // Stage 5: accumulate. A tile's sum starts from zero on its first product: `restart` (the
+    // previous step closed a tile) zeroes the accumulator's feedback, instead of a clear when the
+    // tile closes, so the adder's output feeds the accumulator register only (the packer can put
+    // it in the adder's own slices) and the finished sum is read from that register.
     logic signed [ACC_BITS-1:0] acc;
-    wire signed [ACC_BITS-1:0] sum = acc + ACC_BITS'(prod_q);
+    logic restart;
     always_ff @(posedge clk) begin
         if (rst) begin
             acc <= '0;
+            restart <= 1'b0;
+        end else begin
+            acc <= (restart ? '0 : acc) + ACC_BITS'(prod_q);
+            restart <= last_q;
+        end
+    end
+
+    // Stage 6: the cycle after a tile's last step, its sum leaves on `result`, valid for one cycle
+    // and zero on every other cycle, so the array collects a column's results with an OR.
+    // Consecutive tiles need no bubble.
+    always_ff @(posedge clk) begin
+        if (rst) begin
             result <= '0;
             result_valid <= 1'b0;
         end else begin
-            result_valid <= last_q;
-            result <= last_q ? sum : '0;
-            acc <= last_q ? '0 : sum;
+            result_valid <= restart;
+            result <= restart ? acc : '0;
         end
     end
 endmodule

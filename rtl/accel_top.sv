@@ -118,12 +118,13 @@ module accel_top #(
         wd_bq <= wdata[BMEM_W-1:0];
     end
 
-    accel_sdpram #(.WIDTH(DMEM_W), .DEPTH(DMEM_DEPTH)) u_dmem (
+    // The descriptor memory is block RAM although it is small: as LUT RAM its 320-bit word
+    // spreads over 80 slices, and the read address fanned out to all of them. Its read data is
+    // registered once more (the RAM's output register on ECP5) before the controller and the
+    // pooling unit use it.
+    accel_sdpram #(.WIDTH(DMEM_W), .DEPTH(DMEM_DEPTH), .BLOCK_RAM(1)) u_dmem (
         .clk(clk), .we(we_dq), .waddr(wa_dq), .wdata(wd_dq),
         .raddr(dmem_raddr), .rdata(dmem_rdata));
-    // The descriptor memory is LUT RAM (Yosys registers its read address), 320 bits wide and
-    // read by the controller and the pooling unit: its read data is registered once more so the
-    // address does not fan out through the RAM into both.
     logic [DMEM_W-1:0] dmem_q;
     always_ff @(posedge clk) dmem_q <= dmem_rdata;
     // Activation memory (one replicated bank per array row): written by the loader, by the
@@ -163,7 +164,7 @@ module accel_top #(
     wire [COLS*WE-1:0] step_w;
     wire act_signed, relu, out_signed;
     wire [1:0] rounding;
-    wire [5:0] shift, out_bits, bias_shift;
+    wire [5:0] shift, out_bits;
     wire row_valid, ppu_out_next;
     wire [COLS*ACC_BITS-1:0] row;
     wire stream_start, stream_finished;
@@ -184,7 +185,7 @@ module accel_top #(
         .omem_we(omem_we), .omem_waddr(omem_waddr),
         .step_valid(step_valid), .step_last(step_last), .step_w(step_w),
         .act_signed(act_signed), .relu(relu), .out_signed(out_signed), .rounding(rounding),
-        .shift(shift), .out_bits(out_bits), .bias_shift(bias_shift),
+        .shift(shift), .out_bits(out_bits),
         .ppu_in_valid(row_valid), .ppu_out_next(ppu_out_next),
         .abuf_valid(abuf_valid), .abuf_base(abuf_base), .abuf_word_en(abuf_word_en),
         .pool_start(pool_start), .pool_done(pool_done),
@@ -213,14 +214,12 @@ module accel_top #(
     /* verilator lint_off UNUSEDSIGNAL */
     wire [COLS-1:0] ppu_valid, ppu_valid_next;
     // Layer configuration, chained through the PPUs' registered copies (index j feeds PPU j).
-    wire [5:0] c_bias_shift [COLS+1];
     wire [5:0] c_shift [COLS+1];
     wire [1:0] c_rounding [COLS+1];
     wire [5:0] c_out_bits [COLS+1];
     wire       c_out_signed [COLS+1];
     wire       c_relu [COLS+1];
     /* verilator lint_on UNUSEDSIGNAL */
-    assign c_bias_shift[0] = bias_shift;
     assign c_shift[0] = shift;
     assign c_rounding[0] = rounding;
     assign c_out_bits[0] = out_bits;
@@ -229,9 +228,9 @@ module accel_top #(
     for (genvar j = 0; j < COLS; j++) begin : g_ppu
         accel_ppu #(.ACC_BITS(ACC_BITS)) u_ppu (
             .clk(clk), .rst(rst),
-            .bias_shift(c_bias_shift[j]), .shift(c_shift[j]), .rounding(c_rounding[j]),
+            .shift(c_shift[j]), .rounding(c_rounding[j]),
             .out_bits(c_out_bits[j]), .out_signed(c_out_signed[j]), .relu(c_relu[j]),
-            .cfg_bias_shift(c_bias_shift[j+1]), .cfg_shift(c_shift[j+1]),
+            .cfg_shift(c_shift[j+1]),
             .cfg_rounding(c_rounding[j+1]), .cfg_out_bits(c_out_bits[j+1]),
             .cfg_out_signed(c_out_signed[j+1]), .cfg_relu(c_relu[j+1]),
             .in_valid(row_valid), .acc(row[j*ACC_BITS +: ACC_BITS]),

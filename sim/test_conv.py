@@ -51,7 +51,7 @@ def identity_readback(spec: AccelSpec, m: int, c: int, act_signed: bool, bases: 
     packed = golden.pack_weights(spec, layer.weights)
     desc = golden.Descriptor.for_layer(spec, layer, bases, stream_out=True, last=True)
     beats = (golden.load_command(golden.TARGET_WEIGHTS, bases.w, list(packed.words), spec.wmem_width)
-             + golden.load_command(golden.TARGET_BIASES, bases.b, golden.bias_words(spec, None, c), spec.bmem_width)
+             + golden.load_command(golden.TARGET_BIASES, bases.b, golden.bias_words(spec, None, c, 0), spec.bmem_width)
              + golden.load_command(golden.TARGET_DESCRIPTORS, index, [desc.word()], DESCRIPTOR_BITS))
     return beats, golden.layer_cycles(spec, m, packed.steps())
 
@@ -99,7 +99,7 @@ async def random_convs(dut):
             before = await tb.collect(m * n)
         beats = (golden.load_command(golden.TARGET_ACTIVATIONS, a0, a_words, spec.amem_width)
                  + golden.load_command(golden.TARGET_WEIGHTS, w0, list(packed.words), spec.wmem_width)
-                 + golden.load_command(golden.TARGET_BIASES, bases.b, golden.bias_words(spec, layer.bias, n), spec.bmem_width)
+                 + golden.load_command(golden.TARGET_BIASES, bases.b, golden.bias_words(spec, layer.bias, n, layer.bias_shift), spec.bmem_width)
                  + golden.load_command(golden.TARGET_DESCRIPTORS, 0, [desc.word()], DESCRIPTOR_BITS))
         predicted = golden.layer_cycles(spec, m, packed.steps())
         if write_back:    # read the written-back pixels again through an identity dense layer

@@ -1,5 +1,5 @@
 """Processing element (accel_pe): random operand groups, lane indices and tile ends every cycle,
-against a register-accurate model of its five pipeline stages.
+against a register-accurate model of its six pipeline stages.
 
 Each activation lane enters as ACT_BITS + 1 signed bits (the array sign- or zero-extends the
 codes at its edge), so the lanes here cover signed and unsigned codes of ACT_BITS bits."""
@@ -52,16 +52,15 @@ class PeModel:
     prod_q: int = 0
     last_pq: int = 0
     acc: int = 0
+    restart: int = 0
     result: int = 0
     result_valid: int = 0
 
     def edge(self, a: int, w: int, idx: int, last: int) -> None:
-        total = self.acc + self.prod_q
-        self.result_valid = self.last_pq
-        if self.last_pq:
-            self.result, self.acc = total, 0
-        else:
-            self.result, self.acc = 0, total
+        self.result_valid = self.restart
+        self.result = self.acc if self.restart else 0
+        self.acc = ((0 if self.restart else self.acc) + self.prod_q) & ((1 << self.acc_bits) - 1)
+        self.restart = self.last_pq
         self.prod_q, self.last_pq = self.prod, self.last_p
         ax = self.act_bits + 1
         lane = self.a_q >> ((self.idx_q if self.lanes > 1 else 0) * ax)

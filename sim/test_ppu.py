@@ -1,4 +1,4 @@
-"""Post-processing unit (accel_ppu): bias, shift with rounding, ReLU, saturation, against
+"""Post-processing unit (accel_ppu): aligned bias, shift with rounding, ReLU, saturation, against
 codesign.accel.golden.post_process (which is codesign.fixedpoint's arithmetic), latency
 codesign.accel.golden.PPU_LATENCY."""
 
@@ -79,13 +79,13 @@ async def random_configs(dut):
             span = max(1, lim >> max(shift, 1))
             acc = (rng.integers(-span, span, n) << shift) + (1 << max(shift - 1, 0))
             acc = np.clip(acc, -lim, lim - 1)
-        config = {"bias_shift": bias_shift, "shift": shift, "rounding": ROUNDING_CODES[rounding],
+        config = {"shift": shift, "rounding": ROUNDING_CODES[rounding],
                   "out_bits": out_bits if out_bits < 64 else 0, "out_signed": int(out_signed), "relu": int(relu)}
         # The configuration is quasi-static: it settles PPU_CONFIG_SETUP cycles before data.
         for name, value in config.items():
             getattr(dut, name).value = value
         await ClockCycles(dut.clk, PPU_CONFIG_SETUP)
-        outs, when = await tb.stream(config, acc, bias)
+        outs, when = await tb.stream(config, acc, bias << bias_shift)   # the bias memory holds it aligned
         expected = post_process(acc, bias, bias_shift, shift, rounding, out_bits, out_signed, relu)
         expected = [int(x) - ((int(x) >> (acc_bits - 1)) & 1) * (1 << acc_bits) if x >= 0 else int(x) for x in expected]
         assert when == list(range(LATENCY, LATENCY + n)), f"trial {trial}: outputs at cycles {when[:3]}..., expected latency {LATENCY}"

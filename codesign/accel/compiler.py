@@ -495,7 +495,7 @@ class Program:
         for layer in self.gemm_layers:
             beats += golden.load_command(golden.TARGET_WEIGHTS, layer.w_base, list(layer.packed.words), spec.wmem_width)
             beats += golden.load_command(golden.TARGET_BIASES, layer.b_base,
-                                         golden.bias_words(spec, layer.bias, layer.n), spec.bmem_width)
+                                         golden.bias_words(spec, layer.bias, layer.n, layer.bias_shift), spec.bmem_width)
         return beats
 
     def input_words(self, x_codes: np.ndarray) -> list[int]:

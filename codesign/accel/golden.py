@@ -36,9 +36,9 @@ DESCRIPTOR_OVERHEAD = 4     # DFETCH, DREAD, DWAIT, NEXT (accel_ctrl)
 TILE_OVERHEAD = 4           # HDR, HDRW, HDRQ, HDRS per column tile: header read, its register, decode, use (accel_ctrl)
 ISSUE_LATENCY = 9           # weight read, its register, group copy, activation address, its per-RAM copy, activation read, its register, sub-bank select (two)
 ARRAY_INPUT_LATENCY = 1     # the array's input register (accel_array)
-PE_LATENCY = 5              # forwarding, operands, product, product copy, accumulator (accel_pe)
+PE_LATENCY = 6              # forwarding, operands, product, product copy, accumulator, result (accel_pe)
 COLLECT_LATENCY = 2         # per-column result collect: groups of four rows, then the groups (accel_array)
-PPU_LATENCY = 10            # input registers, bias align (two), add, coarse shift, fine shift, round, range bits, flags, select
+PPU_LATENCY = 8             # input registers, add, coarse shift, fine shift, round, range bits, flags, select
 PPU_CONFIG_SETUP = 4        # cycles the PPU configuration is stable before its first valid input (accel_ppu)
 WRITEBACK_LATENCY = 1       # the controller sees the last result row written (accel_ctrl)
 POOL_LATENCY = 9            # start register, last window address -> its register, read data (five cycles), its register, write
@@ -319,11 +319,13 @@ def array_words(spec: AccelSpec, inputs: np.ndarray) -> list[int]:
     return words
 
 
-def bias_words(spec: AccelSpec, bias: np.ndarray | None, n: int) -> list[int]:
+def bias_words(spec: AccelSpec, bias: np.ndarray | None, n: int, bias_shift: int) -> list[int]:
+    """The bias memory's words: per column tile, COLS biases aligned to the accumulator
+    (``bias << bias_shift``; the PPU adds them as they are)."""
     nt = ceil_div(n, spec.cols)
     b = np.zeros(nt * spec.cols, dtype=np.int64)
     if bias is not None:
-        b[:n] = np.asarray(bias, dtype=np.int64)
+        b[:n] = np.asarray(bias, dtype=np.int64) << bias_shift
     mask = (1 << spec.acc_bits) - 1
     words = []
     for t in range(nt):
@@ -350,7 +352,6 @@ class Descriptor:
     out_signed: bool = True
     relu: bool = False
     act_signed: bool = True
-    bias_shift: int = 0
     stream_out: bool = True
     last: bool = True
     write_back: int | None = None   # activation-memory address the results are also written to
@@ -376,7 +377,7 @@ class Descriptor:
                 raise CodesignError(f"descriptor field {name}={value} is outside the allowed range 1..65535")
         return cls(layer.m if m is None else m, layer.n, mt, nt, kg if row_stride is None else row_stride, bases,
                    layer.shift, layer.rounding, layer.out_bits, layer.out_signed, layer.relu, layer.act_signed,
-                   layer.bias_shift, stream_out, last, write_back, ceil_div(layer.n, spec.lanes), keep_outputs)
+                   stream_out, last, write_back, ceil_div(layer.n, spec.lanes), keep_outputs)
 
     def fields(self) -> list[int]:
         flags = (int(self.relu) | int(self.out_signed) << 1 | int(self.act_signed) << 2
@@ -386,7 +387,7 @@ class Descriptor:
             self.m | self.n << 16,
             self.mt | self.nt << 16,
             self.kg | flags << 16,
-            self.shift | ROUNDING_CODES[self.rounding] << 8 | self.out_bits << 16 | self.bias_shift << 24,
+            self.shift | ROUNDING_CODES[self.rounding] << 8 | self.out_bits << 16,
             self.bases.a, self.bases.w, self.bases.b, self.bases.o,
             self.write_back or 0, self.kg_out,
         ]
@@ -524,7 +525,7 @@ def layer_image(spec: AccelSpec, layer: Layer, bases: Bases = Bases(), packed: P
                                 f"in the allowed range 1..{spec.act_bits} (act_bits)")
     _, nt, _ = tile_counts(spec, layer)
     a_words = activation_words(spec, layer.inputs)
-    b_words = bias_words(spec, layer.bias, layer.n)
+    b_words = bias_words(spec, layer.bias, layer.n, layer.bias_shift)
     for name, base, count, depth in (("activation", bases.a, len(a_words), spec.amem_depth),
                                      ("weight", bases.w, len(packed.words), spec.wmem_depth),
                                      ("bias", bases.b, len(b_words), spec.bmem_depth),

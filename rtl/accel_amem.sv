@@ -9,13 +9,13 @@
 // each bank is split into WORDS sub-banks interleaved on the low address bits, and consecutive
 // words always land in different sub-banks.
 //
-// Reads: read data five cycles after the address. The address is registered once per block RAM
-// (kept copies: one register per bank would fan out to WORDS block RAMs spread over the chip).
-// The RAM's read data goes straight into a register (the block RAM's own output register on
-// ECP5, see codesign.ecp5_pack: a block-RAM read without it is 5.8 ns), then through the
-// sub-bank select in two registered steps, groups of up to four sub-banks and then the groups
-// (the sub-banks of a bank are block RAMs apart, and the array's input register is farther
-// still). Writes: the write port's enable, address and data are registered as they come in, again beside the steering
+// Reads: read data seven cycles after the address. The address is registered once per bank, then
+// once per block RAM (kept copies: one register per bank would fan out to WORDS block RAMs spread
+// over the chip). The RAM's read data goes straight into a register (the block RAM's own output
+// register on ECP5, see codesign.ecp5_pack: a block-RAM read without it is 5.8 ns), then into a
+// fabric register beside the sub-bank select (the sub-banks of a bank are block RAMs apart), then
+// through the select in two registered steps, groups of up to four sub-banks and then the groups
+// (the array's input register is farther still). Writes: the write port's enable, address and data are registered as they come in, again beside the steering
 // decode, again after the sub-bank steering, then once more per bank (kept copies: one set of
 // write registers would fan out to ROWS block RAMs spread over the chip), so a word is written
 // four cycles after it is presented (two when WORDS = 1); nothing reads it that early
@@ -55,15 +55,17 @@ module accel_amem #(
         end
         for (genvar r = 0; r < ROWS; r++) begin : g_bank
             wire [WIDTH-1:0] ram_q;
-            logic [AA-1:0] ra_q;
-            logic [WIDTH-1:0] ram_q2, mid_q, out_q;   // mid_q: the place of the group select
+            logic [AA-1:0] ra_b, ra_q;
+            logic [WIDTH-1:0] ram_q2, ram_f, mid_q, out_q;   // the places of the fabric copy and the group select
             accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH), .BLOCK_RAM(1)) u_ram (
                 .clk(clk), .we(we_q), .waddr(wa_q), .wdata(wd_q),
                 .raddr(ra_q), .rdata(ram_q));
             always_ff @(posedge clk) begin
-                ra_q <= raddr[r*AA +: AA];
+                ra_b <= raddr[r*AA +: AA];
+                ra_q <= ra_b;
                 ram_q2 <= ram_q;
-                mid_q <= ram_q2;
+                ram_f <= ram_q2;
+                mid_q <= ram_f;
                 out_q <= mid_q;
             end
             assign rdata[r*WIDTH +: WIDTH] = out_q;
@@ -106,17 +108,22 @@ module accel_amem #(
             localparam int NG = WORDS / G;
             localparam int GB = $clog2(G);
             wire [WIDTH-1:0] ram_q [WORDS];
-            logic [WIDTH-1:0] sub_q [WORDS];
+            logic [WIDTH-1:0] sub_q [WORDS];   // the RAM's output register
+            logic [WIDTH-1:0] sub_f [WORDS];   // its copy beside the select
+            logic [AA-1:0] ra_b;               // the bank's read address, before the per-RAM copies
             logic [WIDTH-1:0] grp_q [NG];
-            logic [SB-1:0] sel_a, sel, sel_q, sel_g;
+            logic [SB-1:0] sel_b, sel_a, sel, sel_q, sel_g;
             logic [WIDTH-1:0] out_q;
             always_ff @(posedge clk) begin
-                sel_a <= raddr[r*AA +: SB];
-                sel <= sel_a;
+                ra_b <= raddr[r*AA +: AA];
+                sel_b <= sel_a;
+                sel_a <= ra_b[SB-1:0];
+                sel <= sel_b;
                 sel_q <= sel;
                 sel_g <= sel_q;
                 for (int s = 0; s < WORDS; s++) sub_q[s] <= ram_q[s];
-                for (int g = 0; g < NG; g++) grp_q[g] <= sub_q[g * G + int'(sel_q[GB-1:0])];
+                for (int s = 0; s < WORDS; s++) sub_f[s] <= sub_q[s];
+                for (int g = 0; g < NG; g++) grp_q[g] <= sub_f[g * G + int'(sel_q[GB-1:0])];
             end
             if (NG == 1) begin : g_one_group
                 wire unused_sel = &{1'b0, sel_g};
@@ -134,7 +141,7 @@ module accel_amem #(
                     bank_we <= we_q[s];
                     bank_wa <= wa_q[s];
                     bank_wd <= wd_q[s];
-                    bank_ra <= raddr[r*AA + SB +: SA];
+                    bank_ra <= ra_b[AA-1:SB];
                 end
                 accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH / WORDS), .BLOCK_RAM(1)) u_ram (
                     .clk(clk), .we(bank_we), .waddr(bank_wa), .wdata(bank_wd),

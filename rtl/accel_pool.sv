@@ -6,9 +6,9 @@
 // PH x PW window words are read on consecutive cycles (one read per cycle, no gaps) and their
 // lane-wise maximum (signed or unsigned codes) is written to wb_base, wb_base+1, ... (a compact
 // PHo x PWo grid). It pools the stored activation codes, i.e. exactly what MaxPooling2D sees after
-// the quantized activation. The read address is registered, read data comes five cycles after it
+// the quantized activation. The read address is registered, read data comes seven cycles after it
 // (accel_amem) and is registered before the comparators. The start pulse and the descriptor are
-// registered as they arrive (both come from far away). Cycles from start to done: reads + 9
+// registered as they arrive (both come from far away). Cycles from start to done: reads + 11
 // (POOL_LATENCY in codesign.accel.golden).
 module accel_pool #(
     parameter int LANES    = 4,
@@ -60,11 +60,13 @@ module accel_pool #(
     wire win_last = last_x && last_y;
     wire final_read = win_last && last_cg && last_pw && last_ph && last_n;
 
-    // Window flags wait in stages a, 0, 1, r, g and m for the read data (address register, then
-    // accel_amem's five read cycles), which is registered once more (rd_q) before it meets the
+    // Window flags wait in stages a, 0, 1, b, r, f, g and m for the read data (address register,
+    // then accel_amem's seven read cycles), which is registered once more (rd_q) before it meets the
     // running maximum in stage 2.
     logic va, firsta, lasta, fina, v0, first0, last0, fin0, v1, first1, last1, fin1;
-    logic vr, firstr, lastr, finr, vg, firstg, lastg, fing, vm, firstm, lastm, finm;   // the activation memory's address copy and sub-bank select (two)
+    logic vb, firstb, lastb, finb, vr, firstr, lastr, finr;   // the activation memory's address copies
+    logic vf, firstf, lastf, finf;                           // its read data's fabric copy
+    logic vg, firstg, lastg, fing, vm, firstm, lastm, finm;   // its sub-bank select (two)
     logic v2, first2, last2, fin2, fin3;
     // Codes are compared as unsigned keys: a signed code with its sign bit flipped orders like
     // the signed value, so the running-maximum loop has no signed/unsigned choice in it. rd_q and
@@ -82,7 +84,7 @@ module accel_pool #(
         end
     end
 
-    assign busy = active | va | v0 | v1 | vr | vg | vm | v2 | we;
+    assign busy = active | va | v0 | v1 | vb | vr | vf | vg | vm | v2 | we;
     assign done = we & fin3;
 
     always_ff @(posedge clk) begin
@@ -97,6 +99,7 @@ module accel_pool #(
             {row_stride, img_stride, row_block, col_block, cg_step} <= '0;
             {base_n, base_r, base_p, base_c, off_r, off_c, out_ptr} <= '0;
             {va, firsta, lasta, fina, v0, first0, last0, fin0} <= '0;
+            {vb, firstb, lastb, finb, vf, firstf, lastf, finf} <= '0;
             {v1, first1, last1, fin1, vr, firstr, lastr, finr, vg, firstg, lastg, fing, vm, firstm, lastm, finm, v2, first2, last2, fin2, fin3, we} <= '0;
             rd_q <= '0;
             acc <= '0;
@@ -198,8 +201,10 @@ module accel_pool #(
             first1 <= first0;
             last1 <= last0;
             fin1 <= fin0;
-            {vr, firstr, lastr, finr} <= {v1, first1, last1, fin1};
-            {vg, firstg, lastg, fing} <= {vr, firstr, lastr, finr};
+            {vb, firstb, lastb, finb} <= {v1, first1, last1, fin1};
+            {vr, firstr, lastr, finr} <= {vb, firstb, lastb, finb};
+            {vf, firstf, lastf, finf} <= {vr, firstr, lastr, finr};
+            {vg, firstg, lastg, fing} <= {vf, firstf, lastf, finf};
             {vm, firstm, lastm, finm} <= {vg, firstg, lastg, fing};
             v2 <= vm;
             first2 <= firstm;

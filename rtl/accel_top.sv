@@ -118,13 +118,14 @@ module accel_top #(
         wd_bq <= wdata[BMEM_W-1:0];
     end
 
-    // The descriptor memory is block RAM although it is small: as LUT RAM its 320-bit word
-    // spreads over 80 slices, and the read address fanned out to all of them. Its read data is
-    // registered once more (the RAM's output register on ECP5) before the controller and the
-    // pooling unit use it.
-    accel_sdpram #(.WIDTH(DMEM_W), .DEPTH(DMEM_DEPTH), .BLOCK_RAM(1)) u_dmem (
+    accel_sdpram #(.WIDTH(DMEM_W), .DEPTH(DMEM_DEPTH)) u_dmem (
         .clk(clk), .we(we_dq), .waddr(wa_dq), .wdata(wd_dq),
         .raddr(dmem_raddr), .rdata(dmem_rdata));
+    // The descriptor memory is LUT RAM (Yosys registers its read address), 320 bits wide and
+    // read by the controller and the pooling unit: its read data is registered once more so the
+    // address does not fan out through the RAM into both. (As block RAM, with 320 data pins in
+    // the block-RAM rows, the router needed 98 iterations instead of about 30 for the 8x8 build:
+    // docs/BENCHMARKS.md, fifth session.)
     logic [DMEM_W-1:0] dmem_q;
     always_ff @(posedge clk) dmem_q <= dmem_rdata;
     // Activation memory (one replicated bank per array row): written by the loader, by the

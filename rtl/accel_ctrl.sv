@@ -176,8 +176,10 @@ module accel_ctrl #(
     logic [15:0] i_in, mt_in, i_out, mt_out, nt_out, m_out;
     logic i_in_last, mt_in_last;   // i_in == ROWS - 1, mt_in == MT - 1, kept in registers
     logic m_ok;                    // m_out < M, kept in a register (it drives a RAM write enable)
-    // i_out == ROWS - 1 and mt_out == MT - 1, kept in registers (they steer wide updates)
-    logic i_out_last, mt_out_last;
+    // i_out == ROWS - 1 and mt_out == MT - 1, kept in registers (they steer wide updates), and
+    // their AND, the tile's last output row, in a register of its own: as a decode it shared its
+    // LUTs with the write-back updates by the activation memory and was the worst path.
+    logic i_out_last, mt_out_last, out_tile_end;
     logic [15:0] mt_last_m1;       // MT - 2
     // Counter-against-end compares, registered every cycle: mt_in, mt_out and nt_out step only
     // on the last of ROWS rows, so with ROWS >= 2 each has been stable for a cycle when its
@@ -186,6 +188,9 @@ module accel_ctrl #(
     wire mt_in_eq = (ROWS == 1) ? mt_in == mt_last_m1 : mt_in_eq_q;
     wire mt_out_eq = (ROWS == 1) ? mt_out == mt_last_m1 : mt_out_eq_q;
     wire nt_out_eq = (ROWS == 1) ? nt_out == nt_last_m1 : nt_out_eq_q;
+    // The output-row flags after this row (used when a row leaves the PPUs).
+    wire i_out_last_next = (ROWS == 1) || (!i_out_last && i_out == 16'(ROWS - 2));
+    wire mt_out_last_next = i_out_last ? (mt_out_last ? mt_last == 16'd0 : mt_out_eq) : mt_out_last;
     // m_ok of the next row (m_out + 1 < M), so a row-valid step only moves it along.
     logic m_ok_next;
     logic [15:0] m_rows_m2;        // M - 2 (used only when M > 1)
@@ -259,6 +264,7 @@ module accel_ctrl #(
             {mt_in_eq_q, mt_out_eq_q, nt_out_eq_q} <= '0;
             i_out_last <= ROWS == 1;
             mt_out_last <= 1'b0;
+            out_tile_end <= 1'b0;
             mt_last_m1 <= '0;
             wb_done <= 1'b0;
             omem_waddr <= '0;
@@ -331,6 +337,7 @@ module accel_ctrl #(
                     m_rows_m2 <= d0[15:0] - 16'd2;
                     i_out_last <= ROWS == 1;
                     mt_out_last <= d1[15:0] == 16'd1;
+                    out_tile_end <= (ROWS == 1) && d1[15:0] == 16'd1;
                     mt_last_m1 <= d1[15:0] - 16'd2;
                     omem_waddr <= d7[OA-1:0];
                     wb_done <= 1'b0;
@@ -468,29 +475,28 @@ module accel_ctrl #(
                 m_ok_next <= m_rows_gt1 && m_out < m_rows_m2;
                 omem_waddr <= omem_waddr + OA'(nt_count);
                 abuf_base <= abuf_base + AA'(kg_out);      // the next sample's / pixel's words
-                i_out_last <= (ROWS == 1) || (!i_out_last && i_out == 16'(ROWS - 2));
-                if (i_out_last) begin
+                i_out_last <= i_out_last_next;
+                mt_out_last <= mt_out_last_next;
+                out_tile_end <= i_out_last_next && mt_out_last_next;
+                if (out_tile_end) begin
                     i_out <= '0;
-                    if (mt_out_last) begin
-                        mt_out <= '0;
-                        mt_out_last <= mt_last == 16'd0;
-                        m_out <= '0;
-                        m_ok <= m_rows != 16'd0;
-                        m_ok_next <= m_rows_gt1;
-                        nt_out <= nt_out + 16'd1;
-                        nt_out_last <= nt_out_eq;
-                        omem_waddr <= o_nt_next;
-                        o_nt_next <= o_nt_next + 1'b1;
-                        if (nt_out_last) wb_done <= 1'b1;
-                        abuf_nt_next <= abuf_nt_next + AA'(ABUF_WORDS);
-                        abuf_base <= abuf_nt_next;
-                        kg_left <= kg_left - 16'(ABUF_WORDS);
-                        word_en <= word_en_next;
-                        for (int w = 0; w < ABUF_WORDS; w++) word_en_next[w] <= kg_left > 16'(w + 2 * ABUF_WORDS);
-                    end else begin
-                        mt_out <= mt_out + 16'd1;
-                        mt_out_last <= mt_out_eq;
-                    end
+                    mt_out <= '0;
+                    m_out <= '0;
+                    m_ok <= m_rows != 16'd0;
+                    m_ok_next <= m_rows_gt1;
+                    nt_out <= nt_out + 16'd1;
+                    nt_out_last <= nt_out_eq;
+                    omem_waddr <= o_nt_next;
+                    o_nt_next <= o_nt_next + 1'b1;
+                    if (nt_out_last) wb_done <= 1'b1;
+                    abuf_nt_next <= abuf_nt_next + AA'(ABUF_WORDS);
+                    abuf_base <= abuf_nt_next;
+                    kg_left <= kg_left - 16'(ABUF_WORDS);
+                    word_en <= word_en_next;
+                    for (int w = 0; w < ABUF_WORDS; w++) word_en_next[w] <= kg_left > 16'(w + 2 * ABUF_WORDS);
+                end else if (i_out_last) begin
+                    i_out <= '0;
+                    mt_out <= mt_out + 16'd1;
                 end else begin
                     i_out <= i_out + 16'd1;
                 end

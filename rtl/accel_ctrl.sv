@@ -15,9 +15,8 @@
 // a descriptor flagged last.
 //
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
-//   GEMM descriptor: 4 + sum_nt (4 + MT * max(S_nt, ROWS)) + 26 + ROWS + COLS
-//   pool descriptor: 4 + (window reads) + 9
-//   -- codesign.accel.golden.layer_cycles / pool_cycles, docs/ACCELERATOR.md.
+// codesign.accel.golden.layer_cycles / pool_cycles, the one place it is kept (docs/ACCELERATOR.md,
+// "Cycle formula").
 module accel_ctrl #(
     parameter int ROWS        = 4,
     parameter int COLS        = 4,

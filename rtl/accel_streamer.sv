@@ -7,6 +7,10 @@
 // (sign-extended), row-major, skipping the unused columns of each row's last tile; tlast marks
 // the final result. The output memory's read data is registered before any logic (rdata_q: the
 // block RAM's own output register on ECP5), so a word is read in three cycles (READ, WAIT, LATCH).
+// The start pulse and its base / rows / cols are registered as they come in (the top level
+// multiplexes them between the controller and the loader's read-out command, both far away), and
+// every compare the handshake depends on is a register computed a state ahead. Streaming is not
+// counted in perf_cycles, so these cycles change no cycle count of the reference model.
 module accel_streamer #(
     parameter int COLS      = 4,
     parameter int ACC_BITS  = 32,
@@ -32,11 +36,14 @@ module accel_streamer #(
     state_t state;
     logic [ADDR_BITS-1:0] addr;
     logic [15:0] rows_left, cols_left, cols_total;
-    logic [15:0] in_word;                 // results left in the current word
+    logic [LB:0] in_word;                 // results left in the current word
     logic [LB-1:0] lane;                  // the result of the word on the bus
-    // rows_left == 1, cols_left == 1, in_word == 1 and cols_total == 1, kept in registers: the
-    // handshake's updates depend on flip-flops, not on 16-bit compares.
-    logic last_row, last_col, last_in_word, one_col;
+    // rows_left == 1, cols_left == 1, in_word == 1, cols_total == 1, cols_left < COLS and "nothing
+    // to send", kept in registers: the handshake's updates depend on flip-flops, not on compares.
+    logic last_row, last_col, last_in_word, one_col, short_row, empty;
+    logic start_q;
+    logic [ADDR_BITS-1:0] base_q;
+    logic [15:0] rows_q, cols_q;
     logic [COLS*ACC_BITS-1:0] word, rdata_q;
     wire [ACC_BITS-1:0] result [COLS];
     for (genvar j = 0; j < COLS; j++) begin : g_result
@@ -44,14 +51,20 @@ module accel_streamer #(
     end
 
     assign omem_raddr = addr;
-    assign busy = state != IDLE;
+    assign busy = start_q || state != IDLE;
     assign m_axis_tvalid = state == SEND;
     // The word is loaded once (LATCH) and the bus walks its results with `lane`, so backpressure
     // holds a 3-bit index, not the whole word.
     assign m_axis_tdata = 32'($signed(result[lane]));
     assign m_axis_tlast = last_row && last_col;
 
-    always_ff @(posedge clk) rdata_q <= omem_rdata;
+    always_ff @(posedge clk) begin
+        rdata_q <= omem_rdata;
+        start_q <= start && !rst;
+        base_q <= base;
+        rows_q <= rows;
+        cols_q <= cols;
+    end
 
     always_ff @(posedge clk) begin
         if (rst) begin
@@ -62,36 +75,40 @@ module accel_streamer #(
             cols_total <= '0;
             in_word <= '0;
             lane <= '0;
-            {last_row, last_col, last_in_word, one_col} <= '0;
+            {last_row, last_col, last_in_word, one_col, short_row, empty} <= '0;
             word <= '0;
             finished <= 1'b0;
         end else begin
             finished <= 1'b0;
             case (state)
-                IDLE: if (start) begin
-                    addr <= base;
-                    rows_left <= rows;
-                    cols_left <= cols;
-                    cols_total <= cols;
-                    last_row <= rows == 16'd1;
-                    last_col <= cols == 16'd1;
-                    one_col <= cols == 16'd1;
-                    if (rows == 16'd0 || cols == 16'd0) finished <= 1'b1;
-                    else state <= READ;
+                IDLE: if (start_q) begin
+                    addr <= base_q;
+                    rows_left <= rows_q;
+                    cols_left <= cols_q;
+                    cols_total <= cols_q;
+                    last_row <= rows_q == 16'd1;
+                    last_col <= cols_q == 16'd1;
+                    one_col <= cols_q == 16'd1;
+                    empty <= rows_q == 16'd0 || cols_q == 16'd0;
+                    state <= READ;
                 end
-                READ: state <= WAIT;
+                READ: begin
+                    short_row <= cols_left < 16'(COLS);
+                    finished <= empty;
+                    state <= empty ? IDLE : WAIT;
+                end
                 WAIT: state <= LATCH;
                 LATCH: begin
                     word <= rdata_q;
                     lane <= '0;
-                    in_word <= (cols_left < 16'(COLS)) ? cols_left : 16'(COLS);
-                    last_in_word <= (cols_left < 16'(COLS)) ? last_col : COLS == 1;
+                    in_word <= short_row ? cols_left[LB:0] : (LB+1)'(COLS);
+                    last_in_word <= short_row ? last_col : COLS == 1;
                     state <= SEND;
                 end
                 default: if (m_axis_tready) begin
                     lane <= lane + 1'b1;
-                    in_word <= in_word - 16'd1;
-                    last_in_word <= in_word == 16'd2;
+                    in_word <= in_word - 1'b1;
+                    last_in_word <= in_word == (LB+1)'(2);
                     cols_left <= cols_left - 16'd1;
                     last_col <= cols_left == 16'd2;
                     if (last_col) begin

@@ -32,14 +32,20 @@ module accel_pool #(
     logic active;
     logic [15:0] n, cg, ph, pw;
     logic [7:0] dy, dx;
-    // Each loop counter keeps its "at the last value" flag in a register, so the nested loop
-    // updates below depend on flip-flops only (no counter compare in front of them). A flag is
-    // set when its counter steps onto max - 1 (a compare with max - 2, precomputed at start) or
-    // wraps to 0 while max is 1.
-    logic last_x, last_y, last_cg, last_pw, last_ph, last_n;
-    logic one_x, one_y, one_cg, one_pw, one_ph;
-    logic [7:0] psz_h_m2, psz_w_m2;
-    logic [15:0] cg_m2, pwo_m2, pho_m2, n_m2;
+    // The loop nest steps one level per read: the lowest level (x, y, cg, pw, ph, n, inner to
+    // outer) not at its last value steps and the ones below it wrap. Which level steps is a
+    // one-hot register (`step`), computed a cycle ahead, so the counter and address updates below
+    // hang off flip-flops, not off a chain of loop-end decodes. To compute it a cycle ahead, each
+    // level keeps "at the last value" (last_*) and "at the one before" (pen_*) in registers: a
+    // stepping level's next `last` is its `pen`, and its next `pen` a compare with max - 3
+    // (precomputed at start, like max == 1 and max == 2 for a wrap). `lower` (thermometer:
+    // lower[L] = some level <= L steps) picks which levels keep, step or wrap.
+    localparam int X = 0, Y = 1, CG = 2, PW = 3, PH = 4, N = 5;
+    logic [N:0] step;
+    logic [PH:0] lower;
+    logic [N:0] last, pen, one, two;
+    logic [7:0] psz_h_m3, psz_w_m3;
+    logic [15:0] cg_m3, pwo_m3, pho_m3, n_m3;
     logic [AA-1:0] row_stride, img_stride, row_block, col_block, cg_step;
     logic [AA-1:0] base_n, base_r, base_p, base_c, off_r, off_c, out_ptr;
 
@@ -57,8 +63,30 @@ module accel_pool #(
 
     logic first_x, first_y;   // dx == 0, dy == 0
     wire win_first = first_x && first_y;
-    wire win_last = last_x && last_y;
-    wire final_read = win_last && last_cg && last_pw && last_ph && last_n;
+    wire win_last = last[X] && last[Y];
+    wire final_read = step[N] && last[N];
+
+    // The next loop state. A level's `last` / `pen` after this read: the stepping level takes its
+    // `pen` / compare, the levels below it wrap (max == 1 / max == 2), the levels above keep.
+    wire [N:0] pen_hit = {n == n_m3, ph == pho_m3, pw == pwo_m3, cg == cg_m3, dy == psz_h_m3, dx == psz_w_m3};
+    logic [N:0] last_next, pen_next;
+    // The first read's: every level at 0, so at its last value where max == 1.
+    wire [N:0] max_is_1 = {d[15:0] == 16'd1, d[47:32] == 16'd1, d[63:48] == 16'd1, d[31:16] == 16'd1,
+                           d[71:64] == 8'd1, d[79:72] == 8'd1};
+    wire [N:0] max_is_2 = {d[15:0] == 16'd2, d[47:32] == 16'd2, d[63:48] == 16'd2, d[31:16] == 16'd2,
+                           d[71:64] == 8'd2, d[79:72] == 8'd2};
+    wire [PH:0] all_last_first;
+    wire [PH:0] all_last_next;   // all_last_next[L]: every level <= L at its last value
+    always_comb begin
+        for (int l = 0; l <= N; l++) begin
+            last_next[l] = step[l] ? pen[l] : (l > 0 && lower[l - 1]) ? last[l] : one[l];
+            pen_next[l] = step[l] ? pen_hit[l] : (l > 0 && lower[l - 1]) ? pen[l] : two[l];
+        end
+    end
+    for (genvar l = 0; l <= PH; l++) begin : g_all_last
+        assign all_last_next[l] = &last_next[l:0];
+        assign all_last_first[l] = &max_is_1[l:0];
+    end
 
     // Window flags wait in stages a, 0, 1, b, r, f, g and m for the read data (address register,
     // then accel_amem's seven read cycles), which is registered once more (rd_q) before it meets the
@@ -93,9 +121,8 @@ module accel_pool #(
             key_flip <= '0;
             {n, cg, ph, pw} <= '0;
             {dy, dx} <= '0;
-            {last_x, last_y, last_cg, last_pw, last_ph, last_n} <= '0;
-            {one_x, one_y, one_cg, one_pw, one_ph, first_x, first_y} <= '0;
-            {psz_h_m2, psz_w_m2, cg_m2, pwo_m2, pho_m2, n_m2} <= '0;
+            {step, lower, last, pen, one, two, first_x, first_y} <= '0;
+            {psz_h_m3, psz_w_m3, cg_m3, pwo_m3, pho_m3, n_m3} <= '0;
             {row_stride, img_stride, row_block, col_block, cg_step} <= '0;
             {base_n, base_r, base_p, base_c, off_r, off_c, out_ptr} <= '0;
             {va, firsta, lasta, fina, v0, first0, last0, fin0} <= '0;
@@ -109,14 +136,15 @@ module accel_pool #(
             if (start_q) begin
                 active <= 1'b1;
                 cg_step <= AA'(d[31:16]);
-                {one_cg, one_ph, one_pw} <= {d[31:16] == 16'd1, d[47:32] == 16'd1, d[63:48] == 16'd1};
-                {one_y, one_x} <= {d[71:64] == 8'd1, d[79:72] == 8'd1};
-                {last_n, last_cg, last_ph, last_pw} <= {d[15:0] == 16'd1, d[31:16] == 16'd1,
-                                                        d[47:32] == 16'd1, d[63:48] == 16'd1};
-                {last_y, last_x} <= {d[71:64] == 8'd1, d[79:72] == 8'd1};
-                {n_m2, cg_m2, pho_m2, pwo_m2} <= {d[15:0] - 16'd2, d[31:16] - 16'd2,
-                                                  d[47:32] - 16'd2, d[63:48] - 16'd2};
-                {psz_h_m2, psz_w_m2} <= {d[71:64] - 8'd2, d[79:72] - 8'd2};
+                one <= max_is_1;
+                two <= max_is_2;
+                last <= max_is_1;
+                pen <= max_is_2;
+                lower <= ~all_last_first;
+                step <= {all_last_first[PH], all_last_first[PH-1:0] & ~max_is_1[PH:1], ~max_is_1[X]};
+                {n_m3, cg_m3, pho_m3, pwo_m3} <= {d[15:0] - 16'd3, d[31:16] - 16'd3,
+                                                  d[47:32] - 16'd3, d[63:48] - 16'd3};
+                {psz_h_m3, psz_w_m3} <= {d[71:64] - 8'd3, d[79:72] - 8'd3};
                 {first_x, first_y} <= 2'b11;
                 key_flip <= d[82] ? {LANES{1'b1, (ACT_BITS-1)'(0)}} : '0;
                 base_n <= d[128 +: AA];
@@ -131,62 +159,40 @@ module accel_pool #(
                 {n, cg, ph, pw} <= '0;
                 {dy, dx} <= '0;
                 {off_r, off_c} <= '0;
-            end else if (active) begin
-                if (!last_x) begin
-                    dx <= dx + 8'd1;
-                    last_x <= dx == psz_w_m2;
-                    first_x <= 1'b0;
-                    off_c <= off_c + cg_step;
-                end else begin
-                    dx <= '0;
-                    last_x <= one_x;
-                    first_x <= 1'b1;
-                    off_c <= '0;
-                    if (!last_y) begin
-                        dy <= dy + 8'd1;
-                        last_y <= dy == psz_h_m2;
-                        first_y <= 1'b0;
-                        off_r <= off_r + row_stride;
-                    end else begin
-                        dy <= '0;
-                        last_y <= one_y;
-                        first_y <= 1'b1;
-                        off_r <= '0;
-                        if (!last_cg) begin
-                            cg <= cg + 16'd1;
-                            last_cg <= cg == cg_m2;
-                            base_c <= base_c + 1'b1;
-                        end else begin
-                            cg <= '0;
-                            last_cg <= one_cg;
-                            if (!last_pw) begin
-                                pw <= pw + 16'd1;
-                                last_pw <= pw == pwo_m2;
-                                base_p <= base_p + col_block;
-                                base_c <= base_p + col_block;
-                            end else begin
-                                pw <= '0;
-                                last_pw <= one_pw;
-                                if (!last_ph) begin
-                                    ph <= ph + 16'd1;
-                                    last_ph <= ph == pho_m2;
-                                    base_r <= base_r + row_block;
-                                    base_p <= base_r + row_block;
-                                    base_c <= base_r + row_block;
-                                end else begin
-                                    ph <= '0;
-                                    last_ph <= one_ph;
-                                    n <= n + 16'd1;
-                                    last_n <= n == n_m2;
-                                    base_n <= base_n + img_stride;
-                                    base_r <= base_n + img_stride;
-                                    base_p <= base_n + img_stride;
-                                    base_c <= base_n + img_stride;
-                                    if (last_n) active <= 1'b0;
-                                end
-                            end
-                        end
-                    end
+            end else if (|step) begin
+                last <= last_next;
+                pen <= pen_next;
+                lower <= ~all_last_next;
+                // the next read's level; none after the final read
+                step <= final_read ? '0 : {all_last_next[PH], all_last_next[PH-1:0] & ~last_next[PH:1], ~last_next[X]};
+                if (final_read) active <= 1'b0;
+                first_x <= !step[X];
+                if (!step[X]) first_y <= !step[Y];
+                dx <= step[X] ? dx + 8'd1 : '0;
+                off_c <= step[X] ? off_c + cg_step : '0;
+                if (!step[X]) begin
+                    dy <= step[Y] ? dy + 8'd1 : '0;
+                    off_r <= step[Y] ? off_r + row_stride : '0;
+                end
+                if (lower[Y] == 1'b0) cg <= step[CG] ? cg + 16'd1 : '0;
+                if (lower[CG] == 1'b0) pw <= step[PW] ? pw + 16'd1 : '0;
+                if (lower[PW] == 1'b0) ph <= step[PH] ? ph + 16'd1 : '0;
+                if (step[N]) n <= n + 16'd1;
+                if (step[CG]) base_c <= base_c + 1'b1;
+                if (step[PW]) begin
+                    base_p <= base_p + col_block;
+                    base_c <= base_p + col_block;
+                end
+                if (step[PH]) begin
+                    base_r <= base_r + row_block;
+                    base_p <= base_r + row_block;
+                    base_c <= base_r + row_block;
+                end
+                if (step[N]) begin
+                    base_n <= base_n + img_stride;
+                    base_r <= base_n + img_stride;
+                    base_p <= base_n + img_stride;
+                    base_c <= base_n + img_stride;
                 end
             end
             va <= active && !start_q;

@@ -9,7 +9,7 @@
 // each bank is split into WORDS sub-banks interleaved on the low address bits, and consecutive
 // words always land in different sub-banks.
 //
-// Reads: read data seven cycles after the address. The address is registered once per bank, then
+// Reads: read data seven cycles after the address (AMEM_READ in accel_top). The address is registered once per bank, then
 // once per block RAM (kept copies: one register per bank would fan out to WORDS block RAMs spread
 // over the chip). The RAM's read data goes straight into a register (the block RAM's own output
 // register on ECP5, see codesign.ecp5_pack: a block-RAM read without it is 5.8 ns), then into a

@@ -28,7 +28,8 @@ module accel_ctrl #(
     parameter int AA          = 10,
     parameter int WA          = 10,
     parameter int BA          = 6,
-    parameter int OA          = 10
+    parameter int OA          = 10,
+    parameter int AMEM_READ   = 7     // cycles from an activation-memory read address to its data (accel_amem)
 ) (
     input  wire                  clk,
     input  wire                  rst,
@@ -159,7 +160,6 @@ module accel_ctrl #(
     // is copied per row, the activation address is registered the cycle after that, and the
     // activation read data arrives AMEM_READ cycles later (accel_amem's address copies, output
     // and select registers; ISSUE_LATENCY in codesign.accel.golden).
-    localparam int AMEM_READ = 7;
     logic v0, l0, v1, l1, v2, l2, v3, l3;
     logic [AA-1:0] aoff0, aoff1;
     logic [AA-1:0] row_base [ROWS];      // aoff + row_off[i], one cycle before g is added

@@ -6,14 +6,15 @@
 // PH x PW window words are read on consecutive cycles (one read per cycle, no gaps) and their
 // lane-wise maximum (signed or unsigned codes) is written to wb_base, wb_base+1, ... (a compact
 // PHo x PWo grid). It pools the stored activation codes, i.e. exactly what MaxPooling2D sees after
-// the quantized activation. The read address is registered, read data comes seven cycles after it
-// (accel_amem) and is registered before the comparators. The start pulse and the descriptor are
-// registered as they arrive (both come from far away). Cycles from start to done: reads + 11
-// (POOL_LATENCY in codesign.accel.golden).
+// the quantized activation. The read address is registered, read data comes AMEM_READ cycles after
+// it (accel_amem) and is registered before the comparators. The start pulse and the descriptor are
+// registered as they arrive (both come from far away). Cycles from start to done: reads +
+// AMEM_READ + 4 (POOL_LATENCY in codesign.accel.golden).
 module accel_pool #(
     parameter int LANES    = 4,
     parameter int ACT_BITS = 8,
-    parameter int AA       = 10
+    parameter int AA       = 10,
+    parameter int AMEM_READ = 7    // cycles from a read address to its data (accel_amem)
 ) (
     input  wire                         clk,
     input  wire                         rst,
@@ -24,7 +25,7 @@ module accel_pool #(
     output logic                        we,
     output logic [AA-1:0]               waddr,
     output logic [LANES*ACT_BITS-1:0]   wdata,
-    output wire                         busy,
+    output wire                         reading,   // raddr is the pool's (it steers the memory's read port)
     output wire                         done       // with the final write
 );
     localparam int AW = LANES * ACT_BITS;
@@ -88,13 +89,12 @@ module accel_pool #(
         assign all_last_first[l] = &max_is_1[l:0];
     end
 
-    // Window flags wait in stages a, 0, 1, b, r, f, g and m for the read data (address register,
-    // then accel_amem's seven read cycles), which is registered once more (rd_q) before it meets the
-    // running maximum in stage 2.
-    logic va, firsta, lasta, fina, v0, first0, last0, fin0, v1, first1, last1, fin1;
-    logic vb, firstb, lastb, finb, vr, firstr, lastr, finr;   // the activation memory's address copies
-    logic vf, firstf, lastf, finf;                           // its read data's fabric copy
-    logic vg, firstg, lastg, fing, vm, firstm, lastm, finm;   // its sub-bank select (two)
+    // Window flags are registered beside the read address (stage a) and wait AMEM_READ cycles for
+    // the read data (stage m), which is registered once more (rd_q) before it meets the running
+    // maximum in stage 2.
+    logic va, firsta, lasta, fina, vm, firstm, lastm, finm;
+    accel_delay #(.WIDTH(4), .DEPTH(AMEM_READ)) u_read_wait (
+        .clk(clk), .rst(rst), .d({va, firsta, lasta, fina}), .q({vm, firstm, lastm, finm}));
     logic v2, first2, last2, fin2, fin3;
     // Codes are compared as unsigned keys: a signed code with its sign bit flipped orders like
     // the signed value, so the running-maximum loop has no signed/unsigned choice in it. rd_q and
@@ -112,7 +112,7 @@ module accel_pool #(
         end
     end
 
-    assign busy = active | va | v0 | v1 | vb | vr | vf | vg | vm | v2 | we;
+    assign reading = active | va;
     assign done = we & fin3;
 
     always_ff @(posedge clk) begin
@@ -125,9 +125,7 @@ module accel_pool #(
             {psz_h_m3, psz_w_m3, cg_m3, pwo_m3, pho_m3, n_m3} <= '0;
             {row_stride, img_stride, row_block, col_block, cg_step} <= '0;
             {base_n, base_r, base_p, base_c, off_r, off_c, out_ptr} <= '0;
-            {va, firsta, lasta, fina, v0, first0, last0, fin0} <= '0;
-            {vb, firstb, lastb, finb, vf, firstf, lastf, finf} <= '0;
-            {v1, first1, last1, fin1, vr, firstr, lastr, finr, vg, firstg, lastg, fing, vm, firstm, lastm, finm, v2, first2, last2, fin2, fin3, we} <= '0;
+            {va, firsta, lasta, fina, v2, first2, last2, fin2, fin3, we} <= '0;
             rd_q <= '0;
             acc <= '0;
             waddr <= '0;
@@ -199,19 +197,6 @@ module accel_pool #(
             firsta <= win_first;
             lasta <= win_last;
             fina <= final_read;
-            v0 <= va;
-            first0 <= firsta;
-            last0 <= lasta;
-            fin0 <= fina;
-            v1 <= v0;
-            first1 <= first0;
-            last1 <= last0;
-            fin1 <= fin0;
-            {vb, firstb, lastb, finb} <= {v1, first1, last1, fin1};
-            {vr, firstr, lastr, finr} <= {vb, firstb, lastb, finb};
-            {vf, firstf, lastf, finf} <= {vr, firstr, lastr, finr};
-            {vg, firstg, lastg, fing} <= {vf, firstf, lastf, finf};
-            {vm, firstm, lastm, finm} <= {vg, firstg, lastg, fing};
             v2 <= vm;
             first2 <= firstm;
             last2 <= lastm;

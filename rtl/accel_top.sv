@@ -63,6 +63,7 @@ module accel_top #(
     localparam int OA = $clog2(OMEM_DEPTH);
     localparam int DA = $clog2(DMEM_DEPTH);
     localparam int LA = 28;  // loader address width
+    localparam int AMEM_READ = 7;   // accel_amem's read latency, for the controller and the pool
 
     wire unused_in = &{1'b0, s_axis_tlast};
 
@@ -133,7 +134,7 @@ module accel_top #(
     wire [AMEM_WR-1:0] abuf_we;
     wire [AA-1:0] abuf_waddr;
     wire [AMEM_WR*AMEM_W-1:0] abuf_wdata;
-    wire pool_we, pool_busy;
+    wire pool_we, pool_reading;
     wire [AA-1:0] pool_waddr, pool_raddr;
     wire [AMEM_W-1:0] pool_wdata;
     wire any_abuf = |abuf_we;
@@ -146,9 +147,9 @@ module accel_top #(
         .raddr(amem_raddr), .rdata(amem_rdata));
     // Row 0's bank is the pooling unit's read port while it runs.
     if (ROWS > 1) begin : g_raddr
-        assign amem_raddr = {ctrl_amem_raddr[ROWS*AA-1:AA], pool_busy ? pool_raddr : ctrl_amem_raddr[AA-1:0]};
+        assign amem_raddr = {ctrl_amem_raddr[ROWS*AA-1:AA], pool_reading ? pool_raddr : ctrl_amem_raddr[AA-1:0]};
     end else begin : g_raddr1
-        assign amem_raddr = pool_busy ? pool_raddr : ctrl_amem_raddr;
+        assign amem_raddr = pool_reading ? pool_raddr : ctrl_amem_raddr;
     end
     accel_sdpram #(.WIDTH(WMEM_W), .DEPTH(WMEM_DEPTH)) u_wmem (
         .clk(clk), .we(we_wq), .waddr(wa_wq), .wdata(wd_wq),
@@ -177,7 +178,7 @@ module accel_top #(
 
     accel_ctrl #(
         .ROWS(ROWS), .COLS(COLS), .LANES(LANES), .ABUF_WORDS(WB_WORDS), .WE(WE), .WMEM_W(WMEM_W),
-        .DA(DA), .AA(AA), .WA(WA), .BA(BA), .OA(OA)
+        .DA(DA), .AA(AA), .WA(WA), .BA(BA), .OA(OA), .AMEM_READ(AMEM_READ)
     ) u_ctrl (
         .clk(clk), .rst(rst), .start(start),
         .dmem_raddr(dmem_raddr), .dmem_rdata(dmem_q),
@@ -250,10 +251,10 @@ module accel_top #(
         .we(abuf_we), .waddr(abuf_waddr), .wdata(abuf_wdata)
     );
 
-    accel_pool #(.LANES(LANES), .ACT_BITS(ACT_BITS), .AA(AA)) u_pool (
+    accel_pool #(.LANES(LANES), .ACT_BITS(ACT_BITS), .AA(AA), .AMEM_READ(AMEM_READ)) u_pool (
         .clk(clk), .rst(rst), .start(pool_start), .desc(dmem_q),
         .raddr(pool_raddr), .rdata(amem_rdata[AMEM_W-1:0]),
-        .we(pool_we), .waddr(pool_waddr), .wdata(pool_wdata), .busy(pool_busy), .done(pool_done)
+        .we(pool_we), .waddr(pool_waddr), .wdata(pool_wdata), .reading(pool_reading), .done(pool_done)
     );
 
     // ---------------- result read-out ----------------

@@ -8,8 +8,8 @@
 //   target 4 read-out: no payload; stream out `count[15:0]` rows x `count[31:16]` columns of
 //     results from the output memory starting at `address` (see accel_streamer).
 // Other targets are consumed and ignored. The slave never back-pressures (tready = 1), so every
-// beat can go into a register first (only the count's two zero / one flags are decoded on the
-// way in); a memory word is written two cycles after its last beat.
+// beat can go into a register first (only the count's two zero / one flags and the buffer slot the
+// beat goes to are decoded on the way in); a memory word is written two cycles after its last beat.
 module accel_loader #(
     parameter int ADDR_BITS = 16,
     parameter int BUF_BEATS = 8,
@@ -47,6 +47,12 @@ module accel_loader #(
     // BUF_BEATS * 32 data multiplexers or the write enables.
     logic [BUF_BEATS-1:0] beat_oh, left_oh, last_oh;
     logic in_data;                      // state == DATA, a flip-flop of its own
+    logic [BUF_BEATS-1:0] beat_oh_next;
+    logic in_data_next;
+    // take[b]: this cycle's beat goes into the buffer's 32-bit slot b, i.e. valid_q && in_data &&
+    // beat_oh[b], registered from their next values (s_axis_tvalid is the next valid_q), so each
+    // slot's 32 data multiplexers hang off a flip-flop of their own.
+    logic [BUF_BEATS-1:0] take;
 
     assign s_axis_tready = 1'b1;
 
@@ -73,11 +79,31 @@ module accel_loader #(
     end
 
     // The word being completed by this beat (the buffer with this beat's 32 bits in place).
-    wire data_beat = valid_q && in_data;
     logic [BUF_BEATS*32-1:0] word;
     always_comb begin
         for (int b = 0; b < BUF_BEATS; b++) begin
-            word[b*32 +: 32] = (data_beat && beat_oh[b]) ? data_q : buffer[b*32 +: 32];
+            word[b*32 +: 32] = take[b] ? data_q : buffer[b*32 +: 32];
+        end
+    end
+
+    always_comb begin
+        beat_oh_next = beat_oh;
+        in_data_next = in_data;
+        if (rst) begin
+            beat_oh_next = '0;
+            in_data_next = 1'b0;
+        end else if (valid_q) begin
+            case (state)
+                H0: ;
+                H1: begin
+                    beat_oh_next = BUF_BEATS'(1);
+                    if (!target_readout) in_data_next = !data_zero;
+                end
+                default: begin
+                    beat_oh_next = left_oh[0] ? BUF_BEATS'(1) : beat_oh << 1;
+                    if (left_oh[0] && count_last) in_data_next = 1'b0;
+                end
+            endcase
         end
     end
 
@@ -87,15 +113,17 @@ module accel_loader #(
         buffer <= word;
         waddr <= addr[ADDR_BITS-1:0];
         wdata <= word;
+        beat_oh <= beat_oh_next;
+        in_data <= in_data_next;
+        take <= (s_axis_tvalid && !rst && in_data_next) ? beat_oh_next : '0;
         if (rst) begin
             state <= H0;
-            in_data <= 1'b0;
             target <= '0;
             {target_mem, target_readout} <= '0;
             addr <= '0;
             count <= '0;
             count_last <= 1'b0;
-            {beat_oh, left_oh, last_oh} <= '0;
+            {left_oh, last_oh} <= '0;
             {we_d, we_a, we_w, we_b, readout} <= '0;
             readout_base <= '0;
             readout_shape <= '0;
@@ -113,7 +141,6 @@ module accel_loader #(
                     H1: begin
                         count <= data_q;
                         count_last <= data_one;
-                        beat_oh <= BUF_BEATS'(1);
                         left_oh <= target_last;
                         last_oh <= target_last;
                         if (target_readout) begin
@@ -122,24 +149,18 @@ module accel_loader #(
                             readout_shape <= data_q;
                             state <= H0;
                         end else begin
-                            in_data <= !data_zero;
                             state <= data_zero ? H0 : DATA;
                         end
                     end
                     default: begin
                         if (left_oh[0]) begin
-                            beat_oh <= BUF_BEATS'(1);
                             left_oh <= last_oh;
                             {we_b, we_w, we_a, we_d} <= target_mem;
                             addr <= addr + 28'd1;
                             count <= count - 32'd1;
                             count_last <= count == 32'd2;
-                            if (count_last) begin
-                                state <= H0;
-                                in_data <= 1'b0;
-                            end
+                            if (count_last) state <= H0;
                         end else begin
-                            beat_oh <= beat_oh << 1;
                             left_oh <= left_oh >> 1;
                         end
                     end

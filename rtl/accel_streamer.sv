@@ -5,8 +5,10 @@
 // results of ACC_BITS bits (column t*COLS + j in bits [j*ACC_BITS +: ACC_BITS]). A read-out of
 // `rows` x `cols` results walks the words in address order and sends one 32-bit beat per result
 // (sign-extended), row-major, skipping the unused columns of each row's last tile; tlast marks
-// the final result. The output memory's read data is registered before any logic (rdata_q: the
-// block RAM's own output register on ECP5), so a word is read in three cycles (READ, WAIT, LATCH).
+// the final result. The read address is registered on its way to the output memory (a register
+// the placer can put beside the block RAMs) and the read data is registered before any logic
+// (rdata_q: the block RAM's own output register on ECP5), so a word is read in four cycles (READ,
+// ADDR, WAIT, LATCH).
 // The start pulse and its base / rows / cols are registered as they come in (the top level
 // multiplexes them between the controller and the loader's read-out command, both far away), and
 // every compare the handshake depends on is a register computed a state ahead. Streaming is not
@@ -31,7 +33,7 @@ module accel_streamer #(
     output wire                      busy,
     output logic                     finished       // one-cycle pulse
 );
-    typedef enum logic [2:0] {IDLE, READ, WAIT, LATCH, SEND} state_t;
+    typedef enum logic [2:0] {IDLE, READ, ADDR, WAIT, LATCH, SEND} state_t;
     localparam int LB = (COLS > 1) ? $clog2(COLS) : 1;
     state_t state;
     logic [ADDR_BITS-1:0] addr;
@@ -50,7 +52,8 @@ module accel_streamer #(
         assign result[j] = word[j*ACC_BITS +: ACC_BITS];
     end
 
-    assign omem_raddr = addr;
+    logic [ADDR_BITS-1:0] raddr_q;
+    assign omem_raddr = raddr_q;
     assign busy = start_q || state != IDLE;
     assign m_axis_tvalid = state == SEND;
     // The word is loaded once (LATCH) and the bus walks its results with `lane`, so backpressure
@@ -60,6 +63,7 @@ module accel_streamer #(
 
     always_ff @(posedge clk) begin
         rdata_q <= omem_rdata;
+        raddr_q <= addr;
         start_q <= start && !rst;
         base_q <= base;
         rows_q <= rows;
@@ -95,8 +99,9 @@ module accel_streamer #(
                 READ: begin
                     short_row <= cols_left < 16'(COLS);
                     finished <= empty;
-                    state <= empty ? IDLE : WAIT;
+                    state <= empty ? IDLE : ADDR;
                 end
+                ADDR: state <= WAIT;
                 WAIT: state <= LATCH;
                 LATCH: begin
                     word <= rdata_q;

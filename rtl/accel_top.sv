@@ -157,8 +157,19 @@ module accel_top #(
     accel_sdpram #(.WIDTH(BMEM_W), .DEPTH(BMEM_DEPTH)) u_bmem (
         .clk(clk), .we(we_bq), .waddr(wa_bq), .wdata(wd_bq),
         .raddr(bmem_raddr), .rdata(bmem_rdata));
+    // The output memory's write port is registered once more on its way in (the controller and
+    // the PPUs are far from its block RAMs); the streamer reads a layer's results only after
+    // the layer has finished.
+    logic omem_we_q;
+    logic [OA-1:0] omem_waddr_q;
+    logic [OMEM_W-1:0] omem_wdata_q;
+    always_ff @(posedge clk) begin
+        omem_we_q <= omem_we;
+        omem_waddr_q <= omem_waddr;
+        omem_wdata_q <= omem_wdata;
+    end
     accel_sdpram #(.WIDTH(OMEM_W), .DEPTH(OMEM_DEPTH)) u_omem (
-        .clk(clk), .we(omem_we), .waddr(omem_waddr), .wdata(omem_wdata),
+        .clk(clk), .we(omem_we_q), .waddr(omem_waddr_q), .wdata(omem_wdata_q),
         .raddr(omem_raddr), .rdata(omem_rdata));
 
     // ---------------- controller ----------------

@@ -83,7 +83,8 @@ module accel_ctrl #(
 
     // Descriptor fields.
     logic [15:0] m_rows, n_cols, nt_count, kg;
-    logic [15:0] mt_last;                      // mt_count - 1
+    logic [15:0] mt_count, mt_last;            // row tiles MT, and MT - 1
+    logic hdr_first;                           // the descriptor's first column tile header
     logic stream_out, last_desc, to_amem, no_omem;
     logic [AA-1:0] a_base;
     logic [OA-1:0] o_base;
@@ -224,7 +225,8 @@ module accel_ctrl #(
         if (rst) begin
             state <= IDLE;
             {m_rows, n_cols, nt_count, kg} <= '0;
-            mt_last <= '0;
+            {mt_count, mt_last} <= '0;
+            hdr_first <= 1'b0;
             {stream_out, last_desc, act_signed, relu, out_signed, to_amem, no_omem} <= '0;
             {kg_out, kg_left} <= '0;
             {word_en, word_en_next} <= '0;
@@ -298,7 +300,8 @@ module accel_ctrl #(
                     m_rows <= d0[15:0];
                     n_cols <= d0[31:16];
                     nt_count <= d1[31:16];
-                    mt_last <= d1[15:0] - 16'd1;
+                    mt_count <= d1[15:0];
+                    hdr_first <= 1'b1;
                     kg <= d2[15:0];
                     relu <= d2[16];
                     out_signed <= d2[17];
@@ -309,14 +312,7 @@ module accel_ctrl #(
                     no_omem <= d2[23];
                     kg_out <= d9[15:0];
                     kg_left <= d9[15:0];
-                    for (int w = 0; w < ABUF_WORDS; w++) begin
-                        word_en[w] <= d9[15:0] > 16'(w);
-                        word_en_next[w] <= d9[15:0] > 16'(w + ABUF_WORDS);
-                    end
                     abuf_base <= d8[AA-1:0];
-                    abuf_nt_next <= d8[AA-1:0] + AA'(ABUF_WORDS);
-                    o_nt_next <= d7[OA-1:0] + 1'b1;
-                    nt_out_last <= d1[31:16] == 16'd1;
                     shift <= d3[5:0];
                     rounding <= d3[9:8];
                     out_bits <= d3[21:16];
@@ -326,18 +322,9 @@ module accel_ctrl #(
                     wp <= d5[WA-1:0];
                     w_raddr <= d5[WA-1:0];
                     nt <= '0;
-                    nt_end <= d1[31:16] == 16'd1;
-                    nt_last_m1 <= d1[31:16] - 16'd2;
                     {i_in, mt_in, i_out, mt_out, nt_out, m_out} <= '0;
-                    {i_in_last, mt_in_last} <= {ROWS == 1, d1[15:0] == 16'd1};
-                    m_ok <= d0[15:0] != 16'd0;
-                    m_ok_next <= d0[15:0] > 16'd1;
-                    m_rows_gt1 <= d0[15:0] > 16'd1;
-                    m_rows_m2 <= d0[15:0] - 16'd2;
+                    i_in_last <= ROWS == 1;
                     i_out_last <= ROWS == 1;
-                    mt_out_last <= d1[15:0] == 16'd1;
-                    out_tile_end <= (ROWS == 1) && d1[15:0] == 16'd1;
-                    mt_last_m1 <= d1[15:0] - 16'd2;
                     omem_waddr <= d7[OA-1:0];
                     wb_done <= 1'b0;
                     state <= d2[22] ? POOL : HDR;
@@ -346,6 +333,30 @@ module accel_ctrl #(
                 HDR: begin   // KG was registered in DWAIT
                     wp_p1 <= wp + 1'b1;
                     wp_p1_mrows <= wp + 1'b1 - WA'(ROWS);
+                    // What the output side derives from the descriptor's fields is computed in the
+                    // first header from DWAIT's copies (the descriptor register sits by the
+                    // descriptor memory); nothing uses it before the first step is issued.
+                    hdr_first <= 1'b0;
+                    if (hdr_first) begin
+                        for (int w = 0; w < ABUF_WORDS; w++) begin
+                            word_en[w] <= kg_out > 16'(w);
+                            word_en_next[w] <= kg_out > 16'(w + ABUF_WORDS);
+                        end
+                        abuf_nt_next <= abuf_base + AA'(ABUF_WORDS);
+                        o_nt_next <= o_base + 1'b1;
+                        nt_out_last <= nt_count == 16'd1;
+                        nt_end <= nt_count == 16'd1;
+                        nt_last_m1 <= nt_count - 16'd2;
+                        mt_last <= mt_count - 16'd1;
+                        mt_in_last <= mt_count == 16'd1;
+                        mt_out_last <= mt_count == 16'd1;
+                        out_tile_end <= (ROWS == 1) && mt_count == 16'd1;
+                        mt_last_m1 <= mt_count - 16'd2;
+                        m_ok <= m_rows != 16'd0;
+                        m_ok_next <= m_rows > 16'd1;
+                        m_rows_gt1 <= m_rows > 16'd1;
+                        m_rows_m2 <= m_rows - 16'd2;
+                    end
                     state <= HDRW;
                 end
                 HDRW: state <= HDRQ;

@@ -37,7 +37,7 @@ module accel_pool #(
     // outer) not at its last value steps and the ones below it wrap. Which level steps is a
     // one-hot register (`step`), computed a cycle ahead, so the counter and address updates below
     // hang off flip-flops, not off a chain of loop-end decodes. To compute it a cycle ahead, each
-    // level keeps "at the last value" (last_*) and "at the one before" (pen_*) in registers: a
+    // level keeps "at the last value" (`last`) and "at the one before" (`pen`) in registers: a
     // stepping level's next `last` is its `pen`, and its next `pen` a compare with max - 3
     // (precomputed at start, like max == 1 and max == 2 for a wrap). `lower` (thermometer:
     // lower[L] = some level <= L steps) picks which levels keep, step or wrap.
@@ -71,7 +71,7 @@ module accel_pool #(
     // `pen` / compare, the levels below it wrap (max == 1 / max == 2), the levels above keep.
     wire [N:0] pen_hit = {n == n_m3, ph == pho_m3, pw == pwo_m3, cg == cg_m3, dy == psz_h_m3, dx == psz_w_m3};
     logic [N:0] last_next, pen_next;
-    // The first read's: every level at 0, so at its last value where max == 1.
+    // At start every level is at 0: at its last value where max == 1, at the one before where 2.
     wire [N:0] max_is_1 = {d[15:0] == 16'd1, d[47:32] == 16'd1, d[63:48] == 16'd1, d[31:16] == 16'd1,
                            d[71:64] == 8'd1, d[79:72] == 8'd1};
     wire [N:0] max_is_2 = {d[15:0] == 16'd2, d[47:32] == 16'd2, d[63:48] == 16'd2, d[31:16] == 16'd2,

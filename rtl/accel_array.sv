@@ -80,7 +80,8 @@ module accel_array #(
     logic [IDX_BITS-1:0]    idx_link [ROWS+1][COLS];
     logic                   last_link[ROWS+1][COLS];
     /* verilator lint_on UNUSEDSIGNAL */
-    logic [ACC_BITS-1:0]    res      [ROWS][COLS];
+    logic [ACC_BITS-1:0]    res_end  [ROWS][COLS];
+    logic [ACC_BITS-1:0]    res_start[ROWS][COLS];
     logic                   res_v    [ROWS][COLS];
 
     for (genvar i = 0; i < ROWS; i++) begin : g_askew
@@ -109,45 +110,65 @@ module accel_array #(
                 .last_in(last_link[i][j]),
                 .a_out(a_link[i][j+1]), .w_out(w_link[i+1][j]), .idx_out(idx_link[i+1][j]),
                 .last_out(last_link[i+1][j]),
-                .result(res[i][j]), .result_valid(res_v[i][j])
+                .result_end(res_end[i][j]), .result_start(res_start[i][j]), .result_valid(res_v[i][j])
             );
         end
     end
 
-    // Per column: collect the one valid sum (a PE's result is zero unless valid, so an OR does),
-    // in two registered levels of at most four inputs per bit: groups of four rows, then the
-    // groups (COLLECT_LATENCY). Then de-skew.
+    // Per column: collect the one valid pair of running totals (a PE's results are zero unless
+    // valid, so an OR does), in two registered levels of at most four inputs per bit: groups of
+    // four rows, then the groups; then the tile's sum, their difference (COLLECT_LATENCY). Then
+    // de-skew.
     localparam int GROUPS = (ROWS + 3) / 4;
     logic [GROUPS-1:0] grp_v [COLS];
-    logic [ACC_BITS-1:0] grp_d [COLS][GROUPS];
-    logic [COLS-1:0] col_v_q;
+    logic [ACC_BITS-1:0] grp_end [COLS][GROUPS];
+    logic [ACC_BITS-1:0] grp_start [COLS][GROUPS];
+    logic [COLS-1:0] tot_v, col_v_q;
+    logic [ACC_BITS-1:0] tot_end [COLS];
+    logic [ACC_BITS-1:0] tot_start [COLS];
     logic [ACC_BITS-1:0] col_q [COLS];
     always_ff @(posedge clk) begin
         if (rst) begin
+            tot_v <= '0;
             col_v_q <= '0;
             for (int j = 0; j < COLS; j++) begin
+                tot_end[j] <= '0;
+                tot_start[j] <= '0;
                 col_q[j] <= '0;
                 grp_v[j] <= '0;
-                for (int g = 0; g < GROUPS; g++) grp_d[j][g] <= '0;
+                for (int g = 0; g < GROUPS; g++) begin
+                    grp_end[j][g] <= '0;
+                    grp_start[j][g] <= '0;
+                end
             end
         end else begin
             for (int j = 0; j < COLS; j++) begin
                 logic v;
-                logic [ACC_BITS-1:0] d;
+                logic [ACC_BITS-1:0] e, s;
                 for (int g = 0; g < GROUPS; g++) begin
                     v = 1'b0;
-                    d = '0;
+                    e = '0;
+                    s = '0;
                     for (int i = 4 * g; i < 4 * g + 4 && i < ROWS; i++) begin
                         v = v | res_v[i][j];
-                        d = d | res[i][j];
+                        e = e | res_end[i][j];
+                        s = s | res_start[i][j];
                     end
                     grp_v[j][g] <= v;
-                    grp_d[j][g] <= d;
+                    grp_end[j][g] <= e;
+                    grp_start[j][g] <= s;
                 end
-                d = '0;
-                for (int g = 0; g < GROUPS; g++) d = d | grp_d[j][g];
-                col_v_q[j] <= |grp_v[j];
-                col_q[j] <= d;
+                e = '0;
+                s = '0;
+                for (int g = 0; g < GROUPS; g++) begin
+                    e = e | grp_end[j][g];
+                    s = s | grp_start[j][g];
+                end
+                tot_v[j] <= |grp_v[j];
+                tot_end[j] <= e;
+                tot_start[j] <= s;
+                col_v_q[j] <= tot_v[j];
+                col_q[j] <= tot_end[j] - tot_start[j];
             end
         end
     end

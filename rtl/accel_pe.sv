@@ -5,7 +5,7 @@
 // build), each already extended to ACT_BITS + 1 signed bits at the array's edge (so unsigned
 // codes multiply correctly and no per-layer sign flag has to reach every PE), weights travel down with a lane index that picks the activation of the group they
 // multiply. Six stages (codesign.accel.golden.PE_LATENCY): input/forwarding registers, operand
-// registers (lane selected), product register, product copy, accumulator, result. The multiplier (a DSP
+// registers (lane selected), product register, product copy, running accumulator, result. The multiplier (a DSP
 // block or LUTs) sits between flip-flops with no other logic in front of or behind it; the product
 // copy is a fabric register between the DSP block (whose own output register holds `prod` on
 // ECP5, codesign.ecp5_pack) and the accumulator's carry chain, which the placer cannot always put
@@ -27,7 +27,8 @@ module accel_pe #(
     output logic [WEIGHT_BITS-1:0]      w_out,
     output logic [IDX_BITS-1:0]         idx_out,
     output logic                        last_out,
-    output logic [ACC_BITS-1:0]         result,
+    output logic [ACC_BITS-1:0]         result_end,     // the tile's sum is result_end - result_start
+    output logic [ACC_BITS-1:0]         result_start,
     output logic                        result_valid
 );
     localparam int AX = ACT_BITS + 1;
@@ -45,12 +46,17 @@ module accel_pe #(
             idx_out <= idx_in;
         end
     end
-    // `last` is the same signal in every PE of an anti-diagonal (i + j): kept, so Yosys does not
-    // merge those copies into one net that clears up to min(ROWS, COLS) accumulators.
+    // The tile-end flag, through every stage (last_out, last_op, last_p, last_q, then `restart`
+    // in three copies, one per register it steers in stage 6: the base's enable, result_end and
+    // result_start). It is the same signal in every PE of an anti-diagonal (i + j), and each
+    // stage's copy equals the stage before it one PE further down: kept, so Yosys does not merge
+    // them into one flip-flop that hands over the sums of PEs rows apart.
+    logic last_op, last_p, last_q, restart_base, restart_end, restart_start;
     (* keep *)
     always_ff @(posedge clk) begin
-        if (rst) last_out <= 1'b0;
-        else last_out <= last_in;
+        if (rst) {last_out, last_op, last_p, last_q, restart_base, restart_end, restart_start} <= '0;
+        else {last_out, last_op, last_p, last_q, restart_base, restart_end, restart_start}
+            <= {last_in, last_out, last_op, last_p, {3{last_q}}};
     end
 
     // Lane select.
@@ -68,71 +74,57 @@ module accel_pe #(
     // Stage 2: operands.
     logic signed [AX-1:0] a_op;
     logic signed [WEIGHT_BITS-1:0] w_op;
-    logic last_op;
     always_ff @(posedge clk) begin
         if (rst) begin
             a_op <= '0;
             w_op <= '0;
-            last_op <= 1'b0;
         end else begin
             a_op <= a_sel;
             w_op <= w_out;
-            last_op <= last_out;
         end
     end
 
     // Stage 3: product.
     logic signed [PROD_BITS-1:0] prod;
-    logic last_p;
     always_ff @(posedge clk) begin
-        if (rst) begin
-            prod <= '0;
-            last_p <= 1'b0;
-        end else begin
-            prod <= a_op * w_op;
-            last_p <= last_op;
-        end
+        if (rst) prod <= '0;
+        else prod <= a_op * w_op;
     end
 
     // Stage 4: product copy.
     logic signed [PROD_BITS-1:0] prod_q;
-    logic last_q;
     always_ff @(posedge clk) begin
-        if (rst) begin
-            prod_q <= '0;
-            last_q <= 1'b0;
-        end else begin
-            prod_q <= prod;
-            last_q <= last_p;
-        end
+        if (rst) prod_q <= '0;
+        else prod_q <= prod;
     end
 
-    // Stage 5: accumulate. A tile's sum starts from zero on its first product: `restart` (the
-    // previous step closed a tile) zeroes the accumulator's feedback, instead of a clear when the
-    // tile closes, so the adder's output feeds the accumulator register only (the packer can put
-    // it in the adder's own slices) and the finished sum is read from that register.
-    logic signed [ACC_BITS-1:0] acc;
-    logic restart;
+    // Stage 5: accumulate. The accumulator runs on across tiles and is never cleared: a clear (or
+    // a zeroed feedback) would put a LUT in front of the carry chain on every bit, and this loop
+    // is the one every PE repeats. A tile's sum is the difference of the running total at its
+    // end and at its start (modulo 2^ACC_BITS, exact while the sum fits ACC_BITS); the array
+    // takes that difference once per column, after the collect.
+    logic [ACC_BITS-1:0] acc;
     always_ff @(posedge clk) begin
-        if (rst) begin
-            acc <= '0;
-            restart <= 1'b0;
-        end else begin
-            acc <= (restart ? '0 : acc) + ACC_BITS'(prod_q);
-            restart <= last_q;
-        end
+        if (rst) acc <= '0;
+        else acc <= acc + ACC_BITS'(prod_q);
     end
 
-    // Stage 6: the cycle after a tile's last step, its sum leaves on `result`, valid for one cycle
-    // and zero on every other cycle, so the array collects a column's results with an OR.
-    // Consecutive tiles need no bubble.
+    // Stage 6: the cycle after a tile's last step (`restart_*`), its running totals at the end and
+    // at the start leave on `result_end` / `result_start`, valid for one cycle and zero on every
+    // other cycle, so the array collects a column's results with an OR. Consecutive tiles need no
+    // bubble.
+    logic [ACC_BITS-1:0] base;   // the running total where the current tile started
     always_ff @(posedge clk) begin
         if (rst) begin
-            result <= '0;
+            base <= '0;
+            result_end <= '0;
+            result_start <= '0;
             result_valid <= 1'b0;
         end else begin
-            result_valid <= restart;
-            result <= restart ? acc : '0;
+            if (restart_base) base <= acc;
+            result_valid <= restart_end;
+            result_end <= restart_end ? acc : '0;
+            result_start <= restart_start ? base : '0;
         end
     end
 endmodule

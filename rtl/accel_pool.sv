@@ -8,8 +8,8 @@
 // PHo x PWo grid). It pools the stored activation codes, i.e. exactly what MaxPooling2D sees after
 // the quantized activation. The read address is registered, read data comes AMEM_READ cycles after
 // it (accel_amem) and is registered before the comparators. The start pulse and the descriptor are
-// registered as they arrive (both come from far away). Cycles from start to done: reads +
-// AMEM_READ + 4 (POOL_LATENCY in codesign.accel.golden).
+// registered as they arrive (both come from far away), then once more beside the start-time
+// decodes. Cycles from start to done: reads + AMEM_READ + 5 (POOL_LATENCY in codesign.accel.golden).
 module accel_pool #(
     parameter int LANES    = 4,
     parameter int ACT_BITS = 8,
@@ -50,13 +50,23 @@ module accel_pool #(
     logic [AA-1:0] row_stride, img_stride, row_block, col_block, cg_step;
     logic [AA-1:0] base_n, base_r, base_p, base_c, off_r, off_c, out_ptr;
 
-    logic start_q;
+    // The descriptor is registered as it arrives (desc_q), then once more (d), beside the decodes
+    // the loop state needs at start (max == 1, max == 2 per level), registered from desc_q: the
+    // loop state loads from registers only (start_q, the second start register).
+    logic start_in, start_q;
     /* verilator lint_off UNUSEDSIGNAL */
-    logic [319:0] d;   // the descriptor, registered
+    logic [319:0] desc_q, d;
     /* verilator lint_on UNUSEDSIGNAL */
+    logic [N:0] max_is_1, max_is_2;
     always_ff @(posedge clk) begin
-        start_q <= !rst && start;
-        d <= desc;
+        start_in <= !rst && start;
+        start_q <= !rst && start_in;
+        desc_q <= desc;
+        d <= desc_q;
+        max_is_1 <= {desc_q[15:0] == 16'd1, desc_q[47:32] == 16'd1, desc_q[63:48] == 16'd1,
+                     desc_q[31:16] == 16'd1, desc_q[71:64] == 8'd1, desc_q[79:72] == 8'd1};
+        max_is_2 <= {desc_q[15:0] == 16'd2, desc_q[47:32] == 16'd2, desc_q[63:48] == 16'd2,
+                     desc_q[31:16] == 16'd2, desc_q[71:64] == 8'd2, desc_q[79:72] == 8'd2};
     end
 
     // The read address is registered (no adder in front of the RAM's address pins).
@@ -72,10 +82,6 @@ module accel_pool #(
     wire [N:0] pen_hit = {n == n_m3, ph == pho_m3, pw == pwo_m3, cg == cg_m3, dy == psz_h_m3, dx == psz_w_m3};
     logic [N:0] last_next, pen_next;
     // At start every level is at 0: at its last value where max == 1, at the one before where 2.
-    wire [N:0] max_is_1 = {d[15:0] == 16'd1, d[47:32] == 16'd1, d[63:48] == 16'd1, d[31:16] == 16'd1,
-                           d[71:64] == 8'd1, d[79:72] == 8'd1};
-    wire [N:0] max_is_2 = {d[15:0] == 16'd2, d[47:32] == 16'd2, d[63:48] == 16'd2, d[31:16] == 16'd2,
-                           d[71:64] == 8'd2, d[79:72] == 8'd2};
     wire [PH:0] all_last_first;
     wire [PH:0] all_last_next;   // all_last_next[L]: every level <= L at its last value
     always_comb begin

@@ -14,7 +14,7 @@
 //   0 input registers (the accumulators come from the array, the bias from its memory: both far)
 //   1 acc + bias (ACC_BITS+2 bits)
 //   2 coarse shift (multiples of 8), rounding masks OR-reduced per byte
-//   3 fine shift, half and sticky bits     4 floor + rounding increment
+//   3 fine shift, rounding increment       4 floor + rounding increment
 //   5 out-of-range bits OR-reduced per byte (masks, no comparator)
 //   6 below / above flags                  7 saturation select
 // The configuration inputs are quasi-static (they change only between layers): each PPU keeps
@@ -117,7 +117,7 @@ module accel_ppu #(
     logic signed [S-1:0] coarse2;                       // 2
     logic [NB-1:0] half2, sticky2;
     logic signed [S-1:0] floor3;                        // 3
-    logic half3, sticky3;
+    logic up3;                                          // round up: the increment of stage 4
     logic signed [S-1:0] rounded4;                      // 4
     logic [ACC_BITS-1:0] val5, val6;                    // 5, 6
     logic [NB-1:0] ones5, zeros5;
@@ -133,8 +133,13 @@ module accel_ppu #(
     wire [NB*8-1:0] sticky_bits = (NB*8)'(sticky_s);
     wire [NB*8-1:0] ones_bits = (NB*8)'(ones_s);
     wire [NB*8-1:0] zeros_bits = (NB*8)'(zeros_s);
-    wire up = (rounding_c == RND) ? half3
-            : (rounding_c == RND_CONV) ? (half3 && (sticky3 || floor3[0]))
+    // The increment is decided beside the fine shift, from the half / sticky bits and the LSB the
+    // shift is about to produce, so stage 4's adder has a register on its carry input.
+    wire half = |half2;
+    wire sticky = |sticky2;
+    wire floor_lsb;                                     // floor3[0] of this cycle's fine shift
+    wire up = (rounding_c == RND) ? half
+            : (rounding_c == RND_CONV) ? (half && (sticky || floor_lsb))
             : 1'b0;
 
     // The two shifters (coarse, 2; fine, 3), one byte of each output per shift-amount copy.
@@ -145,6 +150,9 @@ module accel_ppu #(
         wire [S-1:0] sum_coarse = sum1 >>> {shift_g[g][5:3], 3'b000};
         wire [S-1:0] sum_fine = coarse2 >>> shift_g[g][2:0];
         /* verilator lint_on UNUSEDSIGNAL */
+        if (g == 0) begin : g_lsb
+            assign floor_lsb = sum_fine[0];
+        end
         always_ff @(posedge clk) begin
             coarse2[LO +: SW] <= sum_coarse[LO +: SW];
             floor3[LO +: SW] <= sum_fine[LO +: SW];
@@ -166,11 +174,10 @@ module accel_ppu #(
             half2[b] <= |half_bits[b*8 +: 8];
             sticky2[b] <= |sticky_bits[b*8 +: 8];
         end
-        // 3: remaining shift; half and sticky bits
-        half3 <= |half2;
-        sticky3 <= |sticky2;
+        // 3: remaining shift; round up?
+        up3 <= up;
         // 4: round
-        rounded4 <= floor3 + S'(up);
+        rounded4 <= floor3 + S'(up3);
         // 5: which range bits are set / clear, per byte
         val5 <= ACC_BITS'(rounded4);
         neg5 <= rounded4[S-1];

@@ -14,16 +14,27 @@ module accel_sdpram #(
     input  wire [ADDR_BITS-1:0]  raddr,
     output logic [WIDTH-1:0]     rdata
 );
+    // Simulation starts the words at zero, as FPGA block and LUT RAM power up. The design is
+    // correct for any bits in a word never written (the array reads such words for the rows of a
+    // last row tile past M, and a PE's running total takes them in; the tile sums, differences of
+    // that total, do not), but a 4-state simulator would carry their X into every later sum.
+    //
     // No read of an address in the cycle it is written (the controller never overlaps a layer's
     // input and output regions), so Yosys adds no read-during-write bypass logic after the RAM.
     if (BLOCK_RAM) begin : g_block
         (* no_rw_check, ram_style = "block" *) logic [WIDTH-1:0] mem [DEPTH];
+`ifndef SYNTHESIS
+        initial for (int i = 0; i < DEPTH; i++) mem[i] = '0;
+`endif
         always_ff @(posedge clk) begin
             if (we) mem[waddr] <= wdata;
             rdata <= mem[raddr];
         end
     end else begin : g_auto
         (* no_rw_check *) logic [WIDTH-1:0] mem [DEPTH];
+`ifndef SYNTHESIS
+        initial for (int i = 0; i < DEPTH; i++) mem[i] = '0;
+`endif
         always_ff @(posedge clk) begin
             if (we) mem[waddr] <= wdata;
             rdata <= mem[raddr];

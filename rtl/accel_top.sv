@@ -98,9 +98,11 @@ module accel_top #(
     wire omem_we;
 
     // The loader's write port, registered once more per memory (kept copies: one set of
-    // registers would fan out to memories spread over the chip). A write lands a cycle later,
-    // still before anything reads it: the controller reads its first descriptor two cycles
-    // after a start, the weights and biases later still.
+    // registers would fan out to memories spread over the chip), and for the weight and bias
+    // memories (block RAMs along a block-RAM row, far from the loader) once again beside them. A
+    // write lands one (descriptors) or two cycles later, still before anything reads it: the
+    // controller reads its first descriptor two cycles after a start, the weights and biases
+    // later still.
     logic we_dq, we_wq, we_bq;
     logic [DA-1:0] wa_dq;
     logic [WA-1:0] wa_wq;
@@ -117,6 +119,17 @@ module accel_top #(
         wd_dq <= wdata[DMEM_W-1:0];
         wd_wq <= wdata[WMEM_W-1:0];
         wd_bq <= wdata[BMEM_W-1:0];
+    end
+    logic we_wq2, we_bq2;
+    logic [WA-1:0] wa_wq2;
+    logic [BA-1:0] wa_bq2;
+    logic [WMEM_W-1:0] wd_wq2;
+    logic [BMEM_W-1:0] wd_bq2;
+    (* keep *)
+    always_ff @(posedge clk) begin
+        {we_wq2, we_bq2} <= {we_wq, we_bq};
+        {wa_wq2, wa_bq2} <= {wa_wq, wa_bq};
+        {wd_wq2, wd_bq2} <= {wd_wq, wd_bq};
     end
 
     accel_sdpram #(.WIDTH(DMEM_W), .DEPTH(DMEM_DEPTH)) u_dmem (
@@ -152,10 +165,10 @@ module accel_top #(
         assign amem_raddr = pool_reading ? pool_raddr : ctrl_amem_raddr;
     end
     accel_sdpram #(.WIDTH(WMEM_W), .DEPTH(WMEM_DEPTH)) u_wmem (
-        .clk(clk), .we(we_wq), .waddr(wa_wq), .wdata(wd_wq),
+        .clk(clk), .we(we_wq2), .waddr(wa_wq2), .wdata(wd_wq2),
         .raddr(wmem_raddr), .rdata(wmem_rdata));
     accel_sdpram #(.WIDTH(BMEM_W), .DEPTH(BMEM_DEPTH)) u_bmem (
-        .clk(clk), .we(we_bq), .waddr(wa_bq), .wdata(wd_bq),
+        .clk(clk), .we(we_bq2), .waddr(wa_bq2), .wdata(wd_bq2),
         .raddr(bmem_raddr), .rdata(bmem_rdata));
     // The output memory's write port is registered once more on its way in (the controller and
     // the PPUs are far from its block RAMs); the streamer reads a layer's results only after

@@ -144,7 +144,6 @@ module accel_ctrl #(
     // A pass is max(S, ROWS) cycles: bubbles first, then the S steps, so the last steps of any
     // two passes (also across column tiles) are at least ROWS cycles apart.
     wire iss_valid = issuing && (k >= pad);
-    wire iss_last = issuing && k_end;
     // The weight memory's read data is registered before any logic (timing): wq is the word
     // addressed two cycles earlier.
     logic [WMEM_W-1:0] wq;
@@ -161,7 +160,10 @@ module accel_ctrl #(
     // is copied per row, the activation address is registered the cycle after that, and the
     // activation read data arrives AMEM_READ cycles later (accel_amem's address copies, output
     // and select registers; ISSUE_LATENCY in codesign.accel.golden).
-    logic v0, l0, v1, l1, v2, l2, v3, l3;
+    // The step's `last` flag is formed one stage in, from plain copies of `issuing` and k_end
+    // (iss_q, k_end_q): formed in front of l0, its LUT was shared with k_end's own update and
+    // placed by l0, across the chip (docs/BENCHMARKS.md, seventh session).
+    logic v0, iss_q, k_end_q, v1, l1, v2, l2, v3, l3;
     logic [AA-1:0] aoff0, aoff1;
     logic [AA-1:0] row_base [ROWS];      // aoff + row_off[i], one cycle before g is added
     // The step's group g (from wq) in one register per row: wq sits by the weight memory, the
@@ -249,7 +251,7 @@ module accel_ctrl #(
             w_raddr <= '0;
             b_raddr <= '0;
             aoff <= '0;
-            {v0, l0, v1, l1, v2, l2, v3, l3} <= '0;
+            {v0, iss_q, k_end_q, v1, l1, v2, l2, v3, l3} <= '0;
             {aoff0, aoff1} <= '0;
             for (int i = 0; i < ROWS; i++) row_base[i] <= '0;
             g_gt_rows <= 1'b0;
@@ -444,11 +446,12 @@ module accel_ctrl #(
             // ---------------- step pipeline ----------------
             wq <= wmem_rdata;
             v0 <= iss_valid;
-            l0 <= iss_last;
+            iss_q <= issuing;
+            k_end_q <= k_end;
             aoff0 <= aoff;
             aoff1 <= aoff0;
             v1 <= v0;
-            l1 <= l0;
+            l1 <= iss_q && k_end_q;
             for (int i = 0; i < ROWS; i++) row_base[i] <= aoff1 + row_off[i];
             v2 <= v1;
             l2 <= l1;

@@ -86,7 +86,6 @@ module accel_top #(
 
     // ---------------- memories ----------------
     wire [DA-1:0] dmem_raddr;
-    wire [DMEM_W-1:0] dmem_rdata;
     wire [ROWS*AA-1:0] amem_raddr, ctrl_amem_raddr;
     wire [ROWS*AMEM_W-1:0] amem_rdata;
     wire [WA-1:0] wmem_raddr;
@@ -132,16 +131,25 @@ module accel_top #(
         {wd_wq2, wd_bq2} <= {wd_wq, wd_bq};
     end
 
-    accel_sdpram #(.WIDTH(DMEM_W), .DEPTH(DMEM_DEPTH)) u_dmem (
-        .clk(clk), .we(we_dq), .waddr(wa_dq), .wdata(wd_dq),
-        .raddr(dmem_raddr), .rdata(dmem_rdata));
-    // The descriptor memory is LUT RAM (Yosys registers its read address), 320 bits wide and
-    // read by the controller and the pooling unit: its read data is registered once more so the
-    // address does not fan out through the RAM into both. (As block RAM, with 320 data pins in
-    // the block-RAM rows, the router needed 98 iterations instead of about 30 for the 8x8 build:
-    // docs/BENCHMARKS.md, fifth session.)
-    logic [DMEM_W-1:0] dmem_q;
-    always_ff @(posedge clk) dmem_q <= dmem_rdata;
+    // The descriptor memory is LUT RAM, 320 bits wide, read by the controller and the pooling
+    // unit. It is built from 32-bit slices, each reading through its own kept copy of the read
+    // address: one address register fanned out to 80 LUT-RAM cells spread over the slices
+    // (docs/BENCHMARKS.md, seventh session). The address copy takes the cycle the read data's
+    // second register used to, so a descriptor still arrives two cycles after its address. (As
+    // block RAM, with 320 data pins in the block-RAM rows, the router needed 98 iterations
+    // instead of about 30 for the 8x8 build: docs/BENCHMARKS.md, fifth session.)
+    localparam int DMEM_SLICE = 32;
+    wire [DMEM_W-1:0] dmem_q;
+    for (genvar s = 0; s < (DMEM_W + DMEM_SLICE - 1) / DMEM_SLICE; s++) begin : g_dmem
+        localparam int LO = s * DMEM_SLICE;
+        localparam int W = (DMEM_W - LO < DMEM_SLICE) ? DMEM_W - LO : DMEM_SLICE;
+        logic [DA-1:0] raddr_q;
+        (* keep *)
+        always_ff @(posedge clk) raddr_q <= dmem_raddr;
+        accel_sdpram #(.WIDTH(W), .DEPTH(DMEM_DEPTH)) u_ram (
+            .clk(clk), .we(we_dq), .waddr(wa_dq), .wdata(wd_dq[LO +: W]),
+            .raddr(raddr_q), .rdata(dmem_q[LO +: W]));
+    end
     // Activation memory (one replicated bank per array row): written by the loader, by the
     // write-back of a layer's results (a whole output row per write) or by the pooling unit.
     wire [AMEM_WR-1:0] abuf_we;

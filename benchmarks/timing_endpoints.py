@@ -3,13 +3,16 @@
     .venv/bin/python benchmarks/bench_synth.py --sizes 8x8 --bits 8 --sparse dense --seeds 1 \\
         --pnr-args="--router router2 --detailed-timing-report" --out build/bench_synth
     .venv/bin/python benchmarks/timing_endpoints.py build/bench_synth/8x8_int8_dense_s1/ecp5/report.json
+    .venv/bin/python benchmarks/timing_endpoints.py --by-block RUN_A/report.json RUN_B/report.json
 
 nextpnr prints only the worst path. With --detailed-timing-report its JSON report holds, for every
 net that drives a register input, the arrival time at that input; this groups the inputs that
 arrive later than the clock period allows (data, clock-enable and block-RAM / DSP inputs; LSR is
 left out, it is mostly the reset pin) by the register they belong to (bit indices folded), worst
 first. Arrivals include paths from input pins, which nextpnr does not count in Fmax: a group
-whose worst arrival is above the reported critical path is fed from a pin.
+whose worst arrival is above the reported critical path is fed from a pin. With --by-block, the
+counts are summed per block of accel_top (the array split into its PEs and its column collect),
+one column per report, to compare placements side by side.
 """
 
 from __future__ import annotations
@@ -47,13 +50,39 @@ def failing_groups(report: dict, period_ns: float) -> list[tuple[str, float, int
     return sorted(((g, max(a), len(a)) for g, a in groups.items()), key=lambda row: -row[1])
 
 
+def block_of(group: str) -> str:
+    """The accel_top block a register group sits in (the array split into PEs and the rest)."""
+    top = group.split(".", 1)[0]
+    if not top.startswith(("u_", "g_")):
+        return "top level"
+    if top == "u_array":
+        return "u_array (PEs)" if ".u_pe." in group else "u_array (collect, skew)"
+    return top
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("report", type=Path, help="nextpnr --report JSON written with --detailed-timing-report")
+    ap.add_argument("report", type=Path, nargs="+", help="nextpnr --report JSON written with --detailed-timing-report")
+    ap.add_argument("--by-block", action="store_true", help="late endpoints per block, one column per report")
     ap.add_argument("--period-ns", type=float, default=5.0, help="clock period to check against (default 5.0 = 200 MHz)")
     ap.add_argument("--top", type=int, default=40, help="groups to print (default 40)")
     args = ap.parse_args(argv)
-    rows = failing_groups(json.loads(args.report.read_text()), args.period_ns)
+    runs = [failing_groups(json.loads(path.read_text()), args.period_ns) for path in args.report]
+    if args.by_block:
+        counts = [defaultdict(int) for _ in runs]
+        for rows, count in zip(runs, counts):
+            for group, _arrival, n in rows:
+                count[block_of(group)] += n
+        blocks = sorted(set().union(*counts), key=lambda b: -max(c[b] for c in counts))
+        print("| block | " + " | ".join(str(p) for p in args.report) + " |")
+        print("|---|" + "---|" * len(runs))
+        for block in blocks:
+            print(f"| `{block}` | " + " | ".join(f"{c[block]:,}" for c in counts) + " |")
+        print("| total | " + " | ".join(f"{sum(c.values()):,}" for c in counts) + " |")
+        return 0
+    if len(runs) > 1:
+        ap.error("several reports need --by-block")
+    rows = runs[0]
     print(f"| register | worst arrival ns | endpoints over {args.period_ns:g} ns |")
     print("|---|---|---|")
     for group, arrival, count in rows[:args.top]:

@@ -5,9 +5,10 @@
 // One *step* per cycle: a_word carries, for every array row i, a group of LANES activations;
 // w_word carries, for every column j, one weight and the lane index it multiplies. Row i is
 // delayed i cycles and column j is delayed j cycles, so PE(i,j) sees step s at a fixed offset
-// + i + j. The step flagged `step_last` closes an output tile: every PE hands its sum over, the
-// column collects the sums of its rows (they finish one cycle apart, so at most one PE of a column
-// is valid per cycle while tiles are at least ROWS steps apart), and column j is delayed
+// + i + j. The step flagged `step_last` closes an output tile: every PE hands its sum over (as
+// two running totals), the column collects them from its rows (they finish one cycle apart, so at
+// most one PE of a column is valid per cycle while tiles are at least ROWS steps apart) and takes
+// the sum, and column j is delayed
 // COLS-1-j cycles so a whole output row (COLS sums) leaves on out_row in one cycle. Rows of a
 // tile leave in order 0..ROWS-1 on consecutive cycles.
 module accel_array #(

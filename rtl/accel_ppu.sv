@@ -14,7 +14,7 @@
 //   0 input registers (the accumulators come from the array, the bias from its memory: both far)
 //   1 acc + bias (ACC_BITS+2 bits)
 //   2 coarse shift (multiples of 8), rounding masks OR-reduced per byte
-//   3 fine shift, rounding increment       4 floor + rounding increment
+//   3 fine shift, round-up decision        4 floor + rounding increment
 //   5 out-of-range bits OR-reduced per byte (masks, no comparator)
 //   6 below / above flags                  7 saturation select
 // The configuration inputs are quasi-static (they change only between layers): each PPU keeps

@@ -4,8 +4,8 @@
 // Activations travel right as a group of LANES values (the M of N:M sparsity; 1 in a dense-only
 // build), each already extended to ACT_BITS + 1 signed bits at the array's edge (so unsigned
 // codes multiply correctly and no per-layer sign flag has to reach every PE), weights travel down with a lane index that picks the activation of the group they
-// multiply. Six stages (codesign.accel.golden.PE_LATENCY): input/forwarding registers, operand
-// registers (lane selected), product register, product copy, running accumulator, result. The multiplier (a DSP
+// multiply. Six stages (codesign.accel.golden.PE_LATENCY): input/forwarding registers (and the
+// selected lane), operand registers, product register, product copy, running accumulator, result. The multiplier (a DSP
 // block or LUTs) sits between flip-flops with no other logic in front of or behind it; the product
 // copy is a fabric register between the DSP block (whose own output register holds `prod` on
 // ECP5, codesign.ecp5_pack) and the accumulator's carry chain, which the placer cannot always put
@@ -59,16 +59,23 @@ module accel_pe #(
             <= {last_in, last_out, last_op, last_p, {3{last_q}}};
     end
 
-    // Lane select.
+    // Lane select, in stage 1 beside the forwarding registers (from this PE's inputs, into a
+    // register of its own), so stage 2's operand register, which is the DSP block's input
+    // register on ECP5, is fed by a flip-flop and nothing else.
     wire [AX-1:0] a_sel;
     if (LANES == 1) begin : g_one_lane
         assign a_sel = a_out;
     end else begin : g_lanes
         wire [AX-1:0] lane [LANES];
         for (genvar l = 0; l < LANES; l++) begin : g_lane
-            assign lane[l] = a_out[l*AX +: AX];
+            assign lane[l] = a_in[l*AX +: AX];
         end
-        assign a_sel = lane[idx_out];
+        logic [AX-1:0] a_pick;
+        always_ff @(posedge clk) begin
+            if (rst) a_pick <= '0;
+            else a_pick <= lane[idx_in];
+        end
+        assign a_sel = a_pick;
     end
 
     // Stage 2: operands.

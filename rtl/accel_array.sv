@@ -42,22 +42,30 @@ module accel_array #(
     logic [COLS*WE-1:0] w_q;
     logic               last_q;
     always_ff @(posedge clk) begin
-        if (rst) last_q <= 1'b0;
-        else last_q <= step_valid & step_last;
-        a_q <= a_word;
-        w_q <= w_word;
+        if (rst) begin
+            last_q <= 1'b0;
+            a_q <= '0;
+            w_q <= '0;
+        end else begin
+            last_q <= step_valid & step_last;
+            a_q <= a_word;
+            w_q <= w_word;
+        end
     end
     // The step's valid flag, one kept copy per row and per column, each gating only its own word:
     // Yosys would otherwise merge them into one flip-flop with a fanout of the whole input word.
+    // The copies are not reset (the words they gate are): with `!rst && step_valid` in front,
+    // all of them shared one LUT and reached across the array from it (docs/BENCHMARKS.md,
+    // eighth session).
     logic [ROWS-1:0] v_row;
     logic [COLS-1:0] v_col;
     for (genvar i = 0; i < ROWS; i++) begin : g_vrow
         (* keep *)
-        always_ff @(posedge clk) v_row[i] <= !rst && step_valid;
+        always_ff @(posedge clk) v_row[i] <= step_valid;
     end
     for (genvar j = 0; j < COLS; j++) begin : g_vcol
         (* keep *)
-        always_ff @(posedge clk) v_col[j] <= !rst && step_valid;
+        always_ff @(posedge clk) v_col[j] <= step_valid;
     end
 
     // Bubbles carry zeros, so no undefined memory word ever reaches a multiplier. Each lane is

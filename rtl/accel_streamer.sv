@@ -30,7 +30,6 @@ module accel_streamer #(
     output wire                      m_axis_tvalid,
     input  wire                      m_axis_tready,
     output wire                      m_axis_tlast,
-    output wire                      busy,
     output logic                     finished       // one-cycle pulse
 );
     typedef enum logic [2:0] {IDLE, READ, ADDR, WAIT, LATCH, SEND} state_t;
@@ -54,7 +53,6 @@ module accel_streamer #(
 
     logic [ADDR_BITS-1:0] raddr_q;
     assign omem_raddr = raddr_q;
-    assign busy = start_q || state != IDLE;
     assign m_axis_tvalid = state == SEND;
     // The word is loaded once (LATCH) and the bus walks its results with `lane`, so backpressure
     // holds a 3-bit index, not the whole word.

@@ -290,8 +290,6 @@ module accel_top #(
     );
 
     // ---------------- result read-out ----------------
-    wire stream_busy;
-    wire unused_sb = &{1'b0, stream_busy};
     accel_streamer #(.COLS(COLS), .ACC_BITS(ACC_BITS), .ADDR_BITS(OA)) u_streamer (
         .clk(clk), .rst(rst),
         .start(stream_start | readout),
@@ -301,7 +299,7 @@ module accel_top #(
         .omem_raddr(omem_raddr), .omem_rdata(omem_rdata),
         .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready), .m_axis_tlast(m_axis_tlast),
-        .busy(stream_busy), .finished(stream_finished)
+        .finished(stream_finished)
     );
 endmodule
 `default_nettype wire

@@ -124,15 +124,18 @@ module accel_pe #(
     always_ff @(posedge clk) begin
         if (rst) begin
             base <= '0;
-            result_end <= '0;
-            result_start <= '0;
             result_valid <= 1'b0;
         end else begin
             if (restart_base) base <= acc;
             result_valid <= restart_end;
-            result_end <= restart_end ? acc : '0;
-            result_start <= restart_start ? base : '0;
         end
+    end
+    // Not reset: `restart_*` is, so the results are zero from the second cycle of a reset, and a
+    // value left over from before it travels without a valid flag. With `rst` beside `restart_*`,
+    // each result register's clear took a LUT (out of context, the worst path of the array).
+    always_ff @(posedge clk) begin
+        result_end <= restart_end ? acc : '0;
+        result_start <= restart_start ? base : '0;
     end
 endmodule
 `default_nettype wire

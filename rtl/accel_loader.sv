@@ -8,11 +8,14 @@
 //   target 4 read-out: no payload; stream out `count[15:0]` rows x `count[31:16]` columns of
 //     results from the output memory starting at `address` (see accel_streamer).
 // Other targets are consumed and ignored. The slave never back-pressures (tready = 1), so every
-// beat can go into a register first (only the count's two zero / one flags and the buffer slot the
-// beat goes to are decoded on the way in); a memory word is written two cycles after its last beat.
+// beat goes into a register first (only the count's two zero / one flags are decoded on the way
+// in). Each payload beat leaves as a write of its own: its 32 bits, the word address, the target
+// memory's enable and the beat's place in the word (one-hot `beat`), two cycles after it came
+// in; the memories are built of 32-bit slices with a write enable each (accel_beat_ram), so no
+// word is assembled here and no word-wide bus leaves the loader.
 module accel_loader #(
     parameter int ADDR_BITS = 16,
-    parameter int BUF_BEATS = 8,
+    parameter int BUF_BEATS = 8,        // beats of the widest word (the width of `beat`)
     parameter int BEATS_D   = 8,
     parameter int BEATS_A   = 1,
     parameter int BEATS_W   = 1,
@@ -23,12 +26,13 @@ module accel_loader #(
     input  wire [31:0]               s_axis_tdata,
     input  wire                      s_axis_tvalid,
     output wire                      s_axis_tready,
-    output logic                     we_d,
+    output logic                     we_d,             // this beat goes to the descriptor memory
     output logic                     we_a,
     output logic                     we_w,
     output logic                     we_b,
+    output logic [BUF_BEATS-1:0]     beat,             // its 32-bit slice of the word, one-hot
     output logic [ADDR_BITS-1:0]     waddr,
-    output logic [BUF_BEATS*32-1:0]  wdata,
+    output logic [31:0]              wdata,
     output logic                     readout,          // one-cycle pulse for target 4
     output logic [ADDR_BITS-1:0]     readout_base,
     output logic [31:0]              readout_shape     // {columns, rows}
@@ -41,18 +45,9 @@ module accel_loader #(
     logic [27:0] addr;
     logic [31:0] count;
     logic count_last;                   // count == 1
-    logic [BUF_BEATS*32-1:0] buffer;
-    // The beat of the word being assembled, one-hot, and the beats still to come, one-hot and
-    // shifting down (bit 0 set on the word's last beat): no comparator between a counter and the
-    // BUF_BEATS * 32 data multiplexers or the write enables.
+    // The beat of the word being loaded, one-hot, and the beats still to come, one-hot and
+    // shifting down (bit 0 set on the word's last beat): no comparator in front of the enables.
     logic [BUF_BEATS-1:0] beat_oh, left_oh, last_oh;
-    logic in_data;                      // state == DATA, a flip-flop of its own
-    logic [BUF_BEATS-1:0] beat_oh_next;
-    logic in_data_next;
-    // take[b]: this cycle's beat goes into the buffer's 32-bit slot b, i.e. valid_q && in_data &&
-    // beat_oh[b], registered from their next values (s_axis_tvalid is the next valid_q), so each
-    // slot's 32 data multiplexers hang off a flip-flop of their own.
-    logic [BUF_BEATS-1:0] take;
 
     assign s_axis_tready = 1'b1;
 
@@ -78,44 +73,12 @@ module accel_loader #(
         endcase
     end
 
-    // The word being completed by this beat (the buffer with this beat's 32 bits in place).
-    logic [BUF_BEATS*32-1:0] word;
-    always_comb begin
-        for (int b = 0; b < BUF_BEATS; b++) begin
-            word[b*32 +: 32] = take[b] ? data_q : buffer[b*32 +: 32];
-        end
-    end
-
-    always_comb begin
-        beat_oh_next = beat_oh;
-        in_data_next = in_data;
-        if (rst) begin
-            beat_oh_next = '0;
-            in_data_next = 1'b0;
-        end else if (valid_q) begin
-            case (state)
-                H0: ;
-                H1: begin
-                    beat_oh_next = BUF_BEATS'(1);
-                    if (!target_readout) in_data_next = !data_zero;
-                end
-                default: begin
-                    beat_oh_next = left_oh[0] ? BUF_BEATS'(1) : beat_oh << 1;
-                    if (left_oh[0] && count_last) in_data_next = 1'b0;
-                end
-            endcase
-        end
-    end
-
     always_ff @(posedge clk) begin
-        // Address and data follow every beat; only the one-cycle write enables say when they
-        // are a complete word (no clock enable fanning out to all BUF_BEATS*32 bits).
-        buffer <= word;
+        // Address, data and slice follow every beat; only the one-cycle enables say when they
+        // are a write.
         waddr <= addr[ADDR_BITS-1:0];
-        wdata <= word;
-        beat_oh <= beat_oh_next;
-        in_data <= in_data_next;
-        take <= (s_axis_tvalid && !rst && in_data_next) ? beat_oh_next : '0;
+        wdata <= data_q;
+        beat <= beat_oh;
         if (rst) begin
             state <= H0;
             target <= '0;
@@ -123,7 +86,7 @@ module accel_loader #(
             addr <= '0;
             count <= '0;
             count_last <= 1'b0;
-            {left_oh, last_oh} <= '0;
+            {beat_oh, left_oh, last_oh} <= '0;
             {we_d, we_a, we_w, we_b, readout} <= '0;
             readout_base <= '0;
             readout_shape <= '0;
@@ -141,6 +104,7 @@ module accel_loader #(
                     H1: begin
                         count <= data_q;
                         count_last <= data_one;
+                        beat_oh <= BUF_BEATS'(1);
                         left_oh <= target_last;
                         last_oh <= target_last;
                         if (target_readout) begin
@@ -153,14 +117,16 @@ module accel_loader #(
                         end
                     end
                     default: begin
+                        {we_b, we_w, we_a, we_d} <= target_mem;
                         if (left_oh[0]) begin
+                            beat_oh <= BUF_BEATS'(1);
                             left_oh <= last_oh;
-                            {we_b, we_w, we_a, we_d} <= target_mem;
                             addr <= addr + 28'd1;
                             count <= count - 32'd1;
                             count_last <= count == 32'd2;
                             if (count_last) state <= H0;
                         end else begin
+                            beat_oh <= beat_oh << 1;
                             left_oh <= left_oh >> 1;
                         end
                     end

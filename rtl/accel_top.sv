@@ -42,7 +42,7 @@ module accel_top #(
     localparam int IDX_BITS = (LANES > 1) ? $clog2(LANES) : 1;
     localparam int WE       = WEIGHT_BITS + IDX_BITS;
     localparam int GF       = 16;
-    localparam int AMEM_W   = LANES * ACT_BITS;          // one word of one bank
+    localparam int AMEM_W   = LANES * ACT_BITS;          // one word of one bank, one loader beat (<= 32)
     localparam int WB_WORDS = (COLS >= LANES) ? COLS / LANES : 1;   // words of one output row
     localparam int AMEM_WR  = 1 << $clog2(WB_WORDS);     // words per activation-memory write
     localparam int WMEM_W   = GF + COLS * WE;
@@ -69,9 +69,10 @@ module accel_top #(
 
     // ---------------- loader ----------------
     logic we_d, we_a, we_w, we_b, readout;
+    logic [BUF_BEATS-1:0] beat;
     /* verilator lint_off UNUSEDSIGNAL */
     logic [LA-1:0] waddr, readout_base;
-    logic [BUF_BEATS*32-1:0] wdata;
+    logic [31:0] wdata;
     logic [31:0] readout_shape;
     /* verilator lint_on UNUSEDSIGNAL */
     accel_loader #(
@@ -80,7 +81,7 @@ module accel_top #(
     ) u_loader (
         .clk(clk), .rst(rst),
         .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
-        .we_d(we_d), .we_a(we_a), .we_w(we_w), .we_b(we_b), .waddr(waddr), .wdata(wdata),
+        .we_d(we_d), .we_a(we_a), .we_w(we_w), .we_b(we_b), .beat(beat), .waddr(waddr), .wdata(wdata),
         .readout(readout), .readout_base(readout_base), .readout_shape(readout_shape)
     );
 
@@ -96,60 +97,37 @@ module accel_top #(
     wire [OMEM_W-1:0] omem_rdata, omem_wdata;
     wire omem_we;
 
-    // The loader's write port, registered once more per memory (kept copies: one set of
-    // registers would fan out to memories spread over the chip), and for the weight and bias
-    // memories (block RAMs along a block-RAM row, far from the loader) once again beside them. A
-    // write lands one (descriptors) or two cycles later, still before anything reads it: the
-    // controller reads its first descriptor two cycles after a start, the weights and biases
-    // later still.
-    logic we_dq, we_wq, we_bq;
-    logic [DA-1:0] wa_dq;
+    // The descriptor, weight and bias memories take the loader's beats 32 bits at a time
+    // (accel_beat_ram). The weight and bias memories (block RAMs along a block-RAM row, far from
+    // the loader) get the write port registered once more on its way, a kept copy each. A beat
+    // lands in the descriptor memory two cycles after it leaves the loader, in the weight and
+    // bias memories three, still before anything reads it: the controller reads its first
+    // descriptor two cycles after a start, the weights and biases later still.
+    logic we_wq, we_bq;
+    logic [BEATS_W-1:0] beat_wq;
+    logic [BEATS_B-1:0] beat_bq;
     logic [WA-1:0] wa_wq;
     logic [BA-1:0] wa_bq;
-    logic [DMEM_W-1:0] wd_dq;
-    logic [WMEM_W-1:0] wd_wq;
-    logic [BMEM_W-1:0] wd_bq;
+    logic [31:0] wd_wq, wd_bq;
     (* keep *)
     always_ff @(posedge clk) begin
-        {we_dq, we_wq, we_bq} <= {we_d, we_w, we_b};
-        wa_dq <= waddr[DA-1:0];
-        wa_wq <= waddr[WA-1:0];
-        wa_bq <= waddr[BA-1:0];
-        wd_dq <= wdata[DMEM_W-1:0];
-        wd_wq <= wdata[WMEM_W-1:0];
-        wd_bq <= wdata[BMEM_W-1:0];
-    end
-    logic we_wq2, we_bq2;
-    logic [WA-1:0] wa_wq2;
-    logic [BA-1:0] wa_bq2;
-    logic [WMEM_W-1:0] wd_wq2;
-    logic [BMEM_W-1:0] wd_bq2;
-    (* keep *)
-    always_ff @(posedge clk) begin
-        {we_wq2, we_bq2} <= {we_wq, we_bq};
-        {wa_wq2, wa_bq2} <= {wa_wq, wa_bq};
-        {wd_wq2, wd_bq2} <= {wd_wq, wd_bq};
+        {we_wq, we_bq} <= {we_w, we_b};
+        {beat_wq, beat_bq} <= {beat[BEATS_W-1:0], beat[BEATS_B-1:0]};
+        {wa_wq, wa_bq} <= {waddr[WA-1:0], waddr[BA-1:0]};
+        {wd_wq, wd_bq} <= {wdata, wdata};
     end
 
     // The descriptor memory is LUT RAM, 320 bits wide, read by the controller and the pooling
-    // unit. It is built from 32-bit slices, each reading through its own kept copy of the read
-    // address: one address register fanned out to 80 LUT-RAM cells spread over the slices
-    // (docs/BENCHMARKS.md, seventh session). The address copy takes the cycle the read data's
-    // second register used to, so a descriptor still arrives two cycles after its address. (As
-    // block RAM, with 320 data pins in the block-RAM rows, the router needed 98 iterations
-    // instead of about 30 for the 8x8 build: docs/BENCHMARKS.md, fifth session.)
-    localparam int DMEM_SLICE = 32;
+    // unit; each of its 32-bit slices reads through its own kept copy of the read address: one
+    // address register fanned out to 80 LUT-RAM cells spread over the slices (docs/BENCHMARKS.md,
+    // seventh session). The address copy takes the cycle the read data's second register used
+    // to, so a descriptor still arrives two cycles after its address. (As block RAM, with 320
+    // data pins in the block-RAM rows, the router needed 98 iterations instead of about 30 for
+    // the 8x8 build: docs/BENCHMARKS.md, fifth session.)
     wire [DMEM_W-1:0] dmem_q;
-    for (genvar s = 0; s < (DMEM_W + DMEM_SLICE - 1) / DMEM_SLICE; s++) begin : g_dmem
-        localparam int LO = s * DMEM_SLICE;
-        localparam int W = (DMEM_W - LO < DMEM_SLICE) ? DMEM_W - LO : DMEM_SLICE;
-        logic [DA-1:0] raddr_q;
-        (* keep *)
-        always_ff @(posedge clk) raddr_q <= dmem_raddr;
-        accel_sdpram #(.WIDTH(W), .DEPTH(DMEM_DEPTH)) u_ram (
-            .clk(clk), .we(we_dq), .waddr(wa_dq), .wdata(wd_dq[LO +: W]),
-            .raddr(raddr_q), .rdata(dmem_q[LO +: W]));
-    end
+    accel_beat_ram #(.WIDTH(DMEM_W), .DEPTH(DMEM_DEPTH), .RADDR_REG(1)) u_dmem (
+        .clk(clk), .we(we_d), .beat(beat[BEATS_D-1:0]), .waddr(waddr[DA-1:0]), .wdata(wdata),
+        .raddr(dmem_raddr), .rdata(dmem_q));
     // Activation memory (one replicated bank per array row): written by the loader, by the
     // write-back of a layer's results (a whole output row per write) or by the pooling unit.
     wire [AMEM_WR-1:0] abuf_we;
@@ -172,11 +150,11 @@ module accel_top #(
     end else begin : g_raddr1
         assign amem_raddr = pool_reading ? pool_raddr : ctrl_amem_raddr;
     end
-    accel_sdpram #(.WIDTH(WMEM_W), .DEPTH(WMEM_DEPTH)) u_wmem (
-        .clk(clk), .we(we_wq2), .waddr(wa_wq2), .wdata(wd_wq2),
+    accel_beat_ram #(.WIDTH(WMEM_W), .DEPTH(WMEM_DEPTH)) u_wmem (
+        .clk(clk), .we(we_wq), .beat(beat_wq), .waddr(wa_wq), .wdata(wd_wq),
         .raddr(wmem_raddr), .rdata(wmem_rdata));
-    accel_sdpram #(.WIDTH(BMEM_W), .DEPTH(BMEM_DEPTH)) u_bmem (
-        .clk(clk), .we(we_bq2), .waddr(wa_bq2), .wdata(wd_bq2),
+    accel_beat_ram #(.WIDTH(BMEM_W), .DEPTH(BMEM_DEPTH)) u_bmem (
+        .clk(clk), .we(we_bq), .beat(beat_bq), .waddr(wa_bq), .wdata(wd_bq),
         .raddr(bmem_raddr), .rdata(bmem_rdata));
     // The output memory's write port is registered once more on its way in (the controller and
     // the PPUs are far from its block RAMs); the streamer reads a layer's results only after

@@ -9,10 +9,10 @@
 //     results from the output memory starting at `address` (see accel_streamer).
 // Other targets are consumed and ignored. The slave never back-pressures (tready = 1), so every
 // beat goes into a register first (only the count's two zero / one flags are decoded on the way
-// in). Each payload beat leaves as a write of its own: its 32 bits, the word address, the target
-// memory's enable and the beat's place in the word (one-hot `beat`), two cycles after it came
-// in; the memories are built of 32-bit slices with a write enable each (accel_beat_ram), so no
-// word is assembled here and no word-wide bus leaves the loader.
+// in). Each payload beat leaves as a write of its own, one register after the beat register:
+// its 32 bits, the word address, the target memory's enable and the beat's place in the word
+// (one-hot `beat`). The memories are built of 32-bit slices with a write enable each
+// (accel_beat_ram), so no word is assembled here and no word-wide bus leaves the loader.
 module accel_loader #(
     parameter int ADDR_BITS = 16,
     parameter int BUF_BEATS = 8,        // beats of the widest word (the width of `beat`)

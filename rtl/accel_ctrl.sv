@@ -218,6 +218,24 @@ module accel_ctrl #(
     assign bmem_raddr = b_raddr;
     assign omem_we = row_out && !no_omem;   // no_omem: results only written back (not kept in OMEM)
 
+    // ppu_out_valid and out_tile_end once more for the write-back registers (by the activation
+    // memory) and for the output memory's write address (by its block RAMs), kept: as one pair
+    // they steered about 100 flip-flops across the chip (docs/BENCHMARKS.md, eighth session).
+    // Each copy is updated as out_tile_end is, below.
+    logic row_step_wb, row_step_om, tile_end_wb, tile_end_om;
+    (* keep *)
+    always_ff @(posedge clk) begin
+        if (rst) begin
+            {row_step_wb, row_step_om, tile_end_wb, tile_end_om} <= '0;
+        end else begin
+            {row_step_wb, row_step_om} <= {2{ppu_out_next}};
+            if (row_step_wb) tile_end_wb <= i_out_last_next && mt_out_last_next;
+            else if (state == HDR && hdr_first) tile_end_wb <= (ROWS == 1) && mt_count == 16'd1;
+            if (row_step_om) tile_end_om <= i_out_last_next && mt_out_last_next;
+            else if (state == HDR && hdr_first) tile_end_om <= (ROWS == 1) && mt_count == 16'd1;
+        end
+    end
+
     for (genvar i = 0; i < ROWS; i++) begin : g_group_copy
         (* keep *)
         always_ff @(posedge clk) g_row[i] <= AA'(g_field);
@@ -486,8 +504,6 @@ module accel_ctrl #(
                 m_out <= m_out + 16'd1;
                 m_ok <= m_ok_next;
                 m_ok_next <= m_rows_gt1 && m_out < m_rows_m2;
-                omem_waddr <= omem_waddr + OA'(nt_count);
-                abuf_base <= abuf_base + AA'(kg_out);      // the next sample's / pixel's words
                 i_out_last <= i_out_last_next;
                 mt_out_last <= mt_out_last_next;
                 out_tile_end <= i_out_last_next && mt_out_last_next;
@@ -499,19 +515,29 @@ module accel_ctrl #(
                     m_ok_next <= m_rows_gt1;
                     nt_out <= nt_out + 16'd1;
                     nt_out_last <= nt_out_eq;
-                    omem_waddr <= o_nt_next;
-                    o_nt_next <= o_nt_next + 1'b1;
                     if (nt_out_last) wb_done <= 1'b1;
-                    abuf_nt_next <= abuf_nt_next + AA'(ABUF_WORDS);
-                    abuf_base <= abuf_nt_next;
-                    kg_left <= kg_left - 16'(ABUF_WORDS);
-                    word_en <= word_en_next;
-                    for (int w = 0; w < ABUF_WORDS; w++) word_en_next[w] <= kg_left > 16'(w + 2 * ABUF_WORDS);
                 end else if (i_out_last) begin
                     i_out <= '0;
                     mt_out <= mt_out + 16'd1;
                 end else begin
                     i_out <= i_out + 16'd1;
+                end
+            end
+            if (row_step_om) begin
+                omem_waddr <= omem_waddr + OA'(nt_count);
+                if (tile_end_om) begin
+                    omem_waddr <= o_nt_next;
+                    o_nt_next <= o_nt_next + 1'b1;
+                end
+            end
+            if (row_step_wb) begin
+                abuf_base <= abuf_base + AA'(kg_out);      // the next sample's / pixel's words
+                if (tile_end_wb) begin
+                    abuf_nt_next <= abuf_nt_next + AA'(ABUF_WORDS);
+                    abuf_base <= abuf_nt_next;
+                    kg_left <= kg_left - 16'(ABUF_WORDS);
+                    word_en <= word_en_next;
+                    for (int w = 0; w < ABUF_WORDS; w++) word_en_next[w] <= kg_left > 16'(w + 2 * ABUF_WORDS);
                 end
             end
         end

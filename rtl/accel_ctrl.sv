@@ -113,6 +113,12 @@ module accel_ctrl #(
     // Read addresses of the weight and bias memories, kept in registers (no adder in front of a
     // block RAM's address): w_raddr = wp in HDR, w_origin + k while issuing; b_raddr = b_base + the column tile at the PPU input.
     logic [WA-1:0] w_raddr;
+    // The weight address after a pass (k_end): the next column tile's header after the last row
+    // tile, else the tile's first step again. Registered every cycle: with ROWS >= 2 its inputs
+    // (set in HDRS and at a pass's end) are stable a cycle before the next k_end, so the address
+    // update sees a register, not the loop-end decode.
+    logic [WA-1:0] w_restart_q;
+    wire [WA-1:0] w_restart = (ROWS == 1) ? ((mt_end && !nt_end) ? wp : w_origin) : w_restart_q;
     logic [BA-1:0] b_raddr;
     logic [AA-1:0] aoff, tile_stride;
     logic [AA-1:0] row_off [ROWS];   // i * KG: row i's first word relative to its tile's
@@ -399,14 +405,13 @@ module accel_ctrl #(
                     if (k_end) begin
                         k <= '0;
                         k_end <= k_last == 16'd0;
-                        w_raddr <= w_origin;
+                        w_raddr <= w_restart;   // the tile's first step, or the next header
                         if (mt_end) begin
                             if (nt_end) begin
                                 state <= DRAIN;
                             end else begin
                                 nt <= nt + 16'd1;
                                 nt_end <= nt == nt_last_m1;
-                                w_raddr <= wp;          // the next column tile's header
                                 state <= HDR;
                             end
                         end else begin
@@ -478,6 +483,8 @@ module accel_ctrl #(
             l3 <= l2;
             w3 <= w2;
             for (int i = 0; i < ROWS; i++) amem_raddr[i*AA +: AA] <= row_base[i] + g_row[i];
+
+            w_restart_q <= (mt_end && !nt_end) ? wp : w_origin;
 
             // ---------------- output side ----------------
             ppu_out_valid <= ppu_out_next;

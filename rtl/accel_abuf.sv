@@ -42,10 +42,9 @@ module accel_abuf #(
             wdata <= '0;
         end else begin
             for (int w = 0; w < WORDS; w++) we[w] <= row_valid && w < ROW_WORDS && word_en[w];
-            if (row_valid) begin
-                waddr <= base;
-                wdata <= packed_row;
-            end
+            // Zero while not writing: the top level ORs the activation memory's writers.
+            waddr <= row_valid ? base : '0;
+            wdata <= row_valid ? packed_row : '0;
         end
     end
 endmodule

@@ -211,11 +211,11 @@ module accel_pool #(
             if (v2) acc <= cur;
             we <= v2 && last2;
             fin3 <= fin2;
-            if (v2 && last2) begin
-                wdata <= cur ^ key_flip;
-                waddr <= out_ptr;
-                out_ptr <= out_ptr + 1'b1;
-            end
+            // Address and data are zero while not writing: the top level ORs the activation
+            // memory's writers.
+            wdata <= (v2 && last2) ? cur ^ key_flip : '0;
+            waddr <= (v2 && last2) ? out_ptr : '0;
+            if (v2 && last2) out_ptr <= out_ptr + 1'b1;
         end
     end
 endmodule

@@ -136,11 +136,15 @@ module accel_top #(
     wire pool_we, pool_reading;
     wire [AA-1:0] pool_waddr, pool_raddr;
     wire [AMEM_W-1:0] pool_wdata;
-    wire any_abuf = |abuf_we;
-    wire [AMEM_WR-1:0] amem_we = any_abuf ? abuf_we : AMEM_WR'(we_a | pool_we);
-    wire [AA-1:0] amem_waddr = any_abuf ? abuf_waddr : (pool_we ? pool_waddr : waddr[AA-1:0]);
-    wire [AMEM_WR*AMEM_W-1:0] amem_wdata = any_abuf ? abuf_wdata
-                                         : (AMEM_WR*AMEM_W)'(pool_we ? pool_wdata : wdata[AMEM_W-1:0]);
+    // One writer at a time (the loader before a run, the pooling unit, a layer's write-back);
+    // the pooling unit and the write-back hold address and data at zero while not writing, so
+    // the write port is an OR, with no select decoded from one writer's enables in front of the
+    // memory's input registers (docs/BENCHMARKS.md, eighth session).
+    wire [AA-1:0] load_waddr = we_a ? waddr[AA-1:0] : '0;
+    wire [AMEM_W-1:0] load_wdata = we_a ? wdata[AMEM_W-1:0] : '0;
+    wire [AMEM_WR-1:0] amem_we = abuf_we | AMEM_WR'(we_a | pool_we);
+    wire [AA-1:0] amem_waddr = abuf_waddr | pool_waddr | load_waddr;
+    wire [AMEM_WR*AMEM_W-1:0] amem_wdata = abuf_wdata | (AMEM_WR*AMEM_W)'(pool_wdata | load_wdata);
     accel_amem #(.ROWS(ROWS), .WIDTH(AMEM_W), .WORDS(AMEM_WR), .DEPTH(AMEM_DEPTH), .AA(AA)) u_amem (
         .clk(clk), .we_in(amem_we), .waddr_in(amem_waddr), .wdata_in(amem_wdata),
         .raddr(amem_raddr), .rdata(amem_rdata));

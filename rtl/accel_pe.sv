@@ -46,17 +46,19 @@ module accel_pe #(
             idx_out <= idx_in;
         end
     end
-    // The tile-end flag, through every stage (last_out, last_op, last_p, last_q, then `restart`
-    // in three copies, one per register it steers in stage 6: the base's enable, result_end and
-    // result_start). It is the same signal in every PE of an anti-diagonal (i + j), and each
+    // The tile-end flag, through every stage (last_out, last_op, last_p, last_q, then in three
+    // copies, one per register it steers in stage 6: `restart_base`, the base's enable, and
+    // `hold_end` / `hold_start` for result_end and result_start). It is the same signal in every PE of an anti-diagonal (i + j), and each
     // stage's copy equals the stage before it one PE further down: kept, so Yosys does not merge
     // them into one flip-flop that hands over the sums of PEs rows apart.
-    logic last_op, last_p, last_q, restart_base, restart_end, restart_start;
+    // The result registers take the flag inverted (`hold_*`, high on every cycle but a tile's
+    // end): their clear is then the flip-flop's own active-high reset input, with no LUT.
+    logic last_op, last_p, last_q, restart_base, hold_end, hold_start;
     (* keep *)
     always_ff @(posedge clk) begin
-        if (rst) {last_out, last_op, last_p, last_q, restart_base, restart_end, restart_start} <= '0;
-        else {last_out, last_op, last_p, last_q, restart_base, restart_end, restart_start}
-            <= {last_in, last_out, last_op, last_p, {3{last_q}}};
+        if (rst) {last_out, last_op, last_p, last_q, restart_base, hold_end, hold_start} <= 7'b0000011;
+        else {last_out, last_op, last_p, last_q, restart_base, hold_end, hold_start}
+            <= {last_in, last_out, last_op, last_p, last_q, !last_q, !last_q};
     end
 
     // Lane select, in stage 1 beside the forwarding registers (from this PE's inputs, into a
@@ -116,7 +118,7 @@ module accel_pe #(
         else acc <= acc + ACC_BITS'(prod_q);
     end
 
-    // Stage 6: the cycle after a tile's last step (`restart_*`), its running totals at the end and
+    // Stage 6: the cycle after a tile's last step (`restart_base`, not `hold_*`), its running totals at the end and
     // at the start leave on `result_end` / `result_start`, valid for one cycle and zero on every
     // other cycle, so the array collects a column's results with an OR. Consecutive tiles need no
     // bubble.
@@ -127,15 +129,15 @@ module accel_pe #(
             result_valid <= 1'b0;
         end else begin
             if (restart_base) base <= acc;
-            result_valid <= restart_end;
+            result_valid <= !hold_end;
         end
     end
-    // Not reset: `restart_*` is, so the results are zero from the second cycle of a reset, and a
-    // value left over from before it travels without a valid flag. With `rst` beside `restart_*`,
+    // Not reset: `hold_*` is, so the results are zero from the second cycle of a reset, and a
+    // value left over from before it travels without a valid flag. With `rst` beside the flag,
     // each result register's clear took a LUT (out of context, the worst path of the array).
     always_ff @(posedge clk) begin
-        result_end <= restart_end ? acc : '0;
-        result_start <= restart_start ? base : '0;
+        result_end <= hold_end ? '0 : acc;
+        result_start <= hold_start ? '0 : base;
     end
 endmodule
 `default_nettype wire

@@ -228,6 +228,10 @@ module accel_ctrl #(
     // memory) and for the output memory's write address (by its block RAMs), kept: as one pair
     // they steered about 100 flip-flops across the chip (docs/BENCHMARKS.md, eighth session).
     // Each copy is updated as out_tile_end is, below.
+    // out_tile_end's two updates: in a descriptor's first header, and as a row leaves the PPUs.
+    wire tile_end_first = (ROWS == 1) && mt_count == 16'd1;
+    wire tile_end_next = i_out_last_next && mt_out_last_next;
+    wire first_header = state == HDR && hdr_first;
     logic row_step_wb, row_step_om, tile_end_wb, tile_end_om;
     (* keep *)
     always_ff @(posedge clk) begin
@@ -235,10 +239,10 @@ module accel_ctrl #(
             {row_step_wb, row_step_om, tile_end_wb, tile_end_om} <= '0;
         end else begin
             {row_step_wb, row_step_om} <= {2{ppu_out_next}};
-            if (row_step_wb) tile_end_wb <= i_out_last_next && mt_out_last_next;
-            else if (state == HDR && hdr_first) tile_end_wb <= (ROWS == 1) && mt_count == 16'd1;
-            if (row_step_om) tile_end_om <= i_out_last_next && mt_out_last_next;
-            else if (state == HDR && hdr_first) tile_end_om <= (ROWS == 1) && mt_count == 16'd1;
+            if (row_step_wb) tile_end_wb <= tile_end_next;
+            else if (first_header) tile_end_wb <= tile_end_first;
+            if (row_step_om) tile_end_om <= tile_end_next;
+            else if (first_header) tile_end_om <= tile_end_first;
         end
     end
 
@@ -376,7 +380,7 @@ module accel_ctrl #(
                         mt_last <= mt_count - 16'd1;
                         mt_in_last <= mt_count == 16'd1;
                         mt_out_last <= mt_count == 16'd1;
-                        out_tile_end <= (ROWS == 1) && mt_count == 16'd1;
+                        out_tile_end <= tile_end_first;
                         mt_last_m1 <= mt_count - 16'd2;
                         m_ok <= m_rows != 16'd0;
                         m_ok_next <= m_rows > 16'd1;
@@ -513,7 +517,7 @@ module accel_ctrl #(
                 m_ok_next <= m_rows_gt1 && m_out < m_rows_m2;
                 i_out_last <= i_out_last_next;
                 mt_out_last <= mt_out_last_next;
-                out_tile_end <= i_out_last_next && mt_out_last_next;
+                out_tile_end <= tile_end_next;
                 if (out_tile_end) begin
                     i_out <= '0;
                     mt_out <= '0;

@@ -48,9 +48,10 @@ module accel_pe #(
     end
     // The tile-end flag, through every stage (last_out, last_op, last_p, last_q, then in three
     // copies, one per register it steers in stage 6: `restart_base`, the base's enable, and
-    // `hold_end` / `hold_start` for result_end and result_start). It is the same signal in every PE of an anti-diagonal (i + j), and each
-    // stage's copy equals the stage before it one PE further down: kept, so Yosys does not merge
-    // them into one flip-flop that hands over the sums of PEs rows apart.
+    // `hold_end` / `hold_start` for result_end and result_start). It is the same signal in
+    // every PE of an anti-diagonal (i + j), and each stage's copy equals the stage before it one
+    // PE further down: kept, so Yosys does not merge them into one flip-flop that hands over the
+    // sums of PEs rows apart.
     // The result registers take the flag inverted (`hold_*`, high on every cycle but a tile's
     // end): their clear is then the flip-flop's own active-high reset input, with no LUT.
     logic last_op, last_p, last_q, restart_base, hold_end, hold_start;
@@ -118,10 +119,10 @@ module accel_pe #(
         else acc <= acc + ACC_BITS'(prod_q);
     end
 
-    // Stage 6: the cycle after a tile's last step (`restart_base`, not `hold_*`), its running totals at the end and
-    // at the start leave on `result_end` / `result_start`, valid for one cycle and zero on every
-    // other cycle, so the array collects a column's results with an OR. Consecutive tiles need no
-    // bubble.
+    // Stage 6: the cycle after a tile's last step (`restart_base`, not `hold_*`), its running
+    // totals at the end and at the start leave on `result_end` / `result_start`, valid for one
+    // cycle and zero on every other cycle, so the array collects a column's results with an OR.
+    // Consecutive tiles need no bubble.
     logic [ACC_BITS-1:0] base;   // the running total where the current tile started
     always_ff @(posedge clk) begin
         if (rst) begin

@@ -110,7 +110,7 @@ def test_digits_mlp_dense_and_2_of_4(build_root):
 
 
 FIXED_SPEC = AccelSpec(rows=4, cols=4, weight_bits=8, act_bits=8, acc_bits=32, sparse_m=4,
-                       amem_depth=256, wmem_depth=512, bmem_depth=32, omem_depth=256, dmem_depth=16)
+                       amem_depth=256, wmem_depth=1024, bmem_depth=32, omem_depth=256, dmem_depth=16)
 
 
 def test_random_mlps_on_one_build(build_root, seed):

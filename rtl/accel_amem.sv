@@ -15,11 +15,12 @@
 // register on ECP5, see codesign.ecp5_pack: a block-RAM read without it is 5.8 ns), then into a
 // fabric register beside the sub-bank select (the sub-banks of a bank are block RAMs apart), then
 // through the select in two registered steps, groups of up to four sub-banks and then the groups
-// (the array's input register is farther still). Writes: the write port's enable, address and data are registered as they come in, again beside the steering
-// decode, again after the sub-bank steering, then once more per bank (kept copies: one set of
-// write registers would fan out to ROWS block RAMs spread over the chip), so a word is written
-// four cycles after it is presented (two when WORDS = 1); nothing reads it that early
-// (the controller reads a layer's input only after the previous descriptor has finished). The banks are block RAM
+// (the array's input register is farther still). Writes: the write port's enable, address and
+// data are registered as they come in, rotated onto the sub-banks in two registered steps, then
+// copied once per pair of banks and once per bank (kept: one set of write registers would fan
+// out to ROWS block RAMs spread over the chip), so a word is written five cycles after it is
+// presented (two when WORDS = 1); nothing reads it that early (the controller reads a layer's
+// input only after the previous descriptor has finished). The banks are block RAM
 // (BLOCK_RAM): as LUT RAM, ROWS x WORDS small sub-banks cost thousands of LUTs and slow reads.
 module accel_amem #(
     parameter int ROWS  = 4,
@@ -73,34 +74,64 @@ module accel_amem #(
     end else begin : g_multi
         localparam int SB = $clog2(WORDS);
         localparam int SA = AA - SB;
-        // Sub-bank s takes write word w = (s - waddr) mod WORDS, at address (waddr + w) / WORDS,
-        // i.e. waddr / WORDS, plus one where s < waddr mod WORDS (the words that wrapped). w and
-        // the wrap flag are registered from the registered write (the write-port multiplexer in
-        // front of it comes from three places), beside a second copy of the write, so the
-        // steering stage is one multiplexer per data bit and one incrementer per sub-bank.
-        logic [SB-1:0] w_of [WORDS];
-        logic wrap [WORDS];
-        logic [WORDS-1:0] we1;
-        logic [AA-1:0] waddr1;
-        logic [WORDS*WIDTH-1:0] wdata1;
+        // Sub-bank s takes write word (s - lo) mod WORDS, lo = waddr mod WORDS, at address
+        // waddr / WORDS, plus one where s < lo (the words that wrapped): the write row rotated by
+        // lo. The rotation takes two registered steps, by the high bits of lo (4 * lh, up to a
+        // 4:1 choice) and then by the low two (ll), so each step is one slice of multiplexers per
+        // bit; the wrap flags are registered beside the first step, the address increment in
+        // the second.
+        localparam int LL = (SB < 2) ? SB : 2;
+        logic [WORDS*WIDTH-1:0] wdata_rot;   // rotated by 4 * lh
+        logic [WORDS-1:0] we_rot;
+        logic [SA-1:0] hi_q;
+        logic [WORDS-1:0] wrap;
+        wire [SB-1:0] lo = waddr[SB-1:0];
+        // lo in a kept copy per word for each step (as waddr, then a cycle later): one register
+        // steering all WORDS x (WIDTH + 1) multiplexers was the block's worst path.
+        logic [SB-1:0] lo_a [WORDS];
+        logic [SB-1:0] lo_b [WORDS];
+        (* keep *)
         always_ff @(posedge clk) begin
-            we1 <= we;
-            waddr1 <= waddr;
-            wdata1 <= wdata;
+            for (int t = 0; t < WORDS; t++) begin
+                lo_a[t] <= waddr_in[SB-1:0];
+                lo_b[t] <= lo_a[t];
+            end
         end
-        wire unused_lo = &{1'b0, waddr1[SB-1:0]};   // taken into w_of and wrap
+        localparam logic [SB-1:0] LOW_MASK = SB'((1 << LL) - 1);
+        always_ff @(posedge clk) begin
+            for (int t = 0; t < WORDS; t++) begin
+                we_rot[t] <= we[SB'(SB'(t) - (lo_a[t] & ~LOW_MASK))];
+                wdata_rot[t*WIDTH +: WIDTH] <= wdata[int'(SB'(SB'(t) - (lo_a[t] & ~LOW_MASK)))*WIDTH +: WIDTH];
+                /* verilator lint_off CMPCONST */   // constant for t = 0
+                wrap[t] <= SB'(t) < lo;
+                /* verilator lint_on CMPCONST */
+            end
+            hi_q <= waddr[AA-1:SB];
+        end
         logic we_q [WORDS];
         logic [SA-1:0] wa_q [WORDS];
         logic [WIDTH-1:0] wd_q [WORDS];
-        for (genvar s = 0; s < WORDS; s++) begin : g_wsel
+        always_ff @(posedge clk) begin
+            for (int s = 0; s < WORDS; s++) begin
+                we_q[s] <= we_rot[SB'(SB'(s) - (lo_b[s] & LOW_MASK))];
+                wd_q[s] <= wdata_rot[int'(SB'(SB'(s) - (lo_b[s] & LOW_MASK)))*WIDTH +: WIDTH];
+                wa_q[s] <= hi_q + SA'(wrap[s]);
+            end
+        end
+        // Sub-bank s of every bank takes the same write: one register per pair of banks between
+        // the steering and the banks' own copies (kept), as the banks spread over the chip.
+        localparam int PAIRS = (ROWS + 1) / 2;
+        logic pair_we [PAIRS][WORDS];
+        logic [SA-1:0] pair_wa [PAIRS][WORDS];
+        logic [WIDTH-1:0] pair_wd [PAIRS][WORDS];
+        for (genvar q = 0; q < PAIRS; q++) begin : g_pair
+            (* keep *)
             always_ff @(posedge clk) begin
-                w_of[s] <= SB'(s) - waddr[SB-1:0];
-                /* verilator lint_off CMPCONST */   // constant for s = 0
-                wrap[s] <= SB'(s) < waddr[SB-1:0];
-                /* verilator lint_on CMPCONST */
-                we_q[s] <= we1[w_of[s]];
-                wa_q[s] <= waddr1[AA-1:SB] + SA'(wrap[s]);
-                wd_q[s] <= wdata1[w_of[s]*WIDTH +: WIDTH];
+                for (int s = 0; s < WORDS; s++) begin
+                    pair_we[q][s] <= we_q[s];
+                    pair_wa[q][s] <= wa_q[s];
+                    pair_wd[q][s] <= wd_q[s];
+                end
             end
         end
         for (genvar r = 0; r < ROWS; r++) begin : g_bank
@@ -138,9 +169,9 @@ module accel_amem #(
                 logic [WIDTH-1:0] bank_wd;
                 (* keep *)
                 always_ff @(posedge clk) begin
-                    bank_we <= we_q[s];
-                    bank_wa <= wa_q[s];
-                    bank_wd <= wd_q[s];
+                    bank_we <= pair_we[r/2][s];
+                    bank_wa <= pair_wa[r/2][s];
+                    bank_wd <= pair_wd[r/2][s];
                     bank_ra <= ra_b[AA-1:SB];
                 end
                 accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH / WORDS), .BLOCK_RAM(1)) u_ram (

@@ -42,6 +42,14 @@ module accel_streamer #(
     // rows_left == 1, cols_left == 1, in_word == 1, cols_total == 1, cols_left < COLS and "nothing
     // to send", kept in registers: the handshake's updates depend on flip-flops, not on compares.
     logic last_row, last_col, last_in_word, one_col, short_row, empty;
+    // state == SEND and LATCH in flip-flops of their own (the bus valid and every handshake update read it),
+    // and the next values of addr and rows_left, registered every cycle: both stay put for at
+    // least the four cycles of a read after they change, so the updates are multiplexers.
+    logic sending, latching;   // latching: state == LATCH, which loads the whole word
+    logic [ADDR_BITS-1:0] addr_p1;
+    logic [15:0] rows_left_m1;
+    logic rows_left_is2;
+    wire beat = sending && m_axis_tready;
     logic start_q;
     logic [ADDR_BITS-1:0] base_q;
     logic [15:0] rows_q, cols_q;
@@ -53,7 +61,7 @@ module accel_streamer #(
 
     logic [ADDR_BITS-1:0] raddr_q;
     assign omem_raddr = raddr_q;
-    assign m_axis_tvalid = state == SEND;
+    assign m_axis_tvalid = sending;
     // The word is loaded once (LATCH) and the bus walks its results with `lane`, so backpressure
     // holds a 3-bit index, not the whole word.
     assign m_axis_tdata = 32'($signed(result[lane]));
@@ -66,6 +74,9 @@ module accel_streamer #(
         base_q <= base;
         rows_q <= rows;
         cols_q <= cols;
+        addr_p1 <= addr + 1'b1;
+        rows_left_m1 <= rows_left - 16'd1;
+        rows_left_is2 <= rows_left == 16'd2;
     end
 
     always_ff @(posedge clk) begin
@@ -77,11 +88,18 @@ module accel_streamer #(
             cols_total <= '0;
             in_word <= '0;
             lane <= '0;
-            {last_row, last_col, last_in_word, one_col, short_row, empty} <= '0;
+            {last_row, last_col, last_in_word, one_col, short_row, empty, sending, latching} <= '0;
             word <= '0;
             finished <= 1'b0;
         end else begin
             finished <= 1'b0;
+            latching <= state == WAIT;   // WAIT always goes on to LATCH
+            if (latching) begin
+                word <= rdata_q;
+                lane <= '0;
+                in_word <= short_row ? cols_left[LB:0] : (LB+1)'(COLS);
+                last_in_word <= short_row ? last_col : COLS == 1;
+            end
             case (state)
                 IDLE: if (start_q) begin
                     addr <= base_q;
@@ -102,32 +120,31 @@ module accel_streamer #(
                 ADDR: state <= WAIT;
                 WAIT: state <= LATCH;
                 LATCH: begin
-                    word <= rdata_q;
-                    lane <= '0;
-                    in_word <= short_row ? cols_left[LB:0] : (LB+1)'(COLS);
-                    last_in_word <= short_row ? last_col : COLS == 1;
+                    sending <= 1'b1;
                     state <= SEND;
                 end
-                default: if (m_axis_tready) begin
+                default: if (beat) begin
                     lane <= lane + 1'b1;
                     in_word <= in_word - 1'b1;
                     last_in_word <= in_word == (LB+1)'(2);
                     cols_left <= cols_left - 16'd1;
                     last_col <= cols_left == 16'd2;
                     if (last_col) begin
-                        addr <= addr + 1'b1;
+                        addr <= addr_p1;
+                        sending <= 1'b0;
                         if (last_row) begin
                             state <= IDLE;
                             finished <= 1'b1;
                         end else begin
-                            rows_left <= rows_left - 16'd1;
-                            last_row <= rows_left == 16'd2;
+                            rows_left <= rows_left_m1;
+                            last_row <= rows_left_is2;
                             cols_left <= cols_total;
                             last_col <= one_col;
                             state <= READ;
                         end
                     end else if (last_in_word) begin
-                        addr <= addr + 1'b1;
+                        addr <= addr_p1;
+                        sending <= 1'b0;
                         state <= READ;
                     end
                 end

@@ -69,6 +69,13 @@ module accel_pool #(
                      desc_q[31:16] == 16'd2, desc_q[71:64] == 8'd2, desc_q[79:72] == 8'd2};
     end
 
+    // The new base when a level from CG up steps (`step` is one-hot): the stepping level's base
+    // plus its stride, through one adder after a choice of operands.
+    wire [AA-1:0] base_next = ({AA{step[CG]}} & base_c | {AA{step[PW]}} & base_p
+                               | {AA{step[PH]}} & base_r | {AA{step[N]}} & base_n)
+                              + ({AA{step[CG]}} & AA'(1) | {AA{step[PW]}} & col_block
+                                 | {AA{step[PH]}} & row_block | {AA{step[N]}} & img_stride);
+
     // The read address is registered (no adder in front of the RAM's address pins).
     always_ff @(posedge clk) raddr <= base_c + off_r + off_c;
 
@@ -182,22 +189,11 @@ module accel_pool #(
                 if (lower[CG] == 1'b0) pw <= step[PW] ? pw + 16'd1 : '0;
                 if (lower[PW] == 1'b0) ph <= step[PH] ? ph + 16'd1 : '0;
                 if (step[N]) n <= n + 16'd1;
-                if (step[CG]) base_c <= base_c + 1'b1;
-                if (step[PW]) begin
-                    base_p <= base_p + col_block;
-                    base_c <= base_p + col_block;
-                end
-                if (step[PH]) begin
-                    base_r <= base_r + row_block;
-                    base_p <= base_r + row_block;
-                    base_c <= base_r + row_block;
-                end
-                if (step[N]) begin
-                    base_n <= base_n + img_stride;
-                    base_r <= base_n + img_stride;
-                    base_p <= base_n + img_stride;
-                    base_c <= base_n + img_stride;
-                end
+                // A level's base and every base inside it take the one new base.
+                if (|step[N:CG]) base_c <= base_next;
+                if (|step[N:PW]) base_p <= base_next;
+                if (|step[N:PH]) base_r <= base_next;
+                if (step[N]) base_n <= base_next;
             end
             va <= active && !start_q;
             firsta <= win_first;

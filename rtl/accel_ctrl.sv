@@ -104,7 +104,7 @@ module accel_ctrl #(
     // Issue side.
     logic [DA-1:0] didx;
     logic [WA-1:0] wp, w_origin;
-    logic [WA-1:0] wp_p1, wp_p1_mrows;         // wp + 1 and wp + 1 - ROWS, registered in HDR
+    logic [WA-1:0] wp_p1, wp_p1_mrows;         // wp + 1 and wp + 1 - ROWS, registered every cycle
     logic [15:0] pad, k, k_last, mt, nt;
     // Loop ends kept in registers (set when the counter steps onto its last value), so the issue
     // loop's updates depend on flip-flops only: k == k_last, mt == MT-1, nt == NT-1.
@@ -146,10 +146,25 @@ module accel_ctrl #(
     assign dmem_raddr = didx;
     assign wmem_raddr = w_raddr;
 
-    wire issuing = state == ISSUE;
+    // state == ISSUE in kept copies, one per group of registers the issue loop steers (the step
+    // pipeline, the step counter, the weight address, the tile counters): as one state bit it
+    // fanned out to all of them, 3.5 ns of routing before any logic (docs/BENCHMARKS.md, ninth
+    // session). Each copy follows the state: set from HDRS, cleared at the last pass's end.
+    logic iss_v, iss_k, iss_w, iss_t;
+    wire leave_issue = k_end && mt_end;
+    (* keep *)
+    always_ff @(posedge clk) begin
+        if (rst) {iss_v, iss_k, iss_w, iss_t} <= '0;
+        else begin
+            iss_v <= state == HDRS || (iss_v && !leave_issue);
+            iss_k <= state == HDRS || (iss_k && !leave_issue);
+            iss_w <= state == HDRS || (iss_w && !leave_issue);
+            iss_t <= state == HDRS || (iss_t && !leave_issue);
+        end
+    end
     // A pass is max(S, ROWS) cycles: bubbles first, then the S steps, so the last steps of any
     // two passes (also across column tiles) are at least ROWS cycles apart.
-    wire iss_valid = issuing && (k >= pad);
+    wire iss_valid = iss_v && (k >= pad);
     // The weight memory's read data is registered before any logic (timing): wq is the word
     // addressed two cycles earlier.
     logic [WMEM_W-1:0] wq;
@@ -166,7 +181,7 @@ module accel_ctrl #(
     // is copied per row, the activation address is registered the cycle after that, and the
     // activation read data arrives AMEM_READ cycles later (accel_amem's address copies, output
     // and select registers; ISSUE_LATENCY in codesign.accel.golden).
-    // The step's `last` flag is formed one stage in, from plain copies of `issuing` and k_end
+    // The step's `last` flag is formed one stage in, from plain copies of ISSUE (iss_v) and k_end
     // (iss_q, k_end_q): formed in front of l0, its LUT was shared with k_end's own update and
     // placed by l0, across the chip (docs/BENCHMARKS.md, seventh session).
     logic v0, iss_q, k_end_q, v1, l1, v2, l2, v3, l3;
@@ -211,6 +226,26 @@ module accel_ctrl #(
     // one's enables are kept in registers (each a compare of kg_left with a constant), so the
     // write enables do not wait for a subtract and a compare.
     logic [ABUF_WORDS-1:0] word_en, word_en_next;
+    // Counter increments and compares that a tile or pass end takes, registered every cycle
+    // (free-running) from counters that step at most once every ROWS cycles: with ROWS >= 2 each
+    // has been stable for a cycle when it is taken, so those updates are multiplexers, not adds
+    // or compares behind the loop-end decode. ROWS == 1 computes them in place.
+    logic [ABUF_WORDS-1:0] kg_left_gt, kg_out_gt, kg_out_gt_next;   // kg_left > w + 2W, kg_out > w, kg_out > w + W
+    logic first_hdrw;                                               // the first header's second cycle
+    logic [15:0] nt_p1_q, mt_p1_q, mt_in_p1_q, mt_out_p1_q;
+    logic nt_eq_q, mt_eq_q;
+    logic [AA-1:0] aoff_next_q;
+    wire [15:0] nt_p1 = (ROWS == 1) ? nt + 16'd1 : nt_p1_q;
+    wire [15:0] mt_p1 = (ROWS == 1) ? mt + 16'd1 : mt_p1_q;
+    wire [15:0] mt_in_p1 = (ROWS == 1) ? mt_in + 16'd1 : mt_in_p1_q;
+    wire [15:0] mt_out_p1 = (ROWS == 1) ? mt_out + 16'd1 : mt_out_p1_q;
+    wire nt_eq = (ROWS == 1) ? nt == nt_last_m1 : nt_eq_q;
+    wire mt_eq = (ROWS == 1) ? mt == mt_last_m1 : mt_eq_q;
+    wire [AA-1:0] aoff_next = (ROWS == 1) ? aoff + tile_stride : aoff_next_q;
+    wire [ABUF_WORDS-1:0] word_en_after;   // word_en_next after a tile end
+    for (genvar w = 0; w < ABUF_WORDS; w++) begin : g_word_en_after
+        assign word_en_after[w] = (ROWS == 1) ? kg_left > 16'(w + 2 * ABUF_WORDS) : kg_left_gt[w];
+    end
     // The PPUs' output valid, registered here from its early copy: it enables the output-side
     // counters and addresses, which sit here, far from the PPUs.
     logic ppu_out_valid;
@@ -240,9 +275,9 @@ module accel_ctrl #(
         end else begin
             {row_step_wb, row_step_om} <= {2{ppu_out_next}};
             if (row_step_wb) tile_end_wb <= tile_end_next;
-            else if (first_header) tile_end_wb <= tile_end_first;
+            else if (first_hdrw) tile_end_wb <= tile_end_first;
             if (row_step_om) tile_end_om <= tile_end_next;
-            else if (first_header) tile_end_om <= tile_end_first;
+            else if (first_hdrw) tile_end_om <= tile_end_first;
         end
     end
 
@@ -361,17 +396,16 @@ module accel_ctrl #(
                 end
                 POOL: if (pool_done) state <= NEXT;
                 HDR: begin   // KG was registered in DWAIT
-                    wp_p1 <= wp + 1'b1;
-                    wp_p1_mrows <= wp + 1'b1 - WA'(ROWS);
-                    // What the output side derives from the descriptor's fields is computed in the
-                    // first header from DWAIT's copies (the descriptor register sits by the
-                    // descriptor memory); nothing uses it before the first step is issued.
                     hdr_first <= 1'b0;
-                    if (hdr_first) begin
-                        for (int w = 0; w < ABUF_WORDS; w++) begin
-                            word_en[w] <= kg_out > 16'(w);
-                            word_en_next[w] <= kg_out > 16'(w + ABUF_WORDS);
-                        end
+                    state <= HDRW;
+                end
+                HDRW: begin
+                    // What the output side derives from the descriptor's fields is computed in the
+                    // first header's second cycle from DWAIT's copies (the descriptor register sits
+                    // by the descriptor memory), enabled by a flip-flop of its own (first_hdrw, not
+                    // a state decode); nothing uses it before the first step is issued.
+                    if (first_hdrw) begin
+                        {word_en, word_en_next} <= {kg_out_gt, kg_out_gt_next};
                         abuf_nt_next <= abuf_base + AA'(ABUF_WORDS);
                         o_nt_next <= o_base + 1'b1;
                         nt_out_last <= nt_count == 16'd1;
@@ -387,9 +421,8 @@ module accel_ctrl #(
                         m_rows_gt1 <= m_rows > 16'd1;
                         m_rows_m2 <= m_rows - 16'd2;
                     end
-                    state <= HDRW;
+                    state <= HDRQ;
                 end
-                HDRW: state <= HDRQ;
                 HDRQ: state <= HDRS;
                 HDRS: begin
                     k_last <= g_gt_rows ? g_m1 : 16'(ROWS - 1);
@@ -405,30 +438,7 @@ module accel_ctrl #(
                     aoff <= a_base;
                     state <= ISSUE;
                 end
-                ISSUE: begin
-                    if (k_end) begin
-                        k <= '0;
-                        k_end <= k_last == 16'd0;
-                        w_raddr <= w_restart;   // the tile's first step, or the next header
-                        if (mt_end) begin
-                            if (nt_end) begin
-                                state <= DRAIN;
-                            end else begin
-                                nt <= nt + 16'd1;
-                                nt_end <= nt == nt_last_m1;
-                                state <= HDR;
-                            end
-                        end else begin
-                            mt <= mt + 16'd1;
-                            mt_end <= mt == mt_last_m1;
-                            aoff <= aoff + tile_stride;
-                        end
-                    end else begin
-                        k <= k + 16'd1;
-                        k_end <= k == k_last_m1;
-                        w_raddr <= w_raddr + 1'b1;
-                    end
-                end
+                ISSUE: if (leave_issue) state <= nt_end ? DRAIN : HDR;   // the loop: below
                 DRAIN: if (wb_done) begin
                     streaming <= stream_out;
                     state <= stream_out ? STREAM : NEXT;
@@ -473,7 +483,7 @@ module accel_ctrl #(
             // ---------------- step pipeline ----------------
             wq <= wmem_rdata;
             v0 <= iss_valid;
-            iss_q <= issuing;
+            iss_q <= iss_v;
             k_end_q <= k_end;
             aoff0 <= aoff;
             aoff1 <= aoff0;
@@ -488,7 +498,40 @@ module accel_ctrl #(
             w3 <= w2;
             for (int i = 0; i < ROWS; i++) amem_raddr[i*AA +: AA] <= row_base[i] + g_row[i];
 
+            // The issue loop (state ISSUE, one kept copy of it per group of registers).
+            if (iss_k) begin
+                k <= k_end ? '0 : k + 16'd1;
+                k_end <= k_end ? k_last == 16'd0 : k == k_last_m1;
+            end
+            // the tile's first step again or the next header after a pass, else the next step
+            if (iss_w) w_raddr <= k_end ? w_restart : w_raddr + 1'b1;
+            if (iss_t && k_end) begin
+                if (!mt_end) begin
+                    mt <= mt_p1;
+                    mt_end <= mt_eq;
+                    aoff <= aoff_next;
+                end else if (!nt_end) begin
+                    nt <= nt_p1;
+                    nt_end <= nt_eq;
+                end
+            end
+
             w_restart_q <= (mt_end && !nt_end) ? wp : w_origin;
+            wp_p1 <= wp + 1'b1;                  // read in HDRS: wp is set in DWAIT and HDRS
+            wp_p1_mrows <= wp + 1'b1 - WA'(ROWS);
+            first_hdrw <= first_header;
+            nt_p1_q <= nt + 16'd1;
+            mt_p1_q <= mt + 16'd1;
+            mt_in_p1_q <= mt_in + 16'd1;
+            mt_out_p1_q <= mt_out + 16'd1;
+            nt_eq_q <= nt == nt_last_m1;
+            mt_eq_q <= mt == mt_last_m1;
+            aoff_next_q <= aoff + tile_stride;
+            for (int w = 0; w < ABUF_WORDS; w++) begin
+                kg_left_gt[w] <= kg_left > 16'(w + 2 * ABUF_WORDS);
+                kg_out_gt[w] <= kg_out > 16'(w);
+                kg_out_gt_next[w] <= kg_out > 16'(w + ABUF_WORDS);
+            end
 
             // ---------------- output side ----------------
             ppu_out_valid <= ppu_out_next;
@@ -504,7 +547,7 @@ module accel_ctrl #(
                         mt_in_last <= mt_last == 16'd0;
                         b_raddr <= b_raddr + 1'b1;   // next tile's bias is read in the header gap
                     end else begin
-                        mt_in <= mt_in + 16'd1;
+                        mt_in <= mt_in_p1;
                         mt_in_last <= mt_in_eq;
                     end
                 end else begin
@@ -529,7 +572,7 @@ module accel_ctrl #(
                     if (nt_out_last) wb_done <= 1'b1;
                 end else if (i_out_last) begin
                     i_out <= '0;
-                    mt_out <= mt_out + 16'd1;
+                    mt_out <= mt_out_p1;
                 end else begin
                     i_out <= i_out + 16'd1;
                 end
@@ -548,7 +591,7 @@ module accel_ctrl #(
                     abuf_base <= abuf_nt_next;
                     kg_left <= kg_left - 16'(ABUF_WORDS);
                     word_en <= word_en_next;
-                    for (int w = 0; w < ABUF_WORDS; w++) word_en_next[w] <= kg_left > 16'(w + 2 * ABUF_WORDS);
+                    word_en_next <= word_en_after;
                 end
             end
         end

@@ -69,12 +69,24 @@ module accel_pool #(
                      desc_q[31:16] == 16'd2, desc_q[71:64] == 8'd2, desc_q[79:72] == 8'd2};
     end
 
-    // The new base when a level from CG up steps (`step` is one-hot): the stepping level's base
-    // plus its stride, through one adder after a choice of operands.
-    wire [AA-1:0] base_next = ({AA{step[CG]}} & base_c | {AA{step[PW]}} & base_p
-                               | {AA{step[PH]}} & base_r | {AA{step[N]}} & base_n)
-                              + ({AA{step[CG]}} & AA'(1) | {AA{step[PW]}} & col_block
-                                 | {AA{step[PH]}} & row_block | {AA{step[N]}} & img_stride);
+    // A window has at least two reads (PoolDescriptor), so the levels from CG up step at most
+    // every second cycle and their bases and counters are stable for a cycle before each such
+    // step: each level's next base (its base plus its stride), its counter plus one and its
+    // "one before the last" compare are registered every cycle, and the step takes them (the
+    // bases through a one-hot choice).
+    logic [AA-1:0] sum_c, sum_p, sum_r, sum_n;
+    logic [N:CG] pen_hit_q;
+    logic [15:0] cg_p1, pw_p1, ph_p1, n_p1;
+    always_ff @(posedge clk) begin
+        {cg_p1, pw_p1, ph_p1, n_p1} <= {cg + 16'd1, pw + 16'd1, ph + 16'd1, n + 16'd1};
+        sum_c <= base_c + 1'b1;
+        sum_p <= base_p + col_block;
+        sum_r <= base_r + row_block;
+        sum_n <= base_n + img_stride;
+        pen_hit_q <= {n == n_m3, ph == pho_m3, pw == pwo_m3, cg == cg_m3};
+    end
+    wire [AA-1:0] base_next = {AA{step[CG]}} & sum_c | {AA{step[PW]}} & sum_p
+                              | {AA{step[PH]}} & sum_r | {AA{step[N]}} & sum_n;
 
     // The read address is registered (no adder in front of the RAM's address pins).
     always_ff @(posedge clk) raddr <= base_c + off_r + off_c;
@@ -86,7 +98,7 @@ module accel_pool #(
 
     // The next loop state. A level's `last` / `pen` after this read: the stepping level takes its
     // `pen` / compare, the levels below it wrap (max == 1 / max == 2), the levels above keep.
-    wire [N:0] pen_hit = {n == n_m3, ph == pho_m3, pw == pwo_m3, cg == cg_m3, dy == psz_h_m3, dx == psz_w_m3};
+    wire [N:0] pen_hit = {pen_hit_q, dy == psz_h_m3, dx == psz_w_m3};
     logic [N:0] last_next, pen_next;
     // At start every level is at 0: at its last value where max == 1, at the one before where 2.
     wire [PH:0] all_last_first;
@@ -185,10 +197,10 @@ module accel_pool #(
                     dy <= step[Y] ? dy + 8'd1 : '0;
                     off_r <= step[Y] ? off_r + row_stride : '0;
                 end
-                if (lower[Y] == 1'b0) cg <= step[CG] ? cg + 16'd1 : '0;
-                if (lower[CG] == 1'b0) pw <= step[PW] ? pw + 16'd1 : '0;
-                if (lower[PW] == 1'b0) ph <= step[PH] ? ph + 16'd1 : '0;
-                if (step[N]) n <= n + 16'd1;
+                if (lower[Y] == 1'b0) cg <= step[CG] ? cg_p1 : '0;
+                if (lower[CG] == 1'b0) pw <= step[PW] ? pw_p1 : '0;
+                if (lower[PW] == 1'b0) ph <= step[PH] ? ph_p1 : '0;
+                if (step[N]) n <= n_p1;
                 // A level's base and every base inside it take the one new base.
                 if (|step[N:CG]) base_c <= base_next;
                 if (|step[N:PW]) base_p <= base_next;

@@ -211,7 +211,7 @@ def cnns(draw):
     kh, kw = draw(st.integers(1, min(3, h))), draw(st.integers(1, min(3, w)))
     convs = [(kh, kw, draw(st.integers(1, 9)))]
     oh, ow = h - kh + 1, w - kw + 1
-    pool = draw(st.sampled_from([None, (2, 2), (1, 2), (2, 1)]))
+    pool = draw(st.sampled_from([None, (2, 2), (1, 2), (2, 1), (1, 1)]))
     if pool and (oh < pool[0] or ow < pool[1]):
         pool = None
     ph, pw = (oh // pool[0], ow // pool[1]) if pool else (oh, ow)
@@ -237,8 +237,14 @@ def test_cnn_golden_equals_reference(case):
     np.testing.assert_array_equal(out, reference.run(nodes, x))
     assert cycles == program.chunk_cycles(1) == sum(row["cycles_one_sample"] for row in program.summary())
     kinds = [type(d).__name__ for d in program.descriptors(3)]
-    assert kinds.count("PoolDescriptor") == (pool is not None)
+    assert kinds.count("PoolDescriptor") == (pool not in (None, (1, 1)))   # a 1x1 pool is the identity
     assert program.grid_input
+
+
+def test_pool_descriptor_needs_two_window_elements():
+    with pytest.raises(CodesignError, match=r"window 1x1: needs at least two elements"):
+        golden.PoolDescriptor(1, 1, 2, 2, 1, 1, 0, 64, 2, 4)
+    assert golden.PoolDescriptor(1, 1, 2, 2, 1, 2, 0, 64, 4, 8).reads == 8
 
 
 def test_digits_cnn_shapes_and_cycles():

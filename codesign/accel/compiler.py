@@ -148,6 +148,9 @@ def plan_layers(nodes: list[Node]) -> list[LayerPlan | PoolPlan]:
             ph, pw = node.pool_size
             if grid.h < ph or grid.w < pw:
                 raise CodesignError(f"maxpool2d layer {node.name!r}: pool {ph}x{pw} is larger than its {grid.h}x{grid.w} input")
+            if ph * pw == 1:   # the identity: nothing to run (a pool descriptor needs two window elements)
+                i += 1
+                continue
             plan = PoolPlan(node.name, (int(ph), int(pw)), grid, current)
             plans.append(plan)
             grid = plan.out_grid

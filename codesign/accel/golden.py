@@ -457,6 +457,11 @@ class PoolDescriptor:
                                 ("out_w", self.out_w, 65535), ("pool_h", self.pool_h, 255), ("pool_w", self.pool_w, 255)):
             if not 1 <= value <= hi:
                 raise CodesignError(f"pool descriptor field {name}={value} is outside the allowed range 1..{hi}")
+        if self.pool_h * self.pool_w < 2:
+            # accel_pool's address loop relies on a window of two reads or more; a 1x1 pool is
+            # the identity (the compiler leaves it out).
+            raise CodesignError(f"pool descriptor window {self.pool_h}x{self.pool_w}: needs at least two "
+                                f"elements (pool_h * pool_w >= 2); a 1x1 max pool is the identity")
 
     @property
     def reads(self) -> int:

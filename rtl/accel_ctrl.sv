@@ -281,6 +281,26 @@ module accel_ctrl #(
         end
     end
 
+    // The free-running registers (no reset and no enable: each is valid before it is used).
+    always_ff @(posedge clk) begin
+        w_restart_q <= (mt_end && !nt_end) ? wp : w_origin;
+        wp_p1 <= wp + 1'b1;              // read in HDRS: wp is set in DWAIT and HDRS
+        wp_p1_mrows <= wp + 1'b1 - WA'(ROWS);
+        first_hdrw <= first_header;
+        nt_p1_q <= nt + 16'd1;
+        mt_p1_q <= mt + 16'd1;
+        mt_in_p1_q <= mt_in + 16'd1;
+        mt_out_p1_q <= mt_out + 16'd1;
+        nt_eq_q <= nt == nt_last_m1;
+        mt_eq_q <= mt == mt_last_m1;
+        aoff_next_q <= aoff + tile_stride;
+        for (int w = 0; w < ABUF_WORDS; w++) begin
+            kg_left_gt[w] <= kg_left > 16'(w + 2 * ABUF_WORDS);
+            kg_out_gt[w] <= kg_out > 16'(w);
+            kg_out_gt_next[w] <= kg_out > 16'(w + ABUF_WORDS);
+        end
+    end
+
     for (genvar i = 0; i < ROWS; i++) begin : g_group_copy
         (* keep *)
         always_ff @(posedge clk) g_row[i] <= AA'(g_field);
@@ -307,7 +327,6 @@ module accel_ctrl #(
             o_base <= '0;
             didx <= '0;
             wp <= '0;
-            {wp_p1, wp_p1_mrows} <= '0;
             w_origin <= '0;
             {pad, k, k_last, mt, nt, k_last_m1, nt_last_m1} <= '0;
             {k_end, mt_end, nt_end} <= '0;
@@ -516,22 +535,6 @@ module accel_ctrl #(
                 end
             end
 
-            w_restart_q <= (mt_end && !nt_end) ? wp : w_origin;
-            wp_p1 <= wp + 1'b1;                  // read in HDRS: wp is set in DWAIT and HDRS
-            wp_p1_mrows <= wp + 1'b1 - WA'(ROWS);
-            first_hdrw <= first_header;
-            nt_p1_q <= nt + 16'd1;
-            mt_p1_q <= mt + 16'd1;
-            mt_in_p1_q <= mt_in + 16'd1;
-            mt_out_p1_q <= mt_out + 16'd1;
-            nt_eq_q <= nt == nt_last_m1;
-            mt_eq_q <= mt == mt_last_m1;
-            aoff_next_q <= aoff + tile_stride;
-            for (int w = 0; w < ABUF_WORDS; w++) begin
-                kg_left_gt[w] <= kg_left > 16'(w + 2 * ABUF_WORDS);
-                kg_out_gt[w] <= kg_out > 16'(w);
-                kg_out_gt_next[w] <= kg_out > 16'(w + ABUF_WORDS);
-            end
 
             // ---------------- output side ----------------
             ppu_out_valid <= ppu_out_next;

@@ -41,7 +41,7 @@ module accel_ctrl #(
     input  wire [WMEM_W-1:0]     wmem_rdata,
     output logic [ROWS*AA-1:0]   amem_raddr,   // one address per array row (bank)
     output wire [BA-1:0]         bmem_raddr,
-    output wire                  omem_we,      // with the PPU output row
+    output logic                 omem_we,      // with the PPU output row
     output logic [OA-1:0]        omem_waddr,
     // array step, aligned with the activation memory's read data
     output wire                  step_valid,
@@ -58,11 +58,11 @@ module accel_ctrl #(
     input  wire                  ppu_in_valid,
     input  wire                  ppu_out_next,   // a PPU result row comes out next cycle
     // write-back of results into the activation memory (accel_abuf)
-    output wire                  abuf_valid,    // write this output row back (with the PPUs' output)
+    output logic                 abuf_valid,    // write this output row back (with the PPUs' output)
     output logic [AA-1:0]        abuf_base,
     output wire [ABUF_WORDS-1:0] abuf_word_en,  // words of the row to write back
     // pooling unit (accel_pool): started in DWAIT of a pool descriptor
-    output wire                  pool_start,
+    output logic                 pool_start,
     input  wire                  pool_done,
     // result read-out
     output logic                 stream_start,
@@ -249,15 +249,25 @@ module accel_ctrl #(
     // The PPUs' output valid, registered here from its early copy: it enables the output-side
     // counters and addresses, which sit here, far from the PPUs.
     logic ppu_out_valid;
-    wire row_out = ppu_out_valid && m_ok;   // rows m >= M are dropped
-    assign abuf_valid = to_amem && row_out;
-    assign pool_start = state == DWAIT && d2[22];
+    // The write enables of a result row (rows m >= M are dropped) and the pool's start leave as
+    // flip-flops: the write enables from the PPUs' early valid and m_ok as it will be next cycle
+    // (a combinational enable met a multiplexer in the write-back unit, by the activation memory:
+    // the worst path of db78de8, seed 1, 9.18 ns).
+    logic m_rows_nz;   // M != 0
+    wire m_ok_n = !ppu_out_valid ? m_ok : out_tile_end ? m_rows_nz : m_ok_next;
+    always_ff @(posedge clk) begin
+        if (rst) {abuf_valid, omem_we, pool_start} <= '0;
+        else begin
+            abuf_valid <= to_amem && ppu_out_next && m_ok_n;
+            omem_we <= !no_omem && ppu_out_next && m_ok_n;
+            pool_start <= state == DWAIT && d2[22];
+        end
+    end
     logic [AA-1:0] abuf_nt_next;    // the next column tile's first write-back word
     logic [OA-1:0] o_nt_next;       // o_base + (the next column tile at the PPU output)
     logic nt_out_last;              // nt_out == NT - 1, kept in a register
     assign abuf_word_en = word_en;
     assign bmem_raddr = b_raddr;
-    assign omem_we = row_out && !no_omem;   // no_omem: results only written back (not kept in OMEM)
 
     // ppu_out_valid and out_tile_end once more for the write-back registers (by the activation
     // memory) and for the output memory's write address (by its block RAMs), kept: as one pair
@@ -287,6 +297,7 @@ module accel_ctrl #(
         wp_p1 <= wp + 1'b1;              // read in HDRS: wp is set in DWAIT and HDRS
         wp_p1_mrows <= wp + 1'b1 - WA'(ROWS);
         first_hdrw <= first_header;
+        m_rows_nz <= m_rows != 16'd0;
         nt_p1_q <= nt + 16'd1;
         mt_p1_q <= mt + 16'd1;
         mt_in_p1_q <= mt_in + 16'd1;

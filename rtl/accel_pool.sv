@@ -7,9 +7,10 @@
 // lane-wise maximum (signed or unsigned codes) is written to wb_base, wb_base+1, ... (a compact
 // PHo x PWo grid). It pools the stored activation codes, i.e. exactly what MaxPooling2D sees after
 // the quantized activation. The read address is registered, read data comes AMEM_READ cycles after
-// it (accel_amem) and is registered before the comparators. The start pulse and the descriptor are
-// registered as they arrive (both come from far away), then once more beside the start-time
-// decodes. Cycles from start to done: reads + AMEM_READ + 5 (POOL_LATENCY in codesign.accel.golden).
+// it (accel_amem) and is registered before the comparators. The start pulse (a controller flip-flop)
+// is registered as it arrives; the descriptor too, then once more beside the start-time decodes.
+// Cycles from start to done: reads + AMEM_READ + 4 (with the controller's start register,
+// POOL_LATENCY in codesign.accel.golden).
 module accel_pool #(
     parameter int LANES    = 4,
     parameter int ACT_BITS = 8,
@@ -52,15 +53,14 @@ module accel_pool #(
 
     // The descriptor is registered as it arrives (desc_q), then once more (d), beside the decodes
     // the loop state needs at start (max == 1, max == 2 per level), registered from desc_q: the
-    // loop state loads from registers only (start_q, the second start register).
-    logic start_in, start_q;
+    // loop state loads from registers only (start_q).
+    logic start_q;
     /* verilator lint_off UNUSEDSIGNAL */
     logic [319:0] desc_q, d;
     /* verilator lint_on UNUSEDSIGNAL */
     logic [N:0] max_is_1, max_is_2;
     always_ff @(posedge clk) begin
-        start_in <= !rst && start;
-        start_q <= !rst && start_in;
+        start_q <= !rst && start;
         desc_q <= desc;
         d <= desc_q;
         max_is_1 <= {desc_q[15:0] == 16'd1, desc_q[47:32] == 16'd1, desc_q[63:48] == 16'd1,

@@ -41,7 +41,7 @@ COLLECT_LATENCY = 3         # per-column result collect: groups of four rows, th
 PPU_LATENCY = 8             # input registers, add, coarse shift, fine shift, round, range bits, flags, select
 PPU_CONFIG_SETUP = 4        # cycles the PPU configuration is stable before its first valid input (accel_ppu)
 WRITEBACK_LATENCY = 1       # the controller sees the last result row written (accel_ctrl)
-POOL_LATENCY = 12           # start registers (two), last window address -> its register, read data (seven cycles), its register, write
+POOL_LATENCY = 12           # start registers (the controller's and the pool's), last window address -> its register, read data (seven cycles), its register, write
 
 
 def array_latency(spec: AccelSpec) -> int:

@@ -10,7 +10,8 @@ net that drives a register input, the arrival time at that input; this groups th
 arrive later than the clock period allows (data, clock-enable and block-RAM / DSP inputs; LSR is
 left out, it is mostly the reset pin) by the register they belong to (bit indices folded), worst
 first. Arrivals include paths from input pins, which nextpnr does not count in Fmax: a group
-whose worst arrival is above the reported critical path is fed from a pin. With --by-block, the
+whose worst arrival is above the reported critical path is fed from a pin; --register-paths leaves
+those arrivals out (what remains may still include pin-fed ones below it). With --by-block, the
 counts are summed per block of accel_top (the array split into its PEs and its column collect),
 one column per report, to compare placements side by side.
 """
@@ -33,10 +34,20 @@ def register_group(cell: str) -> str:
     return re.sub(r"\[\d+\]", "[*]", name)
 
 
-def failing_groups(report: dict, period_ns: float) -> list[tuple[str, float, int]]:
-    """(group, worst arrival ns, endpoints) for register inputs arriving after ``period_ns``."""
+def register_path_ns(report: dict) -> float:
+    """The delay of nextpnr's worst register-to-register path (clock edge to clock edge)."""
+    for path in report.get("critical_paths", []):
+        if path["from"].startswith("posedge") and path["to"].startswith("posedge"):
+            return sum(step["delay"] for step in path["path"])
+    raise SystemExit("the report has no register-to-register critical path")
+
+
+def failing_groups(report: dict, period_ns: float, register_paths: bool = False) -> list[tuple[str, float, int]]:
+    """(group, worst arrival ns, endpoints) for register inputs arriving after ``period_ns``;
+    with ``register_paths``, arrivals later than the worst register-to-register path (pin-fed) are left out."""
     if "detailed_net_timings" not in report:
         raise SystemExit("the report has no detailed_net_timings: run nextpnr with --detailed-timing-report")
+    ceiling = register_path_ns(report) + 1e-6 if register_paths else float("inf")
     worst: dict[tuple[str, str], float] = {}
     for net in report["detailed_net_timings"]:
         for end in net["endpoints"]:
@@ -45,7 +56,7 @@ def failing_groups(report: dict, period_ns: float) -> list[tuple[str, float, int
                 worst[key] = max(worst.get(key, 0.0), float(end["delay"][-1]))
     groups: dict[str, list[float]] = defaultdict(list)
     for (cell, _port), arrival in worst.items():
-        if arrival > period_ns:
+        if period_ns < arrival <= ceiling:
             groups[register_group(cell)].append(arrival)
     return sorted(((g, max(a), len(a)) for g, a in groups.items()), key=lambda row: -row[1])
 
@@ -66,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--by-block", action="store_true", help="late endpoints per block, one column per report")
     ap.add_argument("--period-ns", type=float, default=5.0, help="clock period to check against (default 5.0 = 200 MHz)")
     ap.add_argument("--top", type=int, default=40, help="groups to print (default 40)")
+    ap.add_argument("--register-paths", action="store_true",
+                    help="leave out arrivals later than the worst register-to-register path (fed from pins)")
     args = ap.parse_args(argv)
-    runs = [failing_groups(json.loads(path.read_text()), args.period_ns) for path in args.report]
+    runs = [failing_groups(json.loads(path.read_text()), args.period_ns, args.register_paths)
+            for path in args.report]
     if args.by_block:
         counts = [defaultdict(int) for _ in runs]
         for rows, count in zip(runs, counts):

@@ -277,17 +277,20 @@ module accel_ctrl #(
     wire tile_end_first = (ROWS == 1) && mt_count == 16'd1;
     wire tile_end_next = i_out_last_next && mt_out_last_next;
     wire first_header = state == HDR && hdr_first;
-    logic row_step_wb, row_step_om, tile_end_wb, tile_end_om;
+    // first_hdrw too, for the same two groups of registers (as one flip-flop it drove about 200
+    // enables, through LUTs placed between groups 70 columns apart: docs/BENCHMARKS.md, ninth session).
+    logic row_step_wb, row_step_om, tile_end_wb, tile_end_om, first_hdrw_wb, first_hdrw_om;
     (* keep *)
     always_ff @(posedge clk) begin
         if (rst) begin
-            {row_step_wb, row_step_om, tile_end_wb, tile_end_om} <= '0;
+            {row_step_wb, row_step_om, tile_end_wb, tile_end_om, first_hdrw_wb, first_hdrw_om} <= '0;
         end else begin
             {row_step_wb, row_step_om} <= {2{ppu_out_next}};
+            {first_hdrw_wb, first_hdrw_om} <= {2{first_header}};
             if (row_step_wb) tile_end_wb <= tile_end_next;
-            else if (first_hdrw) tile_end_wb <= tile_end_first;
+            else if (first_hdrw_wb) tile_end_wb <= tile_end_first;
             if (row_step_om) tile_end_om <= tile_end_next;
-            else if (first_hdrw) tile_end_om <= tile_end_first;
+            else if (first_hdrw_om) tile_end_om <= tile_end_first;
         end
     end
 
@@ -435,9 +438,6 @@ module accel_ctrl #(
                     // by the descriptor memory), enabled by a flip-flop of its own (first_hdrw, not
                     // a state decode); nothing uses it before the first step is issued.
                     if (first_hdrw) begin
-                        {word_en, word_en_next} <= {kg_out_gt, kg_out_gt_next};
-                        abuf_nt_next <= abuf_base + AA'(ABUF_WORDS);
-                        o_nt_next <= o_base + 1'b1;
                         nt_out_last <= nt_count == 16'd1;
                         nt_end <= nt_count == 16'd1;
                         nt_last_m1 <= nt_count - 16'd2;
@@ -590,6 +590,12 @@ module accel_ctrl #(
                 end else begin
                     i_out <= i_out + 16'd1;
                 end
+            end
+            // The first header's setup of the output-address and write-back registers.
+            if (first_hdrw_om) o_nt_next <= o_base + 1'b1;
+            if (first_hdrw_wb) begin
+                {word_en, word_en_next} <= {kg_out_gt, kg_out_gt_next};
+                abuf_nt_next <= abuf_base + AA'(ABUF_WORDS);
             end
             if (row_step_om) begin
                 omem_waddr <= omem_waddr + OA'(nt_count);

@@ -1,11 +1,12 @@
 """Place and route each block of the accelerator on its own (nextpnr --out-of-context); print Markdown rows.
 
     .venv/bin/python benchmarks/bench_blocks.py [--blocks accel_array,accel_ppu,...] [--seed 1]
-        [--out build/bench_blocks]
+        [--router router2] [--out build/bench_blocks]
 
 Parameters are those of the 8x8 int8 dense-only build (accel_top ROWS=COLS=8, SPARSE_M=0). Out of
 context, no pins pull the logic apart, so each number is the block's own register-to-register
 Fmax: the ceiling the whole design can reach, and the place to find which block limits it.
+Each report has nextpnr's detailed timing (benchmarks/timing_endpoints.py reads it).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--blocks", default=",".join(BLOCKS_8X8_INT8),
                     help=f"comma-separated, from {', '.join(BLOCKS_8X8_INT8)}")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--router", choices=("router1", "router2"), default="router2")
     ap.add_argument("--out", default="build/bench_blocks")
     args = ap.parse_args(argv)
     blocks = [b for b in args.blocks.split(",") if b]
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = synthesize(rtl_sources(), block, BLOCKS_8X8_INT8[block], Path(args.out) / block,
                                 targets=("ecp5",), seed=args.seed, include_dirs=[RTL_DIR],
-                                pnr_args=["--router", "router2", "--out-of-context"])
+                                pnr_args=["--router", args.router, "--out-of-context", "--detailed-timing-report"])
         except SynthError as err:
             print(f"| {block} | failed: {err} |||||")
             continue
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         path = f"{cp['from']} -> {cp['to']} ({cp['delay_ns']:.2f} ns)" if cp else "-"
         fmax = "-" if e["fmax_mhz"] is None else f"{e['fmax_mhz']:.1f}"
         print(f"| {block} | {e['lut']} | {e['ff']} | {e['dsp']} | {e['bram']} | {fmax} | {path} |", flush=True)
-    print(f"\nCommand: python benchmarks/bench_blocks.py --blocks {','.join(blocks)} --seed {args.seed}")
+    print(f"\nCommand: python benchmarks/bench_blocks.py --blocks {','.join(blocks)} --seed {args.seed} "
+          f"--router {args.router}")
     return 0
 
 

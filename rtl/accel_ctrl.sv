@@ -252,7 +252,8 @@ module accel_ctrl #(
     // The write enables of a result row (rows m >= M are dropped) and the pool's start leave as
     // flip-flops: the write enables from the PPUs' early valid and m_ok as it will be next cycle
     // (a combinational enable met a multiplexer in the write-back unit, by the activation memory:
-    // the worst path of db78de8, seed 1, 9.18 ns).
+    // the worst path of db78de8, seed 1, 9.18 ns). m_ok_n leaves out HDRW's load of m_ok: no row
+    // is in flight in a descriptor's first header.
     logic m_rows_nz;   // M != 0
     wire m_ok_n = !ppu_out_valid ? m_ok : out_tile_end ? m_rows_nz : m_ok_next;
     always_ff @(posedge clk) begin

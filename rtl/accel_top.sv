@@ -140,9 +140,20 @@ module accel_top #(
     // the pooling unit and the write-back hold address and data at zero while not writing, so
     // the write port is an OR, with no select decoded from one writer's enables in front of the
     // memory's input registers (docs/BENCHMARKS.md, eighth session).
-    wire [AA-1:0] load_waddr = we_a ? waddr[AA-1:0] : '0;
-    wire [AMEM_W-1:0] load_wdata = we_a ? wdata[AMEM_W-1:0] : '0;
-    wire [AMEM_WR-1:0] amem_we = abuf_we | AMEM_WR'(we_a | pool_we);
+    // The loader's writes come through a kept register of their own, zero while it is not writing
+    // (the loader sits by the AXI pins, far from the activation banks: its write data, shared
+    // with the descriptor memory's, took 7.2 ns of routing to the OR, the worst path of 8d4aad5,
+    // seed 1, docs/BENCHMARKS.md, ninth session).
+    logic load_we;
+    logic [AA-1:0] load_waddr;
+    logic [AMEM_W-1:0] load_wdata;
+    (* keep *)
+    always_ff @(posedge clk) begin
+        load_we <= we_a;
+        load_waddr <= we_a ? waddr[AA-1:0] : '0;
+        load_wdata <= we_a ? wdata[AMEM_W-1:0] : '0;
+    end
+    wire [AMEM_WR-1:0] amem_we = abuf_we | AMEM_WR'(load_we | pool_we);
     wire [AA-1:0] amem_waddr = abuf_waddr | pool_waddr | load_waddr;
     wire [AMEM_WR*AMEM_W-1:0] amem_wdata = abuf_wdata | (AMEM_WR*AMEM_W)'(pool_wdata | load_wdata);
     accel_amem #(.ROWS(ROWS), .WIDTH(AMEM_W), .WORDS(AMEM_WR), .DEPTH(AMEM_DEPTH), .AA(AA)) u_amem (

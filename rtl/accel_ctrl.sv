@@ -231,7 +231,6 @@ module accel_ctrl #(
     // has been stable for a cycle when it is taken, so those updates are multiplexers, not adds
     // or compares behind the loop-end decode. ROWS == 1 computes them in place.
     logic [ABUF_WORDS-1:0] kg_left_gt, kg_out_gt, kg_out_gt_next;   // kg_left > w + 2W, kg_out > w, kg_out > w + W
-    logic first_hdrw;                                               // the first header's second cycle
     logic [15:0] nt_p1_q, mt_p1_q, mt_in_p1_q, mt_out_p1_q;
     logic nt_eq_q, mt_eq_q;
     logic [AA-1:0] aoff_next_q;
@@ -278,6 +277,7 @@ module accel_ctrl #(
     wire tile_end_first = (ROWS == 1) && mt_count == 16'd1;
     wire tile_end_next = i_out_last_next && mt_out_last_next;
     wire first_header = state == HDR && hdr_first;
+    logic first_hdrw;   // first_header a cycle later: the first header's HDRW
     // first_hdrw too, for the same two groups of registers (as one flip-flop it drove about 200
     // enables, through LUTs placed between groups 70 columns apart: docs/BENCHMARKS.md, ninth session).
     logic row_step_wb, row_step_om, tile_end_wb, tile_end_om, first_hdrw_wb, first_hdrw_om;
@@ -447,7 +447,7 @@ module accel_ctrl #(
                         mt_out_last <= mt_count == 16'd1;
                         out_tile_end <= tile_end_first;
                         mt_last_m1 <= mt_count - 16'd2;
-                        m_ok <= m_rows != 16'd0;
+                        m_ok <= m_rows_nz;
                         m_ok_next <= m_rows > 16'd1;
                         m_rows_gt1 <= m_rows > 16'd1;
                         m_rows_m2 <= m_rows - 16'd2;
@@ -580,7 +580,7 @@ module accel_ctrl #(
                     i_out <= '0;
                     mt_out <= '0;
                     m_out <= '0;
-                    m_ok <= m_rows != 16'd0;
+                    m_ok <= m_rows_nz;
                     m_ok_next <= m_rows_gt1;
                     nt_out <= nt_out + 16'd1;
                     nt_out_last <= nt_out_eq;

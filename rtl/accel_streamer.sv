@@ -42,9 +42,10 @@ module accel_streamer #(
     // rows_left == 1, cols_left == 1, in_word == 1, cols_total == 1, cols_left < COLS and "nothing
     // to send", kept in registers: the handshake's updates depend on flip-flops, not on compares.
     logic last_row, last_col, last_in_word, one_col, short_row, empty;
-    // state == SEND and LATCH in flip-flops of their own (the bus valid and every handshake update read it),
-    // and the next values of addr and rows_left, registered every cycle: both stay put for at
-    // least the four cycles of a read after they change, so the updates are multiplexers.
+    // state == SEND and LATCH in flip-flops of their own (the bus valid and every handshake
+    // update read them), and the next values of addr and rows_left, registered every cycle: both
+    // stay put for at least the four cycles of a read after they change, so the updates are
+    // multiplexers.
     logic sending, latching;   // latching: state == LATCH, which loads the whole word
     logic [ADDR_BITS-1:0] addr_p1;
     logic [15:0] rows_left_m1;

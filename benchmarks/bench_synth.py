@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/bench_synth.py [--sizes 4x4,8x8] [--bits 8,4]
         [--sparse dense,2:4] [--seeds 1,2] [--freq 200] [--targets ecp5]
-        [--pnr-args "--router router2"] [--synth-args -nodsp] [--out build/bench_synth]
-        [--timeout 1800] [--no-pnr] [--no-pack]
+        [--pnr-args "--router router1 --placer-heap-timingweight 40"]
+        [--fallback-pnr-args "--router router2"] [--synth-args -nodsp] [--out build/bench_synth]
+        [--timeout 3600] [--no-pnr] [--no-pack]
 
 Builds: every size x bits (weights = activations) x sparsity; `dense` is the dense-only array
 (SPARSE_M=0), `2:4` the N:M-capable array (SPARSE_M=4). ECP5 numbers are post-place-and-route
@@ -11,6 +12,11 @@ Builds: every size x bits (weights = activations) x sparsity; `dense` is the den
 the first seed and the min / median Fmax over the seeds that finished. xc7 numbers (with
 `--targets ecp5,xc7`) are post-synthesis (Yosys synth_xilinx); BRAM in 18 Kb blocks. Each run
 keeps its logs and synth.json under --out/<name>/; all results go to --out/summary.json.
+
+nextpnr's router1 times 15-25% faster than router2 on the same placement but does not always
+finish routing an 8x8 build (docs/BENCHMARKS.md, tenth session): a seed that fails or times out
+with --pnr-args is placed and routed again with --fallback-pnr-args, and its seed is marked
+"(fallback)" in the row.
 """
 
 from __future__ import annotations
@@ -45,12 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=_ints, default=[1, 2], help="nextpnr seeds (default 1,2)")
     ap.add_argument("--freq", type=float, default=200.0, help="nextpnr target MHz")
     ap.add_argument("--targets", default="ecp5")
-    ap.add_argument("--pnr-args", default="--router router2",
-                    help="extra nextpnr-ecp5 options (default: --router router2)")
+    ap.add_argument("--pnr-args", default="--router router1 --placer-heap-timingweight 40",
+                    help="extra nextpnr-ecp5 options (default: --router router1 "
+                         "--placer-heap-timingweight 40)")
+    ap.add_argument("--fallback-pnr-args", default="--router router2",
+                    help="nextpnr-ecp5 options for a seed that failed with --pnr-args "
+                         "(default: --router router2; empty: no second try)")
     ap.add_argument("--synth-args", default="",
                     help="extra Yosys synth_ecp5 flags, e.g. -nodsp (multipliers in LUTs)")
     ap.add_argument("--out", default="build/bench_synth")
-    ap.add_argument("--timeout", type=float, default=1800.0,
+    ap.add_argument("--timeout", type=float, default=3600.0,
                     help="seconds per tool run; a P&R that times out leaves Yosys-only numbers")
     ap.add_argument("--no-pnr", action="store_true", help="Yosys-only numbers (no nextpnr)")
     ap.add_argument("--no-pack", action="store_true",
@@ -58,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     targets = tuple(t for t in args.targets.split(",") if t)
-    pnr_args = shlex.split(args.pnr_args)
+    pnr_tries = [shlex.split(args.pnr_args)]
+    if args.fallback_pnr_args.strip() and not args.no_pnr:
+        pnr_tries.append(shlex.split(args.fallback_pnr_args))
     synth_args = {"ecp5": shlex.split(args.synth_args)} if args.synth_args.strip() else None
     builds = [parse_sparse(s) for s in args.sparse.split(",")]
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
@@ -78,20 +90,23 @@ def main(argv: list[str] | None = None) -> int:
                                                       else "dense")
                 runs, fmaxes, t0 = [], [], time.monotonic()
                 for seed in args.seeds:
-                    out = Path(args.out) / f"{name}_s{seed}"
-                    try:
-                        r = synthesize_accel(spec, out, targets=targets, seed=seed,
-                                             freq_mhz=args.freq, timeout_s=args.timeout,
-                                             place_route=not args.no_pnr, pnr_args=pnr_args,
-                                             pack_registers=not args.no_pack,
-                                             synth_args=synth_args)
-                    except SynthError as err:  # e.g. nextpnr did not finish routing in time
-                        print(f"<!-- {name} seed {seed}: {err} -->", flush=True)
-                        continue
-                    runs.append((seed, r))
-                    if r["ecp5"].get("fmax_mhz") is not None:
-                        fmaxes.append((r["ecp5"]["fmax_mhz"], seed, r))
-                    summary.append({"name": name, "seed": seed, **r})
+                    for attempt, pnr_args in enumerate(pnr_tries):
+                        out = Path(args.out) / (f"{name}_s{seed}" + ("_fallback" if attempt else ""))
+                        try:
+                            r = synthesize_accel(spec, out, targets=targets, seed=seed,
+                                                 freq_mhz=args.freq, timeout_s=args.timeout,
+                                                 place_route=not args.no_pnr, pnr_args=pnr_args,
+                                                 pack_registers=not args.no_pack,
+                                                 synth_args=synth_args)
+                        except SynthError as err:  # e.g. nextpnr did not finish routing in time
+                            print(f"<!-- {name} seed {seed} ({' '.join(pnr_args)}): {err} -->", flush=True)
+                            continue
+                        label = f"{seed} (fallback)" if attempt else str(seed)
+                        runs.append((label, r))
+                        if r["ecp5"].get("fmax_mhz") is not None:
+                            fmaxes.append((r["ecp5"]["fmax_mhz"], label, r))
+                        summary.append({"name": name, "seed": seed, "fallback": bool(attempt), **r})
+                        break
                 dt = time.monotonic() - t0
                 if not runs:   # no seed finished: Yosys-only numbers
                     r = synthesize_accel(spec, Path(args.out) / f"{name}_yosys", targets=targets,

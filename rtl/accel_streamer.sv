@@ -12,8 +12,8 @@
 // The start pulse and its base / rows / cols are registered as they come in (the top level
 // multiplexes them between the controller and the loader's read-out command, both far away), then
 // once more beside their compares with 0 and 1, and every compare the handshake depends on is a
-// register computed a state ahead. Streaming is not
-// counted in perf_cycles, so these cycles change no cycle count of the reference model.
+// register computed a state ahead. Streaming is not counted in perf_cycles, so these cycles
+// change no cycle count of the reference model.
 module accel_streamer #(
     parameter int COLS      = 4,
     parameter int ACC_BITS  = 32,
@@ -39,6 +39,7 @@ module accel_streamer #(
     logic [ADDR_BITS-1:0] addr;
     logic [15:0] rows_left, cols_left, cols_total;
     logic [LB:0] in_word;                 // results left in the current word
+    logic [LB-1:0] lane;                  // the result of the word on the bus
     // rows_left == 1, cols_left == 1, in_word == 1, cols_total == 1, cols_left < COLS and "nothing
     // to send", kept in registers: the handshake's updates depend on flip-flops, not on compares.
     logic last_row, last_col, last_in_word, one_col, short_row, empty;
@@ -56,14 +57,17 @@ module accel_streamer #(
     logic [15:0] rows_q, cols_q, rows_q2, cols_q2;
     logic rows_is1, cols_is1, none_q;   // rows_q == 1, cols_q == 1, either is 0
     logic [COLS*ACC_BITS-1:0] word, rdata_q;
+    wire [ACC_BITS-1:0] result [COLS];
+    for (genvar j = 0; j < COLS; j++) begin : g_result
+        assign result[j] = word[j*ACC_BITS +: ACC_BITS];
+    end
 
     logic [ADDR_BITS-1:0] raddr_q;
     assign omem_raddr = raddr_q;
     assign m_axis_tvalid = sending;
-    // The word is loaded once (LATCH) and shifts down by one result per beat, so the bus is driven
-    // by the word's low result register: no COLS:1 multiplexer, whose COLS * ACC_BITS inputs
-    // converging on one spot were the most congested routing of an 8x8 build (tenth session).
-    assign m_axis_tdata = 32'($signed(word[ACC_BITS-1:0]));
+    // The word is loaded once (LATCH) and the bus walks its results with `lane`, so backpressure
+    // holds a 3-bit index, not the whole word.
+    assign m_axis_tdata = 32'($signed(result[lane]));
     assign m_axis_tlast = last_row && last_col;
 
     always_ff @(posedge clk) begin
@@ -93,6 +97,7 @@ module accel_streamer #(
             cols_left <= '0;
             cols_total <= '0;
             in_word <= '0;
+            lane <= '0;
             {last_row, last_col, last_in_word, one_col, short_row, empty, sending, latching} <= '0;
             word <= '0;
             finished <= 1'b0;
@@ -101,6 +106,7 @@ module accel_streamer #(
             latching <= state == WAIT;   // WAIT always goes on to LATCH
             if (latching) begin
                 word <= rdata_q;
+                lane <= '0;
                 in_word <= short_row ? cols_left[LB:0] : (LB+1)'(COLS);
                 last_in_word <= short_row ? last_col : COLS == 1;
             end
@@ -128,7 +134,7 @@ module accel_streamer #(
                     state <= SEND;
                 end
                 default: if (beat) begin
-                    word <= word >> ACC_BITS;
+                    lane <= lane + 1'b1;
                     in_word <= in_word - 1'b1;
                     last_in_word <= in_word == (LB+1)'(2);
                     cols_left <= cols_left - 16'd1;

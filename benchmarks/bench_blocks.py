@@ -1,7 +1,7 @@
 """Place and route each block of the accelerator on its own (nextpnr --out-of-context); print Markdown rows.
 
     .venv/bin/python benchmarks/bench_blocks.py [--blocks accel_array,accel_ppu,...] [--seed 1]
-        [--router router2] [--out build/bench_blocks]
+        [--router router1] [--out build/bench_blocks]
 
 Parameters are those of the 8x8 int8 dense-only build (accel_top ROWS=COLS=8, SPARSE_M=0). Out of
 context, no pins pull the logic apart, so each number is the block's own register-to-register
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--blocks", default=",".join(BLOCKS_8X8_INT8),
                     help=f"comma-separated, from {', '.join(BLOCKS_8X8_INT8)}")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--router", choices=("router1", "router2"), default="router2")
+    ap.add_argument("--router", choices=("router1", "router2"), default="router1",
+                    help="nextpnr router (default router1, as bench_synth.py; docs/BENCHMARKS.md, tenth session)")
     ap.add_argument("--out", default="build/bench_blocks")
     args = ap.parse_args(argv)
     blocks = [b for b in args.blocks.split(",") if b]

@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-pnr", action="store_true", help="Yosys-only numbers (no nextpnr)")
     ap.add_argument("--no-pack", action="store_true",
                     help="leave flip-flops out of the DSP / block-RAM registers (codesign.ecp5_pack)")
+    ap.add_argument("--no-floorplan", action="store_true",
+                    help="leave the array's DSPs and activation banks to the placer "
+                         "(codesign.ecp5_floorplan)")
     args = ap.parse_args(argv)
 
     targets = tuple(t for t in args.targets.split(",") if t)
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  freq_mhz=args.freq, timeout_s=args.timeout,
                                                  place_route=not args.no_pnr, pnr_args=pnr_args,
                                                  pack_registers=not args.no_pack,
+                                                 floorplan=not args.no_floorplan,
                                                  synth_args=synth_args)
                         except SynthError as err:  # e.g. nextpnr did not finish routing in time
                             print(f"<!-- {name} seed {seed} ({' '.join(pnr_args)}): {err} -->", flush=True)

@@ -23,11 +23,8 @@ clock, enable, reset and position in the pipeline.
 
 from __future__ import annotations
 
-import json
-import os
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 FF = "TRELLIS_FF"
@@ -251,11 +248,3 @@ def pack_registers(netlist: dict[str, Any], top: str) -> dict[str, int]:
                 totals[key] += n
     return {k: totals.get(k, 0) for k in ("dsp_packed", "dsp_input_ff", "dsp_output_ff",
                                            "bram_packed", "bram_output_ff")}
-
-
-def pack_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], top: str) -> dict[str, int]:
-    """Read a Yosys JSON netlist, pack its registers, write it to `dst`; return the counts."""
-    netlist = json.loads(Path(src).read_text())
-    counts = pack_registers(netlist, top)
-    Path(dst).write_text(json.dumps(netlist))
-    return counts

@@ -35,7 +35,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from codesign import ecp5_pack
+from codesign import ecp5_floorplan, ecp5_pack
 from codesign.errors import CodesignError
 
 TARGETS = ("ecp5", "xc7")
@@ -352,6 +352,7 @@ def synthesize(
     include_dirs: Iterable[str | os.PathLike[str]] = (),
     place_route: bool = True,
     pack_registers: bool = True,
+    floorplan: bool = False,
     synth_args: Mapping[str, Sequence[str]] | None = None,
     pnr_args: Sequence[str] = (),
     clock_port: str | None = "clk",
@@ -363,6 +364,8 @@ def synthesize(
     `place_route` is False) and/or "xc7" (Yosys synth_xilinx -family xc7 -flatten).
     pack_registers: before nextpnr, move flip-flops into the DSP and block-RAM registers
     (codesign.ecp5_pack, what vendor tools do; Yosys leaves them in the fabric).
+    floorplan: before nextpnr, lock the accelerator's PE multipliers and activation banks onto
+    sites in array order (codesign.ecp5_floorplan; a design without them is left alone).
     synth_args: extra flags per target for the Yosys synth command, e.g. {"ecp5": ["-nodsp"]}.
     pnr_args: extra nextpnr-ecp5 options, e.g. ["--router", "router2"] (one option or value per
     item, recorded in synth.json).
@@ -418,6 +421,7 @@ def synthesize(
         "synth_args": extra,
         "pnr_args": pnr_args,
         "pack_registers": pack_registers,
+        "floorplan": floorplan,
     }
     tools: dict[str, str] = {}
     runtimes: dict[str, float] = {}
@@ -433,12 +437,19 @@ def synthesize(
         ecp5: dict[str, Any]
         if place_route:
             t0 = time.monotonic()
-            packed = None
-            if pack_registers:
-                packed = ecp5_pack.pack_file(work / "net.json", work / PACKED_NETLIST, top)
-            netlist = PACKED_NETLIST if pack_registers else "net.json"
+            packed = placed = None
+            netlist = "net.json"
+            if pack_registers or floorplan:
+                design = json.loads((work / netlist).read_text())
+                if pack_registers:
+                    packed = ecp5_pack.pack_registers(design, top)
+                if floorplan:
+                    placed = ecp5_floorplan.floorplan(design, top)
+                netlist = PACKED_NETLIST
+                (work / netlist).write_text(json.dumps(design))
             ecp5 = _place_ecp5(work, netlist, seed, freq_mhz, timeout_s, pnr_args, clock_port)
             ecp5["packed_registers"] = packed
+            ecp5["floorplan"] = placed
             runtimes["ecp5_nextpnr_s"] = round(time.monotonic() - t0, 1)
             tools["nextpnr-ecp5"] = _nextpnr_version()
             ecp5.update(seed=seed, freq_target_mhz=freq_mhz)
@@ -481,7 +492,11 @@ def synthesize_accel(
     top: str = DEFAULT_TOP,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """Synthesize our accelerator (`rtl/*.sv`, top `accel_top`) for an `AccelSpec`."""
+    """Synthesize our accelerator (`rtl/*.sv`, top `accel_top`) for an `AccelSpec`.
+
+    The ECP5 build is floorplanned (codesign.ecp5_floorplan) unless `floorplan=False`.
+    """
+    kwargs.setdefault("floorplan", True)
     return synthesize(rtl_sources(rtl_dir), top, spec.parameters(), out_dir, targets, seed,
                       freq_mhz, include_dirs=[rtl_dir], **kwargs)
 
@@ -556,6 +571,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
                    help="multipliers in LUTs (Yosys -nodsp on every target)")
     p.add_argument("--no-pack", action="store_true",
                    help="ECP5: leave flip-flops out of the DSP and block-RAM registers")
+    p.add_argument("--no-floorplan", action="store_true",
+                   help="ECP5: leave the array's DSPs and activation banks to the placer")
     p.add_argument("--rtl-dir", default=str(RTL_DIR), help="directory of the *.sv sources")
     p.add_argument("--top", default=DEFAULT_TOP, help="top module (default accel_top)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
@@ -570,7 +587,7 @@ def run_cli(args: argparse.Namespace) -> int:
     result = synthesize_accel(
         spec, args.out, targets=args.targets, seed=args.seed, freq_mhz=args.freq,
         rtl_dir=args.rtl_dir, top=args.top, place_route=not args.no_pnr,
-        pack_registers=not args.no_pack,
+        pack_registers=not args.no_pack, floorplan=not args.no_floorplan,
         synth_args={t: ["-nodsp"] for t in args.targets} if args.no_dsp else None,
     )
     print(format_table(result))

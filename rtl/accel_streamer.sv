@@ -10,10 +10,9 @@
 // (rdata_q: the block RAM's own output register on ECP5), so a word is read in four cycles (READ,
 // ADDR, WAIT, LATCH).
 // The start pulse and its base / rows / cols are registered as they come in (the top level
-// multiplexes them between the controller and the loader's read-out command, both far away), then
-// once more beside their compares with 0 and 1, and every compare the handshake depends on is a
-// register computed a state ahead. Streaming is not counted in perf_cycles, so these cycles
-// change no cycle count of the reference model.
+// multiplexes them between the controller and the loader's read-out command, both far away), and
+// every compare the handshake depends on is a register computed a state ahead. Streaming is not
+// counted in perf_cycles, so these cycles change no cycle count of the reference model.
 module accel_streamer #(
     parameter int COLS      = 4,
     parameter int ACC_BITS  = 32,
@@ -52,10 +51,9 @@ module accel_streamer #(
     logic [15:0] rows_left_m1;
     logic rows_left_is2;
     wire beat = sending && m_axis_tready;
-    logic start_q, start_q2;
-    logic [ADDR_BITS-1:0] base_q, base_q2;
-    logic [15:0] rows_q, cols_q, rows_q2, cols_q2;
-    logic rows_is1, cols_is1, none_q;   // rows_q == 1, cols_q == 1, either is 0
+    logic start_q;
+    logic [ADDR_BITS-1:0] base_q;
+    logic [15:0] rows_q, cols_q;
     logic [COLS*ACC_BITS-1:0] word, rdata_q;
     wire [ACC_BITS-1:0] result [COLS];
     for (genvar j = 0; j < COLS; j++) begin : g_result
@@ -77,13 +75,6 @@ module accel_streamer #(
         base_q <= base;
         rows_q <= rows;
         cols_q <= cols;
-        start_q2 <= start_q && !rst;
-        base_q2 <= base_q;
-        rows_q2 <= rows_q;
-        cols_q2 <= cols_q;
-        rows_is1 <= rows_q == 16'd1;
-        cols_is1 <= cols_q == 16'd1;
-        none_q <= rows_q == 16'd0 || cols_q == 16'd0;
         addr_p1 <= addr + 1'b1;
         rows_left_m1 <= rows_left - 16'd1;
         rows_left_is2 <= rows_left == 16'd2;
@@ -111,15 +102,15 @@ module accel_streamer #(
                 last_in_word <= short_row ? last_col : COLS == 1;
             end
             case (state)
-                IDLE: if (start_q2) begin
-                    addr <= base_q2;
-                    rows_left <= rows_q2;
-                    cols_left <= cols_q2;
-                    cols_total <= cols_q2;
-                    last_row <= rows_is1;
-                    last_col <= cols_is1;
-                    one_col <= cols_is1;
-                    empty <= none_q;
+                IDLE: if (start_q) begin
+                    addr <= base_q;
+                    rows_left <= rows_q;
+                    cols_left <= cols_q;
+                    cols_total <= cols_q;
+                    last_row <= rows_q == 16'd1;
+                    last_col <= cols_q == 16'd1;
+                    one_col <= cols_q == 16'd1;
+                    empty <= rows_q == 16'd0 || cols_q == 16'd0;
                     state <= READ;
                 end
                 READ: begin

@@ -75,7 +75,8 @@ module accel_ctrl #(
     output logic                 done,
     output logic [31:0]          perf_cycles
 );
-    logic perf_restart, streaming;   // perf_cycles restarts / pauses (STREAM)
+    logic perf_restart;              // perf_cycles restarts
+    logic counting;                  // busy and not in STREAM: perf_cycles counts this cycle
     localparam int GF = WMEM_W - COLS * WE;   // width of the group / step-count field
 
     typedef enum logic [3:0] {IDLE, DFETCH, DREAD, DWAIT, HDR, HDRW, HDRQ, HDRS, ISSUE, DRAIN, STREAM, NEXT, POOL} state_t;
@@ -375,14 +376,15 @@ module accel_ctrl #(
             done <= 1'b0;
             busy <= 1'b0;
             perf_cycles <= '0;
-            {perf_restart, streaming} <= '0;
+            {perf_restart, counting} <= '0;
             ppu_out_valid <= 1'b0;
         end else begin
             stream_start <= 1'b0;
-            // Counts every cycle outside IDLE and STREAM, from registered flags (no state decode
-            // in front of 32 flip-flops); perf_restart loads the first cycle's count.
+            // Counts every cycle outside IDLE and STREAM from one flip-flop (`counting`, set where
+            // the state enters and leaves them: no decode in front of the 32-bit count);
+            // perf_restart loads the first cycle's count.
             perf_restart <= 1'b0;
-            perf_cycles <= perf_restart ? 32'd1 : perf_cycles + 32'(busy && !streaming);
+            perf_cycles <= perf_restart ? 32'd1 : perf_cycles + 32'(counting);
 
             // ---------------- descriptor and issue FSM ----------------
             case (state)
@@ -390,6 +392,7 @@ module accel_ctrl #(
                     didx <= '0;
                     done <= 1'b0;
                     busy <= 1'b1;
+                    counting <= 1'b1;
                     perf_restart <= 1'b1;
                     state <= DFETCH;
                 end
@@ -471,17 +474,18 @@ module accel_ctrl #(
                 end
                 ISSUE: if (leave_issue) state <= nt_end ? DRAIN : HDR;   // the loop: below
                 DRAIN: if (wb_done) begin
-                    streaming <= stream_out;
+                    counting <= !stream_out;
                     state <= stream_out ? STREAM : NEXT;
                 end
                 STREAM: if (stream_finished) begin
-                    streaming <= 1'b0;
+                    counting <= 1'b1;
                     state <= NEXT;
                 end
                 NEXT: begin
                     if (last_desc) begin
                         done <= 1'b1;
                         busy <= 1'b0;
+                        counting <= 1'b0;
                         state <= IDLE;
                     end else begin
                         didx <= didx + 1'b1;
@@ -490,6 +494,7 @@ module accel_ctrl #(
                 end
                 default: begin
                     busy <= 1'b0;
+                    counting <= 1'b0;
                     state <= IDLE;
                 end
             endcase

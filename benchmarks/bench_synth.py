@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-pack", action="store_true",
                     help="leave flip-flops out of the DSP / block-RAM registers (codesign.ecp5_pack)")
     ap.add_argument("--no-floorplan", action="store_true",
-                    help="leave the array's DSPs and activation banks to the placer "
+                    help="leave the array's multipliers to the placer "
                          "(codesign.ecp5_floorplan)")
     args = ap.parse_args(argv)
 

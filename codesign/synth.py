@@ -364,8 +364,8 @@ def synthesize(
     `place_route` is False) and/or "xc7" (Yosys synth_xilinx -family xc7 -flatten).
     pack_registers: before nextpnr, move flip-flops into the DSP and block-RAM registers
     (codesign.ecp5_pack, what vendor tools do; Yosys leaves them in the fabric).
-    floorplan: before nextpnr, lock the accelerator's PE multipliers and activation banks onto
-    sites in array order (codesign.ecp5_floorplan; a design without them is left alone).
+    floorplan: before nextpnr, lock the accelerator's PE multipliers onto DSP sites in array
+    order (codesign.ecp5_floorplan; a design without them is left alone).
     synth_args: extra flags per target for the Yosys synth command, e.g. {"ecp5": ["-nodsp"]}.
     pnr_args: extra nextpnr-ecp5 options, e.g. ["--router", "router2"] (one option or value per
     item, recorded in synth.json).
@@ -572,7 +572,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
     p.add_argument("--no-pack", action="store_true",
                    help="ECP5: leave flip-flops out of the DSP and block-RAM registers")
     p.add_argument("--no-floorplan", action="store_true",
-                   help="ECP5: leave the array's DSPs and activation banks to the placer")
+                   help="ECP5: leave the array's multipliers to the placer")
     p.add_argument("--rtl-dir", default=str(RTL_DIR), help="directory of the *.sv sources")
     p.add_argument("--top", default=DEFAULT_TOP, help="top module (default accel_top)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")

@@ -4,7 +4,7 @@
         [--sparse dense,2:4] [--seeds 1,2] [--freq 200] [--targets ecp5]
         [--pnr-args "--router router1 --placer-heap-timingweight 40"]
         [--fallback-pnr-args "--router router2"] [--synth-args -nodsp] [--out build/bench_synth]
-        [--timeout 3600] [--no-pnr] [--no-pack]
+        [--timeout 3600] [--no-pnr] [--no-pack] [--no-floorplan]
 
 Builds: every size x bits (weights = activations) x sparsity; `dense` is the dense-only array
 (SPARSE_M=0), `2:4` the N:M-capable array (SPARSE_M=4). ECP5 numbers are post-place-and-route

@@ -74,7 +74,23 @@ module accel_amem #(
     end else begin : g_multi
         localparam int SB = $clog2(WORDS);
         localparam int SA = AA - SB;
-        // Sub-bank s takes write word (s - lo) mod WORDS, lo = waddr mod WORDS, at address
+        // Two layouts of a bank (rows of WORDS words). P = 1: one RAM per slot (column) of a
+        // row, each with its own write address. P = 2, for words narrow enough that a block RAM's
+        // 36-bit write port (four 9-bit byte lanes) takes RS > 1 of them: RAMs by row parity and by
+        // group of RS slots, each written RS words at once (byte enables) and read one word at a
+        // time (ports of two widths). A write's rows hi and hi + 1 fall one in each parity. An
+        // 8 x 8 int8 build needs 32 block RAMs instead of 64, whose read data (8 bits per RAM)
+        // is no wider than before.
+        localparam int LANES9 = (WIDTH + 8) / 9;                        // byte lanes per word
+        localparam int RS_FIT = (LANES9 <= 4) ? 4 / LANES9 : 1;         // 4, 2, 1 (3 lanes: 1)
+        localparam int P = (WORDS >= 2 && RS_FIT >= 2 && DEPTH >= 4 * WORDS) ? 2 : 1;
+        localparam int RS = (P == 1) ? 1 : (WORDS < RS_FIT) ? WORDS : RS_FIT;   // slots per RAM
+        localparam int NH = WORDS / RS;               // RAMs per parity
+        localparam int NRAM = P * NH;                 // RAMs per bank
+        localparam int XB = SB + P - 1;               // low address bits: parity, group, slot
+        localparam int RSB = $clog2(RS);              // of which the slot in the RAM's write word
+        localparam int RA = AA - XB;                  // address bits of a row in one RAM
+        // Slot s takes write word (s - lo) mod WORDS, lo = waddr mod WORDS, at address
         // waddr / WORDS, plus one where s < lo (the words that wrapped): the write row rotated by
         // lo. The rotation takes two registered steps, by the high bits of lo (4 * lh, up to a
         // 4:1 choice) and then by the low two (ll), so each step is one slice of multiplexers per
@@ -108,52 +124,75 @@ module accel_amem #(
             end
             hi_q <= waddr[AA-1:SB];
         end
-        logic we_q [WORDS];
-        logic [SA-1:0] wa_q [WORDS];
+        // The second step: the rotated words (shared by both layouts), and each RAM's write
+        // enables and row.
         logic [WIDTH-1:0] wd_q [WORDS];
-        always_ff @(posedge clk) begin
-            for (int s = 0; s < WORDS; s++) begin
-                we_q[s] <= we_rot[SB'(SB'(s) - (lo_b[s] & LOW_MASK))];
+        logic [RS-1:0] ram_we_q [NRAM];
+        logic [RA-1:0] ram_wa_q [NRAM];
+        always_ff @(posedge clk)
+            for (int s = 0; s < WORDS; s++)
                 wd_q[s] <= wdata_rot[int'(SB'(SB'(s) - (lo_b[s] & LOW_MASK)))*WIDTH +: WIDTH];
-                wa_q[s] <= hi_q + SA'(wrap[s]);
-            end
+        if (P == 1) begin : g_column_rams
+            // RAM s holds slot s of every row: written at row hi, or hi + 1 where the slot wrapped.
+            always_ff @(posedge clk)
+                for (int s = 0; s < WORDS; s++) begin
+                    ram_we_q[s] <= we_rot[SB'(SB'(s) - (lo_b[s] & LOW_MASK))];
+                    ram_wa_q[s] <= hi_q + SA'(wrap[s]);
+                end
+        end else begin : g_parity_rams
+            // RAM n = p * NH + h holds slots h * RS .. h * RS + RS - 1 of the rows of parity p:
+            // it writes row hi or hi + 1, whichever has parity p, with that row's slots enabled.
+            always_ff @(posedge clk)
+                for (int n = 0; n < NRAM; n++) begin
+                    for (int k = 0; k < RS; k++)
+                        ram_we_q[n][k] <= we_rot[SB'(SB'((n % NH) * RS + k) - (lo_b[(n % NH) * RS + k] & LOW_MASK))]
+                                          && ((hi_q[0] ^ wrap[(n % NH) * RS + k]) == (n >= NH));
+                    ram_wa_q[n] <= hi_q[SA-1:1] + RA'(n < NH && hi_q[0]);
+                end
         end
-        // Sub-bank s of every bank takes the same write: one register per pair of banks between
+        // Each RAM of every bank takes the same write: one register per pair of banks between
         // the steering and the banks' own copies (kept), as the banks spread over the chip.
         localparam int PAIRS = (ROWS + 1) / 2;
-        logic pair_we [PAIRS][WORDS];
-        logic [SA-1:0] pair_wa [PAIRS][WORDS];
-        logic [WIDTH-1:0] pair_wd [PAIRS][WORDS];
+        logic [RS-1:0] pair_we [PAIRS][NRAM];
+        logic [RA-1:0] pair_wa [PAIRS][NRAM];
+        logic [WORDS*WIDTH-1:0] pair_wd [PAIRS];
         for (genvar q = 0; q < PAIRS; q++) begin : g_pair
             (* keep *)
             always_ff @(posedge clk) begin
-                for (int s = 0; s < WORDS; s++) begin
-                    pair_we[q][s] <= we_q[s];
-                    pair_wa[q][s] <= wa_q[s];
-                    pair_wd[q][s] <= wd_q[s];
+                for (int n = 0; n < NRAM; n++) begin
+                    pair_we[q][n] <= ram_we_q[n];
+                    pair_wa[q][n] <= ram_wa_q[n];
                 end
+                for (int s = 0; s < WORDS; s++) pair_wd[q][s*WIDTH +: WIDTH] <= wd_q[s];
             end
         end
         for (genvar r = 0; r < ROWS; r++) begin : g_bank
-            localparam int G = (WORDS < 4) ? WORDS : 4;   // sub-banks per group
-            localparam int NG = WORDS / G;
+            localparam int G = (NRAM < 4) ? NRAM : 4;   // RAMs per group of the read select
+            localparam int NG = NRAM / G;
             localparam int GB = $clog2(G);
-            wire [WIDTH-1:0] ram_q [WORDS];
-            logic [WIDTH-1:0] sub_q [WORDS];   // the RAM's output register
-            logic [WIDTH-1:0] sub_f [WORDS];   // its copy beside the select
+            localparam int NB = XB - RSB;               // read select bits (log2 NRAM)
+            wire [WIDTH-1:0] ram_q [NRAM];
+            logic [WIDTH-1:0] sub_q [NRAM];    // the RAM's output register
+            logic [WIDTH-1:0] sub_f [NRAM];    // its copy beside the select
             logic [AA-1:0] ra_b;               // the bank's read address, before the per-RAM copies
             logic [WIDTH-1:0] grp_q [NG];
-            logic [SB-1:0] sel_b, sel_a, sel, sel_q, sel_g;
+            logic [NB-1:0] sel_b, sel_a, sel, sel_q, sel_g;
             logic [WIDTH-1:0] out_q;
+            wire [RA+RSB-1:0] ra_ram;          // the word in one RAM: the row, then the slot
+            if (RSB == 0) begin : g_ra_row
+                assign ra_ram = ra_b[AA-1:XB];
+            end else begin : g_ra_row_slot
+                assign ra_ram = {ra_b[AA-1:XB], ra_b[RSB-1:0]};
+            end
             always_ff @(posedge clk) begin
                 ra_b <= raddr[r*AA +: AA];
                 sel_b <= sel_a;
-                sel_a <= ra_b[SB-1:0];
+                sel_a <= ra_b[XB-1:RSB];
                 sel <= sel_b;
                 sel_q <= sel;
                 sel_g <= sel_q;
-                for (int s = 0; s < WORDS; s++) sub_q[s] <= ram_q[s];
-                for (int s = 0; s < WORDS; s++) sub_f[s] <= sub_q[s];
+                for (int n = 0; n < NRAM; n++) sub_q[n] <= ram_q[n];
+                for (int n = 0; n < NRAM; n++) sub_f[n] <= sub_q[n];
                 for (int g = 0; g < NG; g++) grp_q[g] <= sub_f[g * G + int'(sel_q[GB-1:0])];
             end
             if (NG == 1) begin : g_one_group
@@ -161,22 +200,24 @@ module accel_amem #(
                 always_ff @(posedge clk) out_q <= grp_q[0];
             end else begin : g_groups
                 wire unused_sel = &{1'b0, sel_g[GB-1:0]};   // the group's own select was applied a cycle earlier
-                always_ff @(posedge clk) out_q <= grp_q[sel_g[SB-1:GB]];
+                always_ff @(posedge clk) out_q <= grp_q[sel_g[NB-1:GB]];
             end
-            for (genvar s = 0; s < WORDS; s++) begin : g_sub
-                logic bank_we;
-                logic [SA-1:0] bank_wa, bank_ra;
-                logic [WIDTH-1:0] bank_wd;
+            for (genvar n = 0; n < NRAM; n++) begin : g_sub
+                localparam int WD_LO = (n % NH) * RS * WIDTH;   // the slots RAM n writes
+                logic [RS-1:0] bank_we;
+                logic [RA-1:0] bank_wa;
+                logic [RA+RSB-1:0] bank_ra;
+                logic [RS*WIDTH-1:0] bank_wd;
                 (* keep *)
                 always_ff @(posedge clk) begin
-                    bank_we <= pair_we[r/2][s];
-                    bank_wa <= pair_wa[r/2][s];
-                    bank_wd <= pair_wd[r/2][s];
-                    bank_ra <= ra_b[AA-1:SB];
+                    bank_we <= pair_we[r/2][n];
+                    bank_wa <= pair_wa[r/2][n];
+                    bank_wd <= pair_wd[r/2][WD_LO +: RS*WIDTH];
+                    bank_ra <= ra_ram;
                 end
-                accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH / WORDS), .BLOCK_RAM(1)) u_ram (
+                accel_sdpram #(.WIDTH(WIDTH), .DEPTH(DEPTH / NRAM), .BLOCK_RAM(1), .WRITE_WORDS(RS)) u_ram (
                     .clk(clk), .we(bank_we), .waddr(bank_wa), .wdata(bank_wd),
-                    .raddr(bank_ra), .rdata(ram_q[s]));
+                    .raddr(bank_ra), .rdata(ram_q[n]));
             end
             assign rdata[r*WIDTH +: WIDTH] = out_q;
         end

@@ -6,22 +6,23 @@
 //
 // A write covers up to WORDS consecutive words (waddr, waddr+1, ...; word w enabled by we[w]), so
 // a whole output row of the array (COLS results = COLS/LANES words) is written back in one cycle:
-// each bank is split into WORDS sub-banks interleaved on the low address bits, and consecutive
-// words always land in different sub-banks.
+// a bank is rows of WORDS words split over several block RAMs (one per slot, or by row parity
+// and group of slots; see g_multi) so that any WORDS consecutive words go to different RAMs or
+// to different slots of one RAM row.
 //
 // Reads: read data seven cycles after the address (AMEM_READ in accel_top). The address is registered once per bank, then
 // once per block RAM (kept copies: one register per bank would fan out to WORDS block RAMs spread
 // over the chip). The RAM's read data goes straight into a register (the block RAM's own output
 // register on ECP5, see codesign.ecp5_pack: a block-RAM read without it is 5.8 ns), then into a
-// fabric register beside the sub-bank select (the sub-banks of a bank are block RAMs apart), then
-// through the select in two registered steps, groups of up to four sub-banks and then the groups
+// fabric register beside the RAM select (the RAMs of a bank are block RAMs apart), then
+// through the select in two registered steps, groups of up to four RAMs and then the groups
 // (the array's input register is farther still). Writes: the write port's enable, address and
-// data are registered as they come in, rotated onto the sub-banks in two registered steps, then
+// data are registered as they come in, rotated onto the slots in two registered steps, then
 // copied once per pair of banks and once per bank (kept: one set of write registers would fan
 // out to ROWS block RAMs spread over the chip), so a word is written five cycles after it is
 // presented (two when WORDS = 1); nothing reads it that early (the controller reads a layer's
 // input only after the previous descriptor has finished). The banks are block RAM
-// (BLOCK_RAM): as LUT RAM, ROWS x WORDS small sub-banks cost thousands of LUTs and slow reads.
+// (BLOCK_RAM): as LUT RAM, ROWS x WORDS small RAMs cost thousands of LUTs and slow reads.
 module accel_amem #(
     parameter int ROWS  = 4,
     parameter int WIDTH = 32,     // bits of one word (LANES * ACT_BITS)

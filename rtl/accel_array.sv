@@ -35,7 +35,7 @@ module accel_array #(
     localparam int AXW = LANES * AX;
     localparam int WE = WEIGHT_BITS + IDX_BITS;
 
-    // Input register: the activation word comes from the activation memory's sub-bank select
+    // Input register: the activation word comes from the activation memory's RAM select
     // and the weight word from the controller, both far from most PEs, so they get a flip-flop
     // stage of their own before any logic. The step travels with them.
     logic [ROWS*AW-1:0] a_q;

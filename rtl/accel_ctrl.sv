@@ -106,6 +106,7 @@ module accel_ctrl #(
     logic [DA-1:0] didx;
     logic [WA-1:0] wp, w_origin;
     logic [WA-1:0] wp_p1, wp_p1_mrows;         // wp + 1 and wp + 1 - ROWS, registered every cycle
+    logic [WA-1:0] wp_c;                       // wp's copy beside those two adders (wp fans out far)
     logic [15:0] pad, k, k_last, mt, nt;
     // Loop ends kept in registers (set when the counter steps onto its last value), so the issue
     // loop's updates depend on flip-flops only: k == k_last, mt == MT-1, nt == NT-1.
@@ -299,8 +300,9 @@ module accel_ctrl #(
     // The free-running registers (no reset and no enable: each is valid before it is used).
     always_ff @(posedge clk) begin
         w_restart_q <= (mt_end && !nt_end) ? wp : w_origin;
-        wp_p1 <= wp + 1'b1;              // read in HDRS: wp is set in DWAIT and HDRS
-        wp_p1_mrows <= wp + 1'b1 - WA'(ROWS);
+        wp_c <= wp;                      // wp is set in DWAIT and HDRS; these are read
+        wp_p1 <= wp_c + 1'b1;            // (directly and through wp_next / w_after_pad) in
+        wp_p1_mrows <= wp_c + 1'b1 - WA'(ROWS);   // HDRS, four cycles later at the earliest
         first_hdrw <= first_header;
         m_rows_nz <= m_rows != 16'd0;
         nt_p1_q <= nt + 16'd1;

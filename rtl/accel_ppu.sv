@@ -9,14 +9,15 @@
 // saturation is quantized_relu. The result is sign-extended to ACC_BITS. The bias arrives already
 // aligned to the accumulator (the compiler shifts it when it fills the bias memory).
 //
-// Eight pipeline stages (codesign.accel.golden.PPU_LATENCY), each one carry chain or a couple of
+// Nine pipeline stages (codesign.accel.golden.PPU_LATENCY), each one carry chain or a couple of
 // LUT levels deep, so the unit is off the critical path:
 //   0 input registers (the accumulators come from the array, the bias from its memory: both far)
 //   1 acc + bias (ACC_BITS+2 bits)
 //   2 coarse shift (multiples of 8), rounding masks OR-reduced per byte
-//   3 fine shift, round-up decision        4 floor + rounding increment
-//   5 out-of-range bits OR-reduced per byte (masks, no comparator)
-//   6 below / above flags                  7 saturation select
+//   3 fine shift, half / sticky flags      4 round-up decision
+//   5 floor + rounding increment
+//   6 out-of-range bits OR-reduced per byte (masks, no comparator)
+//   7 below / above flags                  8 saturation select
 // The configuration inputs are quasi-static (they change only between layers): each PPU keeps
 // its own registered copy (cfg_* outputs, chained from column to column so the copies stay
 // distinct flip-flops that synthesis cannot merge back into one high-fanout net) and the masks
@@ -111,20 +112,21 @@ module accel_ppu #(
     wire [1:0] rounding_c = cfg_rounding;
 
     // ---------------- datapath ----------------
-    logic [7:0] v;                                      // valid of stages 0..7
+    logic [8:0] v;                                      // valid of stages 0..8
     logic [ACC_BITS-1:0] acc0, bias0;                   // 0
     logic signed [S-1:0] sum1;                          // 1
     logic signed [S-1:0] coarse2;                       // 2
     logic [NB-1:0] half2, sticky2;
-    logic signed [S-1:0] floor3;                        // 3
-    logic up3;                                          // round up: the increment of stage 4
-    logic signed [S-1:0] rounded4;                      // 4
-    logic [ACC_BITS-1:0] val5, val6;                    // 5, 6
-    logic [NB-1:0] ones5, zeros5;
-    logic neg5, below6, above6;
+    logic signed [S-1:0] floor3, floor4;                // 3, 4
+    logic half3, sticky3;
+    logic up4;                                          // round up: the increment of stage 5
+    logic signed [S-1:0] rounded5;                      // 5
+    logic [ACC_BITS-1:0] val6, val7;                    // 6, 7
+    logic [NB-1:0] ones6, zeros6;
+    logic neg6, below7, above7;
 
     wire [S-1:0] sum_u = sum1;
-    wire [S-1:0] rounded_u = rounded4;
+    wire [S-1:0] rounded_u = rounded5;
     wire [S-1:0] half_s = sum_u & half_mask;
     wire [S-1:0] sticky_s = sum_u & sticky_mask;
     wire [S-1:0] ones_s = rounded_u & range_mask;       // range bits that are 1
@@ -133,13 +135,10 @@ module accel_ppu #(
     wire [NB*8-1:0] sticky_bits = (NB*8)'(sticky_s);
     wire [NB*8-1:0] ones_bits = (NB*8)'(ones_s);
     wire [NB*8-1:0] zeros_bits = (NB*8)'(zeros_s);
-    // The increment is decided beside the fine shift, from the half / sticky bits and the LSB the
-    // shift is about to produce, so stage 4's adder has a register on its carry input.
-    wire half = |half2;
-    wire sticky = |sticky2;
-    wire floor_lsb;                                     // floor3[0] of this cycle's fine shift
-    wire up = (rounding_c == RND) ? half
-            : (rounding_c == RND_CONV) ? (half && (sticky || floor_lsb))
+    // The increment is decided a stage after the fine shift, from the half / sticky flags and the
+    // LSB it produced, so stage 5's adder has a register on its carry input.
+    wire up = (rounding_c == RND) ? half3
+            : (rounding_c == RND_CONV) ? (half3 && (sticky3 || floor3[0]))
             : 1'b0;
 
     // The two shifters (coarse, 2; fine, 3), one byte of each output per shift-amount copy.
@@ -150,9 +149,6 @@ module accel_ppu #(
         wire [S-1:0] sum_coarse = sum1 >>> {shift_g[g][5:3], 3'b000};
         wire [S-1:0] sum_fine = coarse2 >>> shift_g[g][2:0];
         /* verilator lint_on UNUSEDSIGNAL */
-        if (g == 0) begin : g_lsb
-            assign floor_lsb = sum_fine[0];
-        end
         always_ff @(posedge clk) begin
             coarse2[LO +: SW] <= sum_coarse[LO +: SW];
             floor3[LO +: SW] <= sum_fine[LO +: SW];
@@ -163,7 +159,7 @@ module accel_ppu #(
         if (rst) begin
             v <= '0;
         end else begin
-            v <= {v[6:0], in_valid};
+            v <= {v[7:0], in_valid};
         end
         acc0 <= acc;
         bias0 <= bias;
@@ -174,25 +170,29 @@ module accel_ppu #(
             half2[b] <= |half_bits[b*8 +: 8];
             sticky2[b] <= |sticky_bits[b*8 +: 8];
         end
-        // 3: remaining shift; round up?
-        up3 <= up;
-        // 4: round
-        rounded4 <= floor3 + S'(up3);
-        // 5: which range bits are set / clear, per byte
-        val5 <= ACC_BITS'(rounded4);
-        neg5 <= rounded4[S-1];
+        // 3: remaining shift; any half / sticky bit
+        half3 <= |half2;
+        sticky3 <= |sticky2;
+        // 4: round up?
+        floor4 <= floor3;
+        up4 <= up;
+        // 5: round
+        rounded5 <= floor4 + S'(up4);
+        // 6: which range bits are set / clear, per byte
+        val6 <= ACC_BITS'(rounded5);
+        neg6 <= rounded5[S-1];
         for (int b = 0; b < NB; b++) begin
-            ones5[b] <= |ones_bits[b*8 +: 8];
-            zeros5[b] <= |zeros_bits[b*8 +: 8];
+            ones6[b] <= |ones_bits[b*8 +: 8];
+            zeros6[b] <= |zeros_bits[b*8 +: 8];
         end
-        // 6: out of range? (a negative value is below lo = 0 when lo is 0)
-        val6 <= val5;
-        above6 <= !neg5 && (|ones5);
-        below6 <= neg5 && (!signed_below || (|zeros5));
-        // 7: saturate
-        out <= below6 ? lo : above6 ? hi : val6;
+        // 7: out of range? (a negative value is below lo = 0 when lo is 0)
+        val7 <= val6;
+        above7 <= !neg6 && (|ones6);
+        below7 <= neg6 && (!signed_below || (|zeros6));
+        // 8: saturate
+        out <= below7 ? lo : above7 ? hi : val7;
     end
-    assign out_valid = v[7];
-    assign out_valid_next = v[6];
+    assign out_valid = v[8];
+    assign out_valid_next = v[7];
 endmodule
 `default_nettype wire

@@ -34,11 +34,11 @@ TARGET_DESCRIPTORS, TARGET_ACTIVATIONS, TARGET_WEIGHTS, TARGET_BIASES, TARGET_RE
 # "Cycle formula". Each is a pipeline depth of one block, so a change to a block changes one name.
 DESCRIPTOR_OVERHEAD = 4     # DFETCH, DREAD, DWAIT, NEXT (accel_ctrl)
 TILE_OVERHEAD = 4           # HDR, HDRW, HDRQ, HDRS per column tile: header read, its register, decode, use (accel_ctrl)
-ISSUE_LATENCY = 11          # weight read, its register, group copy, activation address, its per-bank and per-RAM copies, activation read, its register, its fabric copy, sub-bank select (two)
+ISSUE_LATENCY = 11          # weight read, its register, group copy, activation address, its per-bank and per-RAM copies, activation read, its register, its fabric copy, RAM select (two)
 ARRAY_INPUT_LATENCY = 1     # the array's input register (accel_array)
 PE_LATENCY = 6              # forwarding, operands, product, product copy, running accumulator, result (accel_pe)
 COLLECT_LATENCY = 3         # per-column result collect: groups of four rows, the groups, the tile sum (end - start) (accel_array)
-PPU_LATENCY = 8             # input registers, add, coarse shift, fine shift, round, range bits, flags, select
+PPU_LATENCY = 9             # input registers, add, coarse shift, fine shift, round-up decision, round, range bits, flags, select
 PPU_CONFIG_SETUP = 4        # cycles the PPU configuration is stable before its first valid input (accel_ppu)
 WRITEBACK_LATENCY = 1       # the controller sees the last result row written (accel_ctrl)
 POOL_LATENCY = 12           # start registers (the controller's and the pool's), last window address -> its register, read data (seven cycles), its register, write

@@ -79,7 +79,7 @@ module accel_ctrl #(
     logic counting;                  // busy and not in STREAM: perf_cycles counts this cycle
     localparam int GF = WMEM_W - COLS * WE;   // width of the group / step-count field
 
-    typedef enum logic [3:0] {IDLE, DFETCH, DREAD, DWAIT, HDR, HDRW, HDRQ, HDRS, ISSUE, DRAIN, STREAM, NEXT, POOL} state_t;
+    typedef enum logic [3:0] {IDLE, DFETCH, DREAD, DWAIT, HDR, HDRW, HDRQ, HDRD, HDRS, ISSUE, DRAIN, STREAM, NEXT, POOL} state_t;
     state_t state;
 
     // Descriptor fields.
@@ -171,9 +171,11 @@ module accel_ctrl #(
     // addressed two cycles earlier.
     logic [WMEM_W-1:0] wq;
     wire [15:0] g_field = 16'(wq[WMEM_W-1 -: GF]);
-    // The header's step count S = g_field, decoded into registers every cycle (a comparison and
-    // four adds side by side; HDRS uses the values computed in HDRQ, when wq holds the header),
-    // so no comparator drives a wide multiplexer.
+    // The header's step count S = g_field, copied (g_hdr: wq's header bits also feed every row's
+    // group copy) and decoded into registers every cycle (a comparison and four adds side by
+    // side; wq holds the header in HDRQ and HDRD, HDRS uses the values computed in HDRD), so no
+    // comparator drives a wide multiplexer.
+    logic [15:0] g_hdr;
     logic g_gt_rows;                           // S > ROWS
     logic [15:0] g_m1, g_m2, g_pad;            // S - 1, S - 2, ROWS - S
     logic [WA-1:0] wp_next, w_after_pad;       // wp + 1 + S, wp + 1 + S - ROWS
@@ -302,7 +304,7 @@ module accel_ctrl #(
         w_restart_q <= (mt_end && !nt_end) ? wp : w_origin;
         wp_c <= wp;                      // wp is set in DWAIT and HDRS; these are read
         wp_p1 <= wp_c + 1'b1;            // (directly and through wp_next / w_after_pad) in
-        wp_p1_mrows <= wp_c + 1'b1 - WA'(ROWS);   // HDRS, four cycles later at the earliest
+        wp_p1_mrows <= wp_c + 1'b1 - WA'(ROWS);   // HDRS, five cycles later at the earliest
         first_hdrw <= first_header;
         m_rows_nz <= m_rows != 16'd0;
         nt_p1_q <= nt + 16'd1;
@@ -459,7 +461,8 @@ module accel_ctrl #(
                     end
                     state <= HDRQ;
                 end
-                HDRQ: state <= HDRS;
+                HDRQ: state <= HDRD;
+                HDRD: state <= HDRS;
                 HDRS: begin
                     k_last <= g_gt_rows ? g_m1 : 16'(ROWS - 1);
                     k_last_m1 <= g_gt_rows ? g_m2 : 16'(ROWS - 2);
@@ -507,14 +510,15 @@ module accel_ctrl #(
                 stream_cols <= n_cols;
             end
 
-            // The header decode runs every cycle; its registers are read only in HDRS, the
-            // cycle after wq holds the header (no state decode in front of them).
-            g_gt_rows <= g_field > 16'(ROWS);
-            g_m1 <= g_field - 16'd1;
-            g_m2 <= g_field - 16'd2;
-            g_pad <= 16'(ROWS) - g_field;
-            wp_next <= wp_p1 + WA'(g_field);
-            w_after_pad <= wp_p1_mrows + WA'(g_field);
+            // The header decode runs every cycle; its registers are read only in HDRS, two
+            // cycles after wq first holds the header (no state decode in front of them).
+            g_hdr <= g_field;
+            g_gt_rows <= g_hdr > 16'(ROWS);
+            g_m1 <= g_hdr - 16'd1;
+            g_m2 <= g_hdr - 16'd2;
+            g_pad <= 16'(ROWS) - g_hdr;
+            wp_next <= wp_p1 + WA'(g_hdr);
+            w_after_pad <= wp_p1_mrows + WA'(g_hdr);
             tile_stride <= kg_times[ROWS];
             for (int i = 0; i < ROWS; i++) row_off[i] <= kg_times[i];
 

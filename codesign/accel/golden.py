@@ -33,7 +33,7 @@ TARGET_DESCRIPTORS, TARGET_ACTIVATIONS, TARGET_WEIGHTS, TARGET_BIASES, TARGET_RE
 # Fixed latencies of the RTL (cycles), the one place they live; see docs/ACCELERATOR.md
 # "Cycle formula". Each is a pipeline depth of one block, so a change to a block changes one name.
 DESCRIPTOR_OVERHEAD = 4     # DFETCH, DREAD, DWAIT, NEXT (accel_ctrl)
-TILE_OVERHEAD = 4           # HDR, HDRW, HDRQ, HDRS per column tile: header read, its register, decode, use (accel_ctrl)
+TILE_OVERHEAD = 5           # HDR, HDRW, HDRQ, HDRD, HDRS per column tile: header read, its register, its copy, decode, use (accel_ctrl)
 ISSUE_LATENCY = 11          # weight read, its register, group copy, activation address, its per-bank and per-RAM copies, activation read, its register, its fabric copy, RAM select (two)
 ARRAY_INPUT_LATENCY = 1     # the array's input register (accel_array)
 PE_LATENCY = 6              # forwarding, operands, product, product copy, running accumulator, result (accel_pe)

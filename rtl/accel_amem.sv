@@ -133,11 +133,15 @@ module accel_amem #(
         always_ff @(posedge clk)
             for (int s = 0; s < WORDS; s++)
                 wd_q[s] <= wdata_rot[int'(SB'(SB'(s) - (lo_b[s] & LOW_MASK)))*WIDTH +: WIDTH];
+        wire [WORDS-1:0] we_slot;   // slot s's write enable, rotated like its word
+        for (genvar s = 0; s < WORDS; s++) begin : g_we_slot
+            assign we_slot[s] = we_rot[SB'(SB'(s) - (lo_b[s] & LOW_MASK))];
+        end
         if (P == 1) begin : g_column_rams
             // RAM s holds slot s of every row: written at row hi, or hi + 1 where the slot wrapped.
             always_ff @(posedge clk)
                 for (int s = 0; s < WORDS; s++) begin
-                    ram_we_q[s] <= we_rot[SB'(SB'(s) - (lo_b[s] & LOW_MASK))];
+                    ram_we_q[s] <= we_slot[s];
                     ram_wa_q[s] <= hi_q + SA'(wrap[s]);
                 end
         end else begin : g_parity_rams
@@ -145,8 +149,8 @@ module accel_amem #(
             // it writes row hi or hi + 1, whichever has parity p, with that row's slots enabled.
             always_ff @(posedge clk)
                 for (int n = 0; n < NRAM; n++) begin
-                    for (int k = 0; k < RS; k++)
-                        ram_we_q[n][k] <= we_rot[SB'(SB'((n % NH) * RS + k) - (lo_b[(n % NH) * RS + k] & LOW_MASK))]
+                    for (int k = 0; k < RS; k++)   // slot (n % NH) * RS + k
+                        ram_we_q[n][k] <= we_slot[(n % NH) * RS + k]
                                           && ((hi_q[0] ^ wrap[(n % NH) * RS + k]) == (n >= NH));
                     ram_wa_q[n] <= hi_q[SA-1:1] + RA'(n < NH && hi_q[0]);
                 end

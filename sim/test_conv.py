@@ -31,7 +31,8 @@ pytestmark = pytest.mark.slow   # builds and runs a simulator
 
 SPECS = {
     "4x4_int8": AccelSpec(rows=4, cols=4, weight_bits=8, act_bits=8, acc_bits=24, sparse_m=4, amem_depth=2048),
-    # dense-only: one activation per word, an output row is 8 words written in one cycle (8 sub-banks)
+    # dense-only: one activation per word, an output row is 8 words written in one cycle (the
+    # activation memory's parity layout: two RAM rows of two four-word groups)
     "4x8_int6_dense": AccelSpec(rows=4, cols=8, weight_bits=6, act_bits=6, acc_bits=20, sparse_m=0, amem_depth=4096),
 }
 CONVS = int(os.environ.get("ACCEL_CONVS", "25"))

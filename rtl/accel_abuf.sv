@@ -2,9 +2,10 @@
 // Write-back of a layer's results into the activation memory (layer chaining, no host round trip).
 //
 // Every output row of the PPUs (one sample / pixel, COLS results) becomes COLS/LANES activation
-// words, each result truncated to ACT_BITS, written one cycle later in one go (accel_amem takes
-// WORDS consecutive words per write) at base, base+1, ...; only the words
-// in word_en are written (columns past the next layer's K are not).
+// words, each result truncated to ACT_BITS, written one cycle later in one go as one row of
+// accel_amem (WORDS words): base is a multiple of WORDS (golden.Descriptor.check_write_back), so
+// the row's words go to base, base+1, ... (the words of columns past N are written too: the
+// compiler leaves them unused, KG_out = NT*COLS/LANES).
 module accel_abuf #(
     parameter int COLS     = 4,
     parameter int LANES    = 4,
@@ -12,20 +13,21 @@ module accel_abuf #(
     parameter int ACC_BITS = 32,
     parameter int WORDS    = 1,   // write width of accel_amem in words (>= COLS / LANES, power of two)
     parameter int AA       = 10,
-    parameter int ROW_WORDS = (COLS >= LANES) ? COLS / LANES : 1   // words of one output row
+    parameter int ROW_WORDS = (COLS >= LANES) ? COLS / LANES : 1,  // words of one output row
+    localparam int SB = $clog2(WORDS)
 ) (
     input  wire                             clk,
     input  wire                             rst,
     input  wire                             row_valid,   // write this row
     input  wire [COLS*ACC_BITS-1:0]         row,
-    input  wire [AA-1:0]                    base,        // address of the row's first word
-    input  wire [ROW_WORDS-1:0]             word_en,     // words to write (a prefix: columns past the next layer's K are not)
+    input  wire [AA-1:0]                    base,        // address of the row's first word, a multiple of WORDS
     output logic [WORDS-1:0]                we,
-    output logic [AA-1:0]                   waddr,
+    output logic [AA-SB-1:0]                wrow,
     output logic [WORDS*LANES*ACT_BITS-1:0] wdata
 );
     /* verilator lint_off UNUSEDSIGNAL */
     wire [COLS*ACC_BITS-1:0] row_bits = row;   // only the low ACT_BITS of each result are kept
+    wire [AA-1:0] base_bits = base;            // the word in the row is 0
     /* verilator lint_on UNUSEDSIGNAL */
     logic [WORDS*LANES*ACT_BITS-1:0] packed_row;
     always_comb begin
@@ -38,12 +40,12 @@ module accel_abuf #(
     always_ff @(posedge clk) begin
         if (rst) begin
             we <= '0;
-            waddr <= '0;
+            wrow <= '0;
             wdata <= '0;
         end else begin
-            for (int w = 0; w < WORDS; w++) we[w] <= row_valid && w < ROW_WORDS && word_en[w];
+            for (int w = 0; w < WORDS; w++) we[w] <= row_valid && w < ROW_WORDS;
             // Zero while not writing: the top level ORs the activation memory's writers.
-            waddr <= row_valid ? base : '0;
+            wrow <= row_valid ? base_bits[AA-1:SB] : '0;
             wdata <= row_valid ? packed_row : '0;
         end
     end

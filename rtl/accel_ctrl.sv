@@ -10,7 +10,7 @@
 // of a dense layer, the groups per pixel CG of a conv: im2col by address generation). Finished
 // rows go through the PPUs (bias row read at b_base + nt) and are written to o_base + m*NT + nt
 // (rows m >= M are dropped; not at all with no_omem) and, with write_back, as activations to wb_base + m*KG_out +
-// nt*COLS/LANES (accel_abuf). Then, if the descriptor says so, the results are streamed out.
+// nt*COLS/LANES (accel_abuf), a whole row of the activation memory each (KG_out = NT*COLS/LANES). Then, if the descriptor says so, the results are streamed out.
 // A pool descriptor hands the activation memory to accel_pool until it is done. The chain ends at
 // a descriptor flagged last.
 //
@@ -60,7 +60,6 @@ module accel_ctrl #(
     // write-back of results into the activation memory (accel_abuf)
     output logic                 abuf_valid,    // write this output row back (with the PPUs' output)
     output logic [AA-1:0]        abuf_base,
-    output wire [ABUF_WORDS-1:0] abuf_word_en,  // words of the row to write back
     // pooling unit (accel_pool): started in DWAIT of a pool descriptor
     output logic                 pool_start,
     input  wire                  pool_done,
@@ -223,18 +222,12 @@ module accel_ctrl #(
     logic [15:0] m_rows_m2;        // M - 2 (used only when M > 1)
     logic m_rows_gt1;              // M > 1
     logic wb_done;
-    // Activation write-back: words per output tile, the next layer's groups per row tile (KG'),
-    // the address of the current tile's first word and the groups left from this column tile on.
-    logic [15:0] kg_out, kg_left;
-    // Word w of an output row is written while kg_left > w. Both this column tile's and the next
-    // one's enables are kept in registers (each a compare of kg_left with a constant), so the
-    // write enables do not wait for a subtract and a compare.
-    logic [ABUF_WORDS-1:0] word_en, word_en_next;
+    // Activation write-back: words between written-back output rows (KG_out).
+    logic [15:0] kg_out;
     // Counter increments and compares that a tile or pass end takes, registered every cycle
     // (free-running) from counters that step at most once every ROWS cycles: with ROWS >= 2 each
     // has been stable for a cycle when it is taken, so those updates are multiplexers, not adds
     // or compares behind the loop-end decode. ROWS == 1 computes them in place.
-    logic [ABUF_WORDS-1:0] kg_left_gt, kg_out_gt, kg_out_gt_next;   // kg_left > w + 2W, kg_out > w, kg_out > w + W
     logic [15:0] nt_p1_q, mt_p1_q, mt_in_p1_q, mt_out_p1_q;
     logic nt_eq_q, mt_eq_q;
     logic [AA-1:0] aoff_next_q;
@@ -245,10 +238,6 @@ module accel_ctrl #(
     wire nt_eq = (ROWS == 1) ? nt == nt_last_m1 : nt_eq_q;
     wire mt_eq = (ROWS == 1) ? mt == mt_last_m1 : mt_eq_q;
     wire [AA-1:0] aoff_next = (ROWS == 1) ? aoff + tile_stride : aoff_next_q;
-    wire [ABUF_WORDS-1:0] word_en_after;   // word_en_next after a tile end
-    for (genvar w = 0; w < ABUF_WORDS; w++) begin : g_word_en_after
-        assign word_en_after[w] = (ROWS == 1) ? kg_left > 16'(w + 2 * ABUF_WORDS) : kg_left_gt[w];
-    end
     // The PPUs' output valid, registered here from its early copy: it enables the output-side
     // counters and addresses, which sit here, far from the PPUs.
     logic ppu_out_valid;
@@ -270,7 +259,6 @@ module accel_ctrl #(
     logic [AA-1:0] abuf_nt_next;    // the next column tile's first write-back word
     logic [OA-1:0] o_nt_next;       // o_base + (the next column tile at the PPU output)
     logic nt_out_last;              // nt_out == NT - 1, kept in a register
-    assign abuf_word_en = word_en;
     assign bmem_raddr = b_raddr;
 
     // ppu_out_valid and out_tile_end once more for the write-back registers (by the activation
@@ -314,11 +302,6 @@ module accel_ctrl #(
         nt_eq_q <= nt == nt_last_m1;
         mt_eq_q <= mt == mt_last_m1;
         aoff_next_q <= aoff + tile_stride;
-        for (int w = 0; w < ABUF_WORDS; w++) begin
-            kg_left_gt[w] <= kg_left > 16'(w + 2 * ABUF_WORDS);
-            kg_out_gt[w] <= kg_out > 16'(w);
-            kg_out_gt_next[w] <= kg_out > 16'(w + ABUF_WORDS);
-        end
     end
 
     for (genvar i = 0; i < ROWS; i++) begin : g_group_copy
@@ -333,8 +316,7 @@ module accel_ctrl #(
             {mt_count, mt_last} <= '0;
             hdr_first <= 1'b0;
             {stream_out, last_desc, act_signed, relu, out_signed, to_amem, no_omem} <= '0;
-            {kg_out, kg_left} <= '0;
-            {word_en, word_en_next} <= '0;
+            kg_out <= '0;
             tile_stride <= '0;
             for (int i = 0; i < ROWS; i++) row_off[i] <= '0;
             abuf_base <= '0;
@@ -417,7 +399,6 @@ module accel_ctrl #(
                     to_amem <= d2[21];
                     no_omem <= d2[23];
                     kg_out <= d9[15:0];
-                    kg_left <= d9[15:0];
                     abuf_base <= d8[AA-1:0];
                     shift <= d3[5:0];
                     rounding <= d3[9:8];
@@ -605,10 +586,7 @@ module accel_ctrl #(
             end
             // The first header's setup of the output-address and write-back registers.
             if (first_hdrw_om) o_nt_next <= o_base + 1'b1;
-            if (first_hdrw_wb) begin
-                {word_en, word_en_next} <= {kg_out_gt, kg_out_gt_next};
-                abuf_nt_next <= abuf_base + AA'(ABUF_WORDS);
-            end
+            if (first_hdrw_wb) abuf_nt_next <= abuf_base + AA'(ABUF_WORDS);
             if (row_step_om) begin
                 omem_waddr <= omem_waddr + OA'(nt_count);
                 if (tile_end_om) begin
@@ -621,9 +599,6 @@ module accel_ctrl #(
                 if (tile_end_wb) begin
                     abuf_nt_next <= abuf_nt_next + AA'(ABUF_WORDS);
                     abuf_base <= abuf_nt_next;
-                    kg_left <= kg_left - 16'(ABUF_WORDS);
-                    word_en <= word_en_next;
-                    word_en_next <= word_en_after;
                 end
             end
         end

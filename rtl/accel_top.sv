@@ -44,7 +44,8 @@ module accel_top #(
     localparam int GF       = 16;
     localparam int AMEM_W   = LANES * ACT_BITS;          // one word of one bank, one loader beat (<= 32)
     localparam int WB_WORDS = (COLS >= LANES) ? COLS / LANES : 1;   // words of one output row
-    localparam int AMEM_WR  = 1 << $clog2(WB_WORDS);     // words per activation-memory write
+    localparam int AMEM_WR  = 1 << $clog2(WB_WORDS);     // words per activation-memory row (write)
+    localparam int AMEM_SB  = $clog2(AMEM_WR);
     localparam int WMEM_W   = GF + COLS * WE;
     localparam int BMEM_W   = COLS * ACC_BITS;
     localparam int OMEM_W   = COLS * ACC_BITS;
@@ -131,7 +132,7 @@ module accel_top #(
     // Activation memory (one replicated bank per array row): written by the loader, by the
     // write-back of a layer's results (a whole output row per write) or by the pooling unit.
     wire [AMEM_WR-1:0] abuf_we;
-    wire [AA-1:0] abuf_waddr;
+    wire [AA-AMEM_SB-1:0] abuf_wrow;
     wire [AMEM_WR*AMEM_W-1:0] abuf_wdata;
     wire pool_we, pool_reading;
     wire [AA-1:0] pool_waddr, pool_raddr;
@@ -153,11 +154,15 @@ module accel_top #(
         load_waddr <= we_a ? waddr[AA-1:0] : '0;
         load_wdata <= we_a ? wdata[AMEM_W-1:0] : '0;
     end
-    wire [AMEM_WR-1:0] amem_we = abuf_we | AMEM_WR'(load_we | pool_we);
-    wire [AA-1:0] amem_waddr = abuf_waddr | pool_waddr | load_waddr;
-    wire [AMEM_WR*AMEM_W-1:0] amem_wdata = abuf_wdata | (AMEM_WR*AMEM_W)'(pool_wdata | load_wdata);
+    // The write-back writes whole rows of the memory; the loader and the pooling unit write one
+    // word, given on every word of its row with only its own enabled.
+    wire [AA-1:0] word_waddr = pool_waddr | load_waddr;
+    wire [AA-1:0] word_slot = word_waddr & AA'(AMEM_WR - 1);
+    wire [AMEM_WR-1:0] amem_we = abuf_we | (AMEM_WR'(load_we | pool_we) << word_slot);
+    wire [AA-AMEM_SB-1:0] amem_wrow = abuf_wrow | word_waddr[AA-1:AMEM_SB];
+    wire [AMEM_WR*AMEM_W-1:0] amem_wdata = abuf_wdata | {AMEM_WR{pool_wdata | load_wdata}};
     accel_amem #(.ROWS(ROWS), .WIDTH(AMEM_W), .WORDS(AMEM_WR), .DEPTH(AMEM_DEPTH), .AA(AA)) u_amem (
-        .clk(clk), .we_in(amem_we), .waddr_in(amem_waddr), .wdata_in(amem_wdata),
+        .clk(clk), .we_in(amem_we), .wrow_in(amem_wrow), .wdata_in(amem_wdata),
         .raddr(amem_raddr), .rdata(amem_rdata));
     // Row 0's bank is the pooling unit's read port while it runs.
     if (ROWS > 1) begin : g_raddr
@@ -195,7 +200,6 @@ module accel_top #(
     wire row_valid, ppu_out_next;
     wire [COLS*ACC_BITS-1:0] row;
     wire stream_start, stream_finished;
-    wire [WB_WORDS-1:0] abuf_word_en;
     wire abuf_valid, pool_start, pool_done;
     wire [AA-1:0] abuf_base;
     wire [OA-1:0] stream_base;
@@ -214,7 +218,7 @@ module accel_top #(
         .act_signed(act_signed), .relu(relu), .out_signed(out_signed), .rounding(rounding),
         .shift(shift), .out_bits(out_bits),
         .ppu_in_valid(row_valid), .ppu_out_next(ppu_out_next),
-        .abuf_valid(abuf_valid), .abuf_base(abuf_base), .abuf_word_en(abuf_word_en),
+        .abuf_valid(abuf_valid), .abuf_base(abuf_base),
         .pool_start(pool_start), .pool_done(pool_done),
         .stream_start(stream_start), .stream_base(stream_base),
         .stream_rows(stream_rows), .stream_cols(stream_cols), .stream_finished(stream_finished),
@@ -272,8 +276,8 @@ module accel_top #(
         .COLS(COLS), .LANES(LANES), .ACT_BITS(ACT_BITS), .ACC_BITS(ACC_BITS), .WORDS(AMEM_WR), .AA(AA)
     ) u_abuf (
         .clk(clk), .rst(rst), .row_valid(abuf_valid), .row(omem_wdata),
-        .base(abuf_base), .word_en(abuf_word_en),
-        .we(abuf_we), .waddr(abuf_waddr), .wdata(abuf_wdata)
+        .base(abuf_base),
+        .we(abuf_we), .wrow(abuf_wrow), .wdata(abuf_wdata)
     );
 
     accel_pool #(.LANES(LANES), .ACT_BITS(ACT_BITS), .AA(AA), .AMEM_READ(AMEM_READ)) u_pool (

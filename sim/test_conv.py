@@ -5,8 +5,9 @@ Random small shapes (batch, grid, channels, kernel, filters, pool windows; seed 
   its results are read back from the output memory (valid pixels compared) and, written back into
   the activation memory, read again by an identity dense layer (checks the pixel-major write-back);
   with the no_omem flag (results only written back) the output memory must stay untouched;
-* a pool descriptor reads a stored grid (valid region possibly smaller than the stored one), writes
-  the compact pooled grid; an identity dense layer streams it out.
+* a pool descriptor reads a stored grid (valid region possibly smaller than the stored one, pixels
+  possibly more words apart than their channel groups), writes the compact pooled grid; an
+  identity dense layer streams it out.
 Measured cycles (perf_cycles and start->done) must equal codesign.accel.golden's prediction.
 """
 
@@ -31,9 +32,9 @@ pytestmark = pytest.mark.slow   # builds and runs a simulator
 
 SPECS = {
     "4x4_int8": AccelSpec(rows=4, cols=4, weight_bits=8, act_bits=8, acc_bits=24, sparse_m=4, amem_depth=2048),
-    # dense-only: one activation per word, an output row is 8 words written in one cycle (the
-    # activation memory's parity layout: two RAM rows of two four-word groups)
-    "4x8_int6_dense": AccelSpec(rows=4, cols=8, weight_bits=6, act_bits=6, acc_bits=20, sparse_m=0, amem_depth=4096),
+    # dense-only: one activation per word, an output row is one activation-memory row of 8 words
+    # written in one cycle (two block RAMs per bank, four words each)
+    "4x8_int6_dense": AccelSpec(rows=4, cols=8, weight_bits=6, act_bits=6, acc_bits=20, sparse_m=0, amem_depth=8192),
 }
 CONVS = int(os.environ.get("ACCEL_CONVS", "25"))
 POOLS = int(os.environ.get("ACCEL_POOLS", "25"))
@@ -44,13 +45,15 @@ def _rng() -> tuple[np.random.Generator, int]:
     return np.random.default_rng(seed), seed
 
 
-def identity_readback(spec: AccelSpec, m: int, c: int, act_signed: bool, bases: Bases, index: int):
+def identity_readback(spec: AccelSpec, m: int, c: int, act_signed: bool, bases: Bases, index: int,
+                      row_stride: int | None = None):
     """A dense layer with identity weights that streams out ``m`` rows of ``c`` activations read from
-    ``bases.a`` (raw accumulators = the codes themselves): load beats, descriptor, cycles."""
+    ``bases.a``, ``row_stride`` words apart (raw accumulators = the codes themselves): load beats,
+    descriptor, cycles."""
     layer = Layer(np.zeros((m, c), dtype=np.int64), np.eye(c, dtype=np.int64), out_bits=spec.acc_bits,
                   act_signed=act_signed)
     packed = golden.pack_weights(spec, layer.weights)
-    desc = golden.Descriptor.for_layer(spec, layer, bases, stream_out=True, last=True)
+    desc = golden.Descriptor.for_layer(spec, layer, bases, stream_out=True, last=True, row_stride=row_stride)
     beats = (golden.load_command(golden.TARGET_WEIGHTS, bases.w, list(packed.words), spec.wmem_width)
              + golden.load_command(golden.TARGET_BIASES, bases.b, golden.bias_words(spec, None, c, 0), spec.bmem_width)
              + golden.load_command(golden.TARGET_DESCRIPTORS, index, [desc.word()], DESCRIPTOR_BITS))
@@ -85,7 +88,8 @@ async def random_convs(dut):
         m, cg, nt = b * h * w, ceil_div(c, lanes), ceil_div(n, spec.cols)
         a_words = golden.activation_words(spec, x.reshape(-1, c))
         a0 = int(rng.integers(0, 64))
-        wb = a0 + len(a_words) + int(rng.integers(0, 64))
+        row = spec.amem_write_words    # a write-back starts on a row of the activation memory
+        wb = ceil_div(a0 + len(a_words) + int(rng.integers(0, 64)), row) * row
         w0 = int(rng.integers(0, 64))
         bases = Bases(a0, w0, int(rng.integers(0, 8)), int(rng.integers(0, 64)))
         # The identity read-back layer writes its results right behind the conv's output region,
@@ -105,7 +109,8 @@ async def random_convs(dut):
         predicted = golden.layer_cycles(spec, m, packed.steps())
         if write_back:    # read the written-back pixels again through an identity dense layer
             rb_beats, rb_cycles = identity_readback(
-                spec, m, n, layer.out_signed, Bases(wb, w0 + len(packed.words), 16, bases.o + m * nt), 1)
+                spec, m, n, layer.out_signed, Bases(wb, w0 + len(packed.words), 16, bases.o + m * nt), 1,
+                spec.writeback_stride(n))
             beats += rb_beats
             predicted += rb_cycles
         await tb.load(beats)
@@ -156,10 +161,11 @@ async def random_pools(dut):
         expected = golden.maxpool(x[:, :h, :w], ph, pw)
         oh, ow = h // ph, w // pw
         cg = ceil_div(c, lanes)
-        a_words = golden.activation_words(spec, x.reshape(-1, c))
+        kg = cg + int(rng.integers(0, 3))    # words per stored pixel (a layer's write-back pads them)
+        a_words = golden.activation_words(spec, x.reshape(-1, c), kg)
         a0 = int(rng.integers(0, 64))
         out = a0 + len(a_words) + int(rng.integers(0, 16))
-        pool = golden.PoolDescriptor(b, cg, oh, ow, ph, pw, a0, out, ws * cg, hs * ws * cg, signed)
+        pool = golden.PoolDescriptor(b, cg, oh, ow, ph, pw, a0, out, ws * kg, hs * ws * kg, signed, pixel_stride=kg)
         m = b * oh * ow
         rb_beats, rb_cycles = identity_readback(spec, m, c, signed, Bases(out, 0, 16, 0), 1)
         await tb.load(golden.load_command(golden.TARGET_ACTIVATIONS, a0, a_words, spec.amem_width)
@@ -171,7 +177,8 @@ async def random_pools(dut):
         if not np.array_equal(got, expected):
             bad = tuple(np.argwhere(got != expected)[0])
             raise AssertionError(f"{what}: pooled {bad} is {got[bad]}, expected {expected[bad]} "
-                                 f"(b {b}, grid {h}x{w} in {hs}x{ws}x{c}, pool {ph}x{pw}, signed {signed})")
+                                 f"(b {b}, grid {h}x{w} in {hs}x{ws}x{c}, {kg} words per pixel, pool {ph}x{pw}, "
+                                 f"signed {signed})")
     dut._log.info("random_pools: %d pools exact, cycles as predicted (seed %d)", POOLS, seed)
 
 

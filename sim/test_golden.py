@@ -83,3 +83,15 @@ def test_writeback_limits():
     layer = golden.Layer(np.ones((2, 3), dtype=np.int64), np.ones((3, 2), dtype=np.int64), out_bits=12)
     with pytest.raises(CodesignError, match="out_bits=12 in the allowed range 1..8"):
         golden.layer_image(AccelSpec(), layer, write_back=100)
+    dense = AccelSpec(rows=4, cols=6, sparse_m=0)
+    with pytest.raises(CodesignError, match=r"6 words per output row to be a power of two \(cols=6; allowed: 1 \* 2\^k\)"):
+        dense.check_writeback()
+    # Written-back rows are whole column tiles on whole rows of the activation memory.
+    spec = AccelSpec(rows=4, cols=8, sparse_m=0)
+    assert (spec.amem_write_words, spec.writeback_stride(2), spec.writeback_stride(8), spec.writeback_stride(9)) == (8, 8, 8, 16)
+    ok = golden.Layer(np.ones((2, 3), dtype=np.int64), np.ones((3, 10), dtype=np.int64), out_bits=8)
+    assert golden.layer_image(spec, ok, write_back=96).descriptor.kg_out == 16
+    with pytest.raises(CodesignError, match="write-back address 100 is not a multiple of 8"):
+        golden.layer_image(spec, ok, write_back=100)
+    with pytest.raises(CodesignError, match=r"amem_depth=8 must hold at least two rows of 8 activation words \(allowed: 16"):
+        AccelSpec(cols=8, sparse_m=0, amem_depth=8)

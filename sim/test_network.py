@@ -201,13 +201,20 @@ def test_digits_cnn(build_root):
     check_run(run, program, expected, predicted_cycles)
 
 
-CNN_SPEC = AccelSpec(rows=4, cols=4, weight_bits=8, act_bits=8, acc_bits=32, sparse_m=4,
-                     amem_depth=2048, wmem_depth=1024, bmem_depth=64, omem_depth=2048, dmem_depth=16)
+CNN_SPECS = {
+    "4x4_2of4": AccelSpec(rows=4, cols=4, weight_bits=8, act_bits=8, acc_bits=32, sparse_m=4,
+                          amem_depth=2048, wmem_depth=1024, bmem_depth=64, omem_depth=2048, dmem_depth=16),
+    # dense-only, eight words per activation-memory row: written-back pixels take whole column
+    # tiles (8 words for up to 8 channels), the pool reads and the next layers' offsets follow
+    "4x8_dense": AccelSpec(rows=4, cols=8, weight_bits=8, act_bits=8, acc_bits=32, sparse_m=0,
+                           amem_depth=8192, wmem_depth=1024, bmem_depth=64, omem_depth=2048, dmem_depth=16),
+}
 
 
-def test_random_cnns_on_one_build(build_root, seed):
+@pytest.mark.parametrize("name", list(CNN_SPECS))
+def test_random_cnns_on_one_build(name, build_root, seed):
     """Random small CNNs (grid, channels, kernels, pool, a second conv, bit-widths) from the compiler's
-    property tests on one 4x4 build, exact on a few samples each, cycles as predicted."""
+    property tests on one build, exact on a few samples each, cycles as predicted."""
     import sys
     from pathlib import Path
 
@@ -231,7 +238,7 @@ def test_random_cnns_on_one_build(build_root, seed):
             convs.append((2, 2, int(rng.integers(1, 7))))
         nodes = cnn_nodes(rng, (h, w), channels, input_type, convs, pool, [int(rng.integers(2, 12))],
                           act=["relu", "quantize"][int(rng.integers(2))])
-        program = compile_model(nodes, CNN_SPEC, batch=3)
+        program = compile_model(nodes, CNN_SPECS[name], batch=3)
         x = random_input(rng, nodes, 7)
         codes = input_type.to_codes(x)
         run = run_program(program, codes, build_root)

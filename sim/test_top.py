@@ -19,7 +19,7 @@ from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiStreamFrame
 
 from codesign.accel import golden
-from codesign.accel.golden import Bases, Layer
+from codesign.accel.golden import Bases, Layer, ceil_div
 from codesign.accel.harness import AccelTB
 from codesign.accel.sim import run_top, spec_from_env
 from codesign.accel.spec import AccelSpec
@@ -199,15 +199,17 @@ async def layer_chain(dut):
                 layer = replace(layer, inputs=golden.compute(spec, prev)[1], act_signed=prev.out_signed)
             layers.append(layer)
         a_next, w_next, b_next, o_next = 0, 0, 0, 0
+        row, stride = spec.amem_write_words, None   # stride: words per input row (written back: whole tiles)
         beats, images = [], []
         for i, layer in enumerate(layers):
             _, nt, kg = golden.tile_counts(spec, layer)
             bases = Bases(a_next, w_next, b_next, o_next)
-            a_next = a_next + layer.m * kg + 1
+            a_next = ceil_div(a_next + layer.m * (stride or kg) + 1, row) * row   # a write-back starts on a row
             w_next += len(golden.pack_weights(spec, layer.weights).words)
             b_next, o_next = b_next + nt, o_next + layer.m * nt
             img = golden.layer_image(spec, layer, bases, stream_out=i > 0, descriptor_index=i, last=i == 2,
-                                     write_back=a_next if i < 2 else None, load_inputs=i == 0)
+                                     write_back=a_next if i < 2 else None, load_inputs=i == 0, row_stride=stride)
+            stride = spec.writeback_stride(layer.n)
             beats += img.beats
             images.append(img)
         await tb.load(beats)

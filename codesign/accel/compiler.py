@@ -229,21 +229,23 @@ def _plan_weighted(node: Node, act: Node | None, kind: str, grid: Grid | None,
                      out_t.signed, act.kind == "relu", act.name, **extra)
 
 
-def hw_weights(spec: AccelSpec, plan: LayerPlan) -> tuple[np.ndarray, list[int] | None]:
-    """The weight matrix the array runs (rows in activation-memory order) and, for a conv, the
-    activation offset of each K group."""
+def hw_weights(spec: AccelSpec, plan: LayerPlan, pixel_words: int) -> tuple[np.ndarray, list[int] | None]:
+    """The weight matrix the array runs (rows in activation-memory order) and, where its K groups are
+    not consecutive words (a conv; a dense reading a feature map), the activation offset of each K
+    group. ``pixel_words``: words per stored pixel of the layer's input grid."""
     if plan.kind == "conv2d":
         g = plan.grid
         kh, kw = plan.kernel_hw
         kernel = plan.weights.reshape(kh, kw, g.c, plan.n)
-        return golden.conv_weights(spec, kernel), golden.conv_offsets(spec, kh, kw, g.c, g.ws)
+        return golden.conv_weights(spec, kernel), golden.conv_offsets(spec, kh, kw, g.c, g.ws, pixel_words)
     if plan.grid is None:
         return plan.weights, None
     g, lanes = plan.grid, spec.lanes
     cg = g.groups(lanes)
     w = np.zeros((g.hs, g.ws, cg * lanes, plan.n), dtype=np.int64)
     w[:g.h, :g.w, :g.c, :] = plan.weights.reshape(g.h, g.w, g.c, plan.n)   # Keras flattens (h, w, c)
-    return w.reshape(-1, plan.n), None
+    offsets = [p * pixel_words + c for p in range(g.hs * g.ws) for c in range(cg)]
+    return w.reshape(-1, plan.n), offsets
 
 
 # ------------------------------------------------------------------ spec selection
@@ -257,17 +259,45 @@ def _rows_per_sample(plan: LayerPlan) -> int:
     return plan.grid.hs * plan.grid.ws if plan.kind == "conv2d" else 1
 
 
-def _in_words(spec: AccelSpec, plan: LayerPlan | PoolPlan) -> int:
+def _row_words(spec: AccelSpec, plans: list) -> list[int]:
+    """Activation-memory words per stored pixel (a grid input) or per sample (a flat input) of each
+    layer's input, as its producer lays them out: the host and the pool unit compactly (the channel
+    groups), a layer's write-back in whole column tiles (``AccelSpec.writeback_stride``)."""
+    words = []
+    for i, plan in enumerate(plans):
+        prev = plans[i - 1] if i else None
+        if isinstance(prev, LayerPlan):
+            words.append(spec.writeback_stride(prev.n))
+        elif plan.grid is not None:
+            words.append(plan.grid.groups(spec.lanes))
+        else:
+            words.append(ceil_div(plan.k, spec.lanes))
+    return words
+
+
+def _in_words(plan: LayerPlan | PoolPlan, row_words: int) -> int:
     """Activation-memory words of one sample's input to this layer."""
     if plan.grid is not None:
-        return plan.grid.words(spec.lanes)
-    return ceil_div(plan.k, spec.lanes)
+        return plan.grid.hs * plan.grid.ws * row_words
+    return row_words
+
+
+def a_bases(spec: AccelSpec, in_words: list[int], m: int) -> tuple[list[int], int]:
+    """Activation-memory bases of each layer's input for a chunk of ``m`` samples, each on a row of
+    the memory (where write-backs start), and the end of the last."""
+    bases, at, row = [], 0, spec.amem_write_words
+    for words in in_words:
+        at = ceil_div(at, row) * row
+        bases.append(at)
+        at += m * words
+    return bases, at
 
 
 def _memory_needs(spec: AccelSpec, plans: list, packed: list[PackedWeights], batch: int) -> dict[str, int]:
     gemms = [p for p in plans if isinstance(p, LayerPlan)]
+    in_words = [_in_words(p, w) for p, w in zip(plans, _row_words(spec, plans))]
     return {
-        "amem_depth": batch * sum(_in_words(spec, p) for p in plans),
+        "amem_depth": a_bases(spec, in_words, batch)[1],
         "wmem_depth": sum(len(pk.words) for pk in packed),
         "bmem_depth": sum(ceil_div(p.n, spec.cols) for p in gemms),
         "omem_depth": batch * _rows_per_sample(gemms[-1]) * ceil_div(gemms[-1].n, spec.cols),   # only the last keeps its results
@@ -306,7 +336,9 @@ def choose_spec(nodes: list[Node], rows: int = 8, cols: int = 8, sparse: bool = 
         raise CodesignError(f"{bad.kind} layer {bad.name!r} (K={bad.k}) cannot run without accumulator overflow on a "
                             f"{weight_bits}-bit x {act_bits}-bit array with acc_bits up to 32")
     _check_chain(spec, plans)
-    packed = [golden.pack_weights(spec, hw_weights(spec, p)[0], skip_zeros=False) for p in gemms]   # worst case
+    row_words = dict(zip((p.name for p in plans), _row_words(spec, plans)))
+    packed = [golden.pack_weights(spec, hw_weights(spec, p, row_words[p.name])[0], skip_zeros=False)   # worst case
+              for p in gemms]
     needs = _memory_needs(spec, plans, packed, batch)
     return AccelSpec(rows, cols, weight_bits, act_bits, spec.acc_bits, sparse_m,
                      **{name: _pow2(value) for name, value in needs.items()})
@@ -349,7 +381,7 @@ class ProgramLayer:
     hw_k: int = 0                  # rows of the weight matrix the array runs (activation-memory order)
     rows_per_sample: int = 1       # GEMM rows (M) per sample: the stored grid's pixels for a conv
     in_words: int = 0              # activation-memory words of one sample's input
-    row_stride: int = 0            # the descriptor's KG field: words between consecutive GEMM rows
+    row_stride: int = 0            # the descriptor's KG field: words between consecutive GEMM rows (pixels / samples)
     dense_steps: int = 0           # weight steps of the same layer packed densely
 
     @property
@@ -388,6 +420,7 @@ class PoolLayer:
     act_signed: bool
     output_type: FixedType
     in_words: int
+    pixel_words: int               # words per stored pixel of its input
     kind: str = "maxpool2d"
     sparse: bool = False
     steps: tuple[int, ...] = ()
@@ -399,8 +432,9 @@ class PoolLayer:
     def descriptor(self, spec: AccelSpec, samples: int, a_base: int, wb_base: int) -> golden.PoolDescriptor:
         g, out = self.grid, self.out_grid()
         cg = g.groups(spec.lanes)
+        kg = self.pixel_words
         return golden.PoolDescriptor(samples, cg, out.h, out.w, self.pool[0], self.pool[1], a_base, wb_base,
-                                     g.ws * cg, g.hs * g.ws * cg, self.act_signed, last=False)
+                                     g.ws * kg, g.hs * g.ws * kg, self.act_signed, last=False, pixel_stride=kg)
 
     def cycles(self, spec: AccelSpec, samples: int) -> int:
         out = self.out_grid()
@@ -460,11 +494,7 @@ class Program:
 
     # ---- memory placement for a chunk of m samples (inputs of layer i at a_base(i))
     def a_bases(self, m: int) -> list[int]:
-        bases, at = [], 0
-        for layer in self.layers:
-            bases.append(at)
-            at += m * layer.in_words
-        return bases
+        return a_bases(self.spec, [layer.in_words for layer in self.layers], m)[0]
 
     def o_bases(self, m: int) -> list[int]:
         """Only the last layer keeps its results in the output memory (the others write them back only)."""
@@ -572,14 +602,14 @@ def compile_model(nodes: list[Node], spec: AccelSpec, *, sparse: bool | None = N
     _check_chain(spec, plans)
     layers: list = []
     w_at = b_at = 0
-    for plan in plans:
+    for plan, row_words in zip(plans, _row_words(spec, plans)):
         in_t = plan.input_type
+        in_words = _in_words(plan, row_words)
         if isinstance(plan, PoolPlan):
             if in_t.width > spec.act_bits:
                 raise CodesignError(f"maxpool2d layer {plan.name!r}: input type {in_t} needs act_bits >= {in_t.width}, "
                                     f"the build has act_bits={spec.act_bits}")
-            layers.append(PoolLayer(plan.name, plan.pool, plan.grid, in_t.signed, plan.output_type,
-                                    _in_words(spec, plan)))
+            layers.append(PoolLayer(plan.name, plan.pool, plan.grid, in_t.signed, plan.output_type, in_words, row_words))
             continue
         where = f"{plan.kind} layer {plan.name!r}"
         if in_t.width > spec.act_bits:
@@ -593,7 +623,7 @@ def compile_model(nodes: list[Node], spec: AccelSpec, *, sparse: bool | None = N
         if not _fits_accumulator(spec, plan, in_t.signed):
             raise CodesignError(f"{where}: K={plan.k} products, the aligned bias or the {plan.out_bits}-bit output do "
                                 f"not fit acc_bits={spec.acc_bits} (allowed K: 1..{spec.max_depth(in_t.signed)})")
-        weights, offsets = hw_weights(spec, plan)
+        weights, offsets = hw_weights(spec, plan, row_words)
         try:
             dense_pack = golden.pack_weights(spec, weights, skip_zeros=False, offsets=offsets)
             if sparse is False:
@@ -604,12 +634,12 @@ def compile_model(nodes: list[Node], spec: AccelSpec, *, sparse: bool | None = N
                 packed = compressed if is_sparse else dense_pack
         except CodesignError as exc:
             raise CodesignError(f"{where}: {exc}") from None
-        row_stride = plan.grid.groups(spec.lanes) if plan.kind == "conv2d" else ceil_div(weights.shape[0], spec.lanes)
+        row_stride = row_words if plan.kind == "conv2d" else in_words
         layers.append(ProgramLayer(plan.name, plan.k, plan.n, is_sparse, packed, plan.weights, plan.bias,
                                    plan.bias_shift, plan.shift, plan.rounding, plan.out_bits, plan.out_signed,
                                    plan.relu, in_t.signed, w_at, b_at, plan.output_type, plan.kind, plan.grid,
                                    plan.kernel_hw, int(weights.shape[0]), _rows_per_sample(plan),
-                                   _in_words(spec, plan), row_stride, sum(dense_pack.steps())))
+                                   in_words, row_stride, sum(dense_pack.steps())))
         w_at += len(packed.words)
         b_at += ceil_div(plan.n, spec.cols)
     for name, used, depth in (("weight", w_at, spec.wmem_depth), ("bias", b_at, spec.bmem_depth),
@@ -618,9 +648,12 @@ def compile_model(nodes: list[Node], spec: AccelSpec, *, sparse: bool | None = N
             raise CodesignError(f"the program needs {used} {name} memory words, more than wmem/bmem/dmem depth "
                                 f"{depth} of this build (layers {[p.name for p in plans]})")
     # the largest chunk the activation and output memories hold
-    per_sample_a = sum(layer.in_words for layer in layers)
+    in_words = [layer.in_words for layer in layers]
+    per_sample_a = a_bases(spec, in_words, 1)[1]
     per_sample_o = layers[-1].rows_per_sample * ceil_div(layers[-1].n, spec.cols)   # only the last is kept
-    max_batch = min(1024, spec.amem_depth // per_sample_a, spec.omem_depth // per_sample_o)
+    max_batch = min(1024, spec.amem_depth // sum(in_words), spec.omem_depth // per_sample_o)
+    while max_batch > 0 and a_bases(spec, in_words, max_batch)[1] > spec.amem_depth:   # bases start on rows
+        max_batch -= 1
     if max_batch < 1:
         raise CodesignError(f"one sample needs {per_sample_a} activation / {per_sample_o} output "
                             f"memory words; the build has amem_depth={spec.amem_depth}, omem_depth={spec.omem_depth}")

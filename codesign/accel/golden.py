@@ -12,8 +12,10 @@ the exact cycle count (``layer_cycles``, ``pool_cycles``). The arithmetic is ``c
 
 Conv2D runs as the same GEMM with im2col done by address generation: every array row reads its own
 activation bank at ``a_base + m*KG + offset``, where for a conv m is a pixel of the stored grid, KG
-the groups per pixel and ``offset = (kh*W + kw)*CG + cg`` comes with the weight step
-(``conv_offsets``, ``pack_weights(offsets=...)``). MaxPooling2D is its own descriptor
+the words per pixel and ``offset = (kh*W + kw)*KG + cg`` comes with the weight step
+(``conv_offsets``, ``pack_weights(offsets=...)``). A layer's results written back into the activation
+memory take whole column tiles per output row (``AccelSpec.writeback_stride``), so the next layer's
+KG can be more than its channel groups. MaxPooling2D is its own descriptor
 (``PoolDescriptor``) run by ``rtl/accel_pool.sv``.
 """
 
@@ -284,14 +286,17 @@ def run_layer(spec: AccelSpec, layer: Layer, packed: PackedWeights | None = None
 
 # ---------------------------------------------------------------- memory images and commands
 
-def activation_words(spec: AccelSpec, inputs: np.ndarray) -> list[int]:
+def activation_words(spec: AccelSpec, inputs: np.ndarray, stride: int | None = None) -> list[int]:
     """Activation-memory words (every bank holds the same): word m*KG + g holds A[m, g*M + l] at bits
-    l * ACT_BITS (M = SPARSE_M lanes, zero past K). A feature map (B, H, W, C) is stored pixel-major:
-    pass it as (B*H*W, C), so pixel (n, y, x) group cg is word ((n*H + y)*W + x)*CG + cg."""
+    l * ACT_BITS (M = SPARSE_M lanes, zero past K); KG = ``stride`` (default ceil(K / M)), the words
+    past ceil(K / M) zero. A feature map (B, H, W, C) is stored pixel-major: pass it as (B*H*W, C),
+    so pixel (n, y, x) group cg is word ((n*H + y)*W + x)*KG + cg."""
     a = np.asarray(inputs, dtype=np.int64)
     m, k = a.shape
     lanes = spec.lanes
-    kg = ceil_div(k, lanes)
+    kg = ceil_div(k, lanes) if stride is None else stride
+    if kg * lanes < k:
+        raise CodesignError(f"an activation row stride of {kg} words holds {kg * lanes} of the {k} activations per row")
     padded = np.zeros((m, kg * lanes), dtype=np.int64)
     padded[:, :k] = a & ((1 << spec.act_bits) - 1)
     shifts = np.arange(lanes, dtype=object) * spec.act_bits
@@ -355,7 +360,7 @@ class Descriptor:
     stream_out: bool = True
     last: bool = True
     write_back: int | None = None   # activation-memory address the results are also written to
-    kg_out: int = 0                 # the results' K groups as the next layer's input: ceil(N / SPARSE_M)
+    kg_out: int = 0                 # words between written-back result rows: AccelSpec.writeback_stride(N)
     keep_outputs: bool = True       # False: results only written back, not stored in OMEM (flag 23 no_omem)
 
     def __post_init__(self) -> None:
@@ -363,21 +368,31 @@ class Descriptor:
             raise CodesignError("a descriptor that does not keep its results in the output memory must write them "
                                 "back and cannot stream them out")
 
+    def check_write_back(self, spec: AccelSpec) -> None:
+        """accel_amem writes whole rows of ``amem_write_words`` words: a write-back starts on a row."""
+        words = spec.amem_write_words
+        if self.write_back is not None and self.write_back % words:
+            raise CodesignError(f"write-back address {self.write_back} is not a multiple of {words}: results are "
+                                f"written back in whole activation-memory rows of {words} words")
+
     @classmethod
     def for_layer(cls, spec: AccelSpec, layer: Layer, bases: Bases = Bases(), stream_out: bool = True,
                   last: bool = True, write_back: int | None = None, *, m: int | None = None,
                   row_stride: int | None = None, keep_outputs: bool = True) -> Descriptor:
         """A dense layer's descriptor; for a conv, ``m`` = pixels of the stored grid (B*H*W) and
-        ``row_stride`` = groups per pixel (CG): the KG field is the activation-memory stride between rows."""
+        ``row_stride`` = words per pixel: the KG field is the activation-memory stride between rows
+        (default ceil(K / SPARSE_M); a layer reading written-back results: ``writeback_stride``)."""
         mt, nt, kg = tile_counts(spec, layer)
         if m is not None:
             mt = ceil_div(m, spec.rows)
         for name, value in (("M", m if m is not None else layer.m), ("MT", mt), ("row stride", row_stride or kg)):
             if not 1 <= value <= 65535:
                 raise CodesignError(f"descriptor field {name}={value} is outside the allowed range 1..65535")
-        return cls(layer.m if m is None else m, layer.n, mt, nt, kg if row_stride is None else row_stride, bases,
+        desc = cls(layer.m if m is None else m, layer.n, mt, nt, kg if row_stride is None else row_stride, bases,
                    layer.shift, layer.rounding, layer.out_bits, layer.out_signed, layer.relu, layer.act_signed,
-                   stream_out, last, write_back, ceil_div(layer.n, spec.lanes), keep_outputs)
+                   stream_out, last, write_back, spec.writeback_stride(layer.n), keep_outputs)
+        desc.check_write_back(spec)
+        return desc
 
     def fields(self) -> list[int]:
         flags = (int(self.relu) | int(self.out_signed) << 1 | int(self.act_signed) << 2
@@ -398,11 +413,14 @@ class Descriptor:
 
 # ---------------------------------------------------------------- Conv2D and MaxPooling2D
 
-def conv_offsets(spec: AccelSpec, kernel_h: int, kernel_w: int, channels: int, stored_w: int) -> list[int]:
+def conv_offsets(spec: AccelSpec, kernel_h: int, kernel_w: int, channels: int, stored_w: int,
+                 pixel_words: int | None = None) -> list[int]:
     """Activation address offset of each K group (kh, kw, cg) of a conv relative to its output pixel's
-    word: (kh * W + kw) * CG + cg, W the stored grid's width, CG = ceil(channels / SPARSE_M)."""
+    word: (kh * W + kw) * KG + cg, W the stored grid's width, KG the words per pixel (``pixel_words``,
+    default CG = ceil(channels / SPARSE_M))."""
     cg = ceil_div(channels, spec.lanes)
-    return [(i * stored_w + j) * cg + c for i in range(kernel_h) for j in range(kernel_w) for c in range(cg)]
+    kg = cg if pixel_words is None else pixel_words
+    return [(i * stored_w + j) * kg + c for i in range(kernel_h) for j in range(kernel_w) for c in range(cg)]
 
 
 def conv_weights(spec: AccelSpec, kernel: np.ndarray) -> np.ndarray:
@@ -436,8 +454,9 @@ def maxpool(x: np.ndarray, pool_h: int, pool_w: int) -> np.ndarray:
 @dataclass(frozen=True)
 class PoolDescriptor:
     """A max-pooling descriptor (rtl/accel_pool.sv): reads the window words of a stored grid of ``b``
-    images (``row_stride`` = W*CG and ``img_stride`` = H*W*CG words) from ``a_base`` and writes the
-    compact out_h x out_w grid from ``wb_base``."""
+    images (``pixel_stride`` = KG words per pixel, default CG; ``row_stride`` = W*KG and ``img_stride``
+    = H*W*KG words) from ``a_base`` and writes the compact out_h x out_w grid (CG words per pixel)
+    from ``wb_base``."""
 
     b: int
     cg: int
@@ -451,8 +470,16 @@ class PoolDescriptor:
     img_stride: int
     act_signed: bool = True
     last: bool = False
+    pixel_stride: int | None = None
+
+    @property
+    def pixel_words(self) -> int:
+        return self.cg if self.pixel_stride is None else self.pixel_stride
 
     def __post_init__(self) -> None:
+        if self.pixel_words < self.cg:
+            raise CodesignError(f"pool descriptor pixel_stride={self.pixel_words} is less than its cg={self.cg} "
+                                f"channel groups per pixel (allowed: >= cg)")
         for name, value, hi in (("b", self.b, 65535), ("cg", self.cg, 65535), ("out_h", self.out_h, 65535),
                                 ("out_w", self.out_w, 65535), ("pool_h", self.pool_h, 255), ("pool_w", self.pool_w, 255)):
             if not 1 <= value <= hi:
@@ -481,9 +508,9 @@ class PoolDescriptor:
             self.b | self.cg << 16,
             self.out_h | self.out_w << 16,
             self.pool_h | self.pool_w << 8 | flags << 16,
-            0,
+            self.pixel_words,
             self.a_base, self.row_stride, self.img_stride, self.pool_h * self.row_stride,
-            self.wb_base, self.pool_w * self.cg,
+            self.wb_base, self.pool_w * self.pixel_words,
         ]
 
     def word(self) -> int:
@@ -516,11 +543,12 @@ class LayerImage:
 
 def layer_image(spec: AccelSpec, layer: Layer, bases: Bases = Bases(), packed: PackedWeights | None = None,
                 stream_out: bool = True, descriptor_index: int = 0, last: bool = True,
-                write_back: int | None = None, load_inputs: bool = True) -> LayerImage:
+                write_back: int | None = None, load_inputs: bool = True, row_stride: int | None = None) -> LayerImage:
     """Load commands (activations, weights, biases, descriptor) for one layer, checked against
     the memory depths of the build. ``write_back``: also write the results, in the activation
-    layout, to this activation-memory address (the next layer's ``bases.a``); ``load_inputs=False``
-    when the inputs are already there (written back by the previous layer of a chain)."""
+    layout, to this activation-memory address (the next layer's ``bases.a``, with ``row_stride`` =
+    ``spec.writeback_stride(N)``); ``load_inputs=False`` when the inputs are already there (written
+    back by the previous layer of a chain). ``row_stride``: activation words per input row."""
     packed = packed or pack_weights(spec, layer.weights)
     expected = run_layer(spec, layer, packed, write_back is not None)
     if write_back is not None:
@@ -529,19 +557,21 @@ def layer_image(spec: AccelSpec, layer: Layer, bases: Bases = Bases(), packed: P
             raise CodesignError(f"results written back as activations need out_bits={layer.out_bits} "
                                 f"in the allowed range 1..{spec.act_bits} (act_bits)")
     _, nt, _ = tile_counts(spec, layer)
-    a_words = activation_words(spec, layer.inputs)
+    a_words = activation_words(spec, layer.inputs, row_stride)
     b_words = bias_words(spec, layer.bias, layer.n, layer.bias_shift)
     for name, base, count, depth in (("activation", bases.a, len(a_words), spec.amem_depth),
                                      ("weight", bases.w, len(packed.words), spec.wmem_depth),
                                      ("bias", bases.b, len(b_words), spec.bmem_depth),
                                      ("output", bases.o, layer.m * nt, spec.omem_depth),
                                      ("write-back activation", write_back or 0,
-                                      layer.m * ceil_div(layer.n, spec.lanes) if write_back is not None else 0, spec.amem_depth),
+                                      layer.m * spec.writeback_stride(layer.n) if write_back is not None else 0,
+                                      spec.amem_depth),
                                      ("descriptor", descriptor_index, 1, spec.dmem_depth)):
         if base + count > depth:
             raise CodesignError(f"the layer needs {name} memory words {base}..{base + count - 1}, "
                                 f"outside the allowed range 0..{depth - 1} of this build")
-    desc = Descriptor.for_layer(spec, layer, bases, stream_out=stream_out, last=last, write_back=write_back)
+    desc = Descriptor.for_layer(spec, layer, bases, stream_out=stream_out, last=last, write_back=write_back,
+                                row_stride=row_stride)
     beats = ((load_command(TARGET_ACTIVATIONS, bases.a, a_words, spec.amem_width) if load_inputs else [])
              + load_command(TARGET_WEIGHTS, bases.w, list(packed.words), spec.wmem_width)
              + load_command(TARGET_BIASES, bases.b, b_words, spec.bmem_width)

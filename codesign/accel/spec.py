@@ -46,6 +46,9 @@ class AccelSpec:
             _check(name, depth, 2, MAX_DEPTH)
             if depth & (depth - 1):
                 raise CodesignError(f"accelerator parameter {name}={depth} must be a power of two (2..{MAX_DEPTH})")
+        if self.amem_depth < 2 * self.amem_write_words:
+            raise CodesignError(f"accelerator parameter amem_depth={self.amem_depth} must hold at least two rows of "
+                                f"{self.amem_write_words} activation words (allowed: {2 * self.amem_write_words}..{MAX_DEPTH})")
 
     # ---- derived widths (the localparams of accel_top) ----
     @property
@@ -84,11 +87,27 @@ class AccelSpec:
         """Activation words one output tile writes back (COLS / SPARSE_M groups)."""
         return max(1, self.cols // self.lanes)
 
+    @property
+    def amem_write_words(self) -> int:
+        """Words of one activation-memory row (accel_amem's write width): writeback_words rounded up
+        to a power of two. A layer's write-back starts every output row at the start of a row."""
+        return 1 << (self.writeback_words - 1).bit_length()
+
+    def writeback_stride(self, n: int) -> int:
+        """Activation words between consecutive written-back output rows of an N-column layer: whole
+        column tiles (ceil(N / COLS) * COLS / SPARSE_M), so every write-back is one aligned row."""
+        return -(-n // self.cols) * self.writeback_words
+
     def check_writeback(self) -> None:
-        """Writing results back into the activation memory needs whole groups per output tile."""
+        """Writing results back into the activation memory needs whole groups per output tile, and
+        output tiles that fill activation-memory rows."""
         if self.cols % self.lanes:
             raise CodesignError(f"writing results back to the activation memory needs cols={self.cols} to be a multiple "
                                 f"of the group size {self.lanes}")
+        if self.writeback_words != self.amem_write_words:
+            raise CodesignError(f"writing results back to the activation memory needs cols / {self.lanes} = "
+                                f"{self.writeback_words} words per output row to be a power of two "
+                                f"(cols={self.cols}; allowed: {self.lanes} * 2^k)")
 
     def parameters(self) -> dict[str, int]:
         """Verilog parameters of accel_top."""

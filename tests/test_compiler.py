@@ -269,6 +269,28 @@ def test_digits_cnn_shapes_and_cycles():
     np.testing.assert_array_equal(program.golden(nodes[0].output_type.to_codes(x))[0], reference.run(nodes, x))
 
 
+def test_written_back_rows_fill_activation_memory_rows():
+    """On a dense-only 8-column build the activation memory is written in rows of 8 words: a layer's
+    written-back pixel or sample takes whole column tiles from a row's start (a 5-filter conv's
+    pixels are 8 words apart, a 10-unit dense layer's samples 16), the pool reads that layout and
+    writes a compact one (5 words per pixel)."""
+    rng = np.random.default_rng(11)
+    nodes = cnn_nodes(rng, (6, 6), 1, FixedType(8, 1, False), [(3, 3, 5)], (2, 2), [10, 3])
+    spec = choose_spec(nodes, 4, 8, sparse=False)
+    program = compile_model(nodes, spec)
+    conv, pool, fc1, out = program.layers
+    assert spec.amem_write_words == 8
+    assert (pool.pixel_words, pool.in_words, fc1.row_stride, out.row_stride) == (8, 6 * 6 * 8, 2 * 2 * 5, 16)
+    bases = program.a_bases(3)
+    assert all(b % 8 == 0 for b in bases)
+    descs = program.descriptors(3)
+    assert (descs[0].write_back, descs[0].kg_out) == (bases[1], 8)
+    assert (descs[1].pixel_words, descs[1].row_stride, descs[1].fields()[9]) == (8, 6 * 8, 2 * 8)
+    assert (descs[2].write_back, descs[2].kg_out, descs[3].kg) == (bases[3], 16, 16)
+    x = random_input(rng, nodes, 7)
+    np.testing.assert_array_equal(program.golden(nodes[0].output_type.to_codes(x))[0], reference.run(nodes, x))
+
+
 def test_unsupported_cnns_are_refused_by_name():
     t = FixedType(8, 1, False)
     rng = np.random.default_rng(2)

@@ -58,10 +58,6 @@ class Grid:
     def groups(self, lanes: int) -> int:
         return ceil_div(self.c, lanes)
 
-    def words(self, lanes: int) -> int:
-        """Activation-memory words of one image."""
-        return self.hs * self.ws * self.groups(lanes)
-
 
 @dataclass(frozen=True)
 class LayerPlan:

@@ -83,7 +83,8 @@ module accel_ctrl #(
 
     // Descriptor fields.
     logic [15:0] m_rows, n_cols, nt_count, kg;
-    logic [15:0] mt_count, mt_last;            // row tiles MT, and MT - 1
+    logic [15:0] mt_count;                     // row tiles MT
+    logic mt_one;                              // MT == 1
     logic hdr_first;                           // the descriptor's first column tile header
     logic stream_out, last_desc, to_amem, no_omem;
     logic [AA-1:0] a_base;
@@ -106,11 +107,12 @@ module accel_ctrl #(
     logic [WA-1:0] wp, w_origin;
     logic [WA-1:0] wp_p1, wp_p1_mrows;         // wp + 1 and wp + 1 - ROWS, registered every cycle
     logic [WA-1:0] wp_c;                       // wp's copy beside those two adders (wp fans out far)
-    logic [15:0] pad, k, k_last, mt, nt;
+    logic [15:0] pad, k, mt, nt;
     // Loop ends kept in registers (set when the counter steps onto its last value), so the issue
     // loop's updates depend on flip-flops only: k == k_last, mt == MT-1, nt == NT-1.
     logic k_end, mt_end, nt_end;
-    logic [15:0] k_last_m1, nt_last_m1;        // k_last - 1, NT - 2
+    logic [15:0] k_last_m1, nt_last_m1;        // k_last - 1, NT - 2 (k_last = max(S, ROWS) - 1)
+    logic k_last_0;                            // k_last == 0 (only with ROWS == 1)
     // Read addresses of the weight and bias memories, kept in registers (no adder in front of a
     // block RAM's address): w_raddr = wp in HDR, w_origin + k while issuing; b_raddr = b_base + the column tile at the PPU input.
     logic [WA-1:0] w_raddr;
@@ -176,7 +178,7 @@ module accel_ctrl #(
     // comparator drives a wide multiplexer.
     logic [15:0] g_hdr;
     logic g_gt_rows;                           // S > ROWS
-    logic [15:0] g_m1, g_m2, g_pad;            // S - 1, S - 2, ROWS - S
+    logic [15:0] g_m2, g_pad;                  // S - 2, ROWS - S
     logic [WA-1:0] wp_next, w_after_pad;       // wp + 1 + S, wp + 1 + S - ROWS
     wire [WA-1:0] w_first = g_gt_rows ? wp_p1 : w_after_pad;   // the tile's first step read
 
@@ -216,7 +218,7 @@ module accel_ctrl #(
     wire nt_out_eq = (ROWS == 1) ? nt_out == nt_last_m1 : nt_out_eq_q;
     // The output-row flags after this row (used when a row leaves the PPUs).
     wire i_out_last_next = (ROWS == 1) || (!i_out_last && i_out == 16'(ROWS - 2));
-    wire mt_out_last_next = i_out_last ? (mt_out_last ? mt_last == 16'd0 : mt_out_eq) : mt_out_last;
+    wire mt_out_last_next = i_out_last ? (mt_out_last ? mt_one : mt_out_eq) : mt_out_last;
     // m_ok of the next row (m_out + 1 < M), so a row-valid step only moves it along.
     logic m_ok_next;
     logic [15:0] m_rows_m2;        // M - 2 (used only when M > 1)
@@ -229,12 +231,14 @@ module accel_ctrl #(
     // has been stable for a cycle when it is taken, so those updates are multiplexers, not adds
     // or compares behind the loop-end decode. ROWS == 1 computes them in place.
     logic [15:0] nt_p1_q, mt_p1_q, mt_in_p1_q, mt_out_p1_q;
+    logic [BA-1:0] b_raddr_p1_q;
     logic nt_eq_q, mt_eq_q;
     logic [AA-1:0] aoff_next_q;
     wire [15:0] nt_p1 = (ROWS == 1) ? nt + 16'd1 : nt_p1_q;
     wire [15:0] mt_p1 = (ROWS == 1) ? mt + 16'd1 : mt_p1_q;
     wire [15:0] mt_in_p1 = (ROWS == 1) ? mt_in + 16'd1 : mt_in_p1_q;
     wire [15:0] mt_out_p1 = (ROWS == 1) ? mt_out + 16'd1 : mt_out_p1_q;
+    wire [BA-1:0] b_raddr_p1 = (ROWS == 1) ? b_raddr + 1'b1 : b_raddr_p1_q;
     wire nt_eq = (ROWS == 1) ? nt == nt_last_m1 : nt_eq_q;
     wire mt_eq = (ROWS == 1) ? mt == mt_last_m1 : mt_eq_q;
     wire [AA-1:0] aoff_next = (ROWS == 1) ? aoff + tile_stride : aoff_next_q;
@@ -299,6 +303,7 @@ module accel_ctrl #(
         mt_p1_q <= mt + 16'd1;
         mt_in_p1_q <= mt_in + 16'd1;
         mt_out_p1_q <= mt_out + 16'd1;
+        b_raddr_p1_q <= b_raddr + 1'b1;
         nt_eq_q <= nt == nt_last_m1;
         mt_eq_q <= mt == mt_last_m1;
         aoff_next_q <= aoff + tile_stride;
@@ -313,7 +318,7 @@ module accel_ctrl #(
         if (rst) begin
             state <= IDLE;
             {m_rows, n_cols, nt_count, kg} <= '0;
-            {mt_count, mt_last} <= '0;
+            {mt_count, mt_one} <= '0;
             hdr_first <= 1'b0;
             {stream_out, last_desc, act_signed, relu, out_signed, to_amem, no_omem} <= '0;
             kg_out <= '0;
@@ -330,7 +335,7 @@ module accel_ctrl #(
             didx <= '0;
             wp <= '0;
             w_origin <= '0;
-            {pad, k, k_last, mt, nt, k_last_m1, nt_last_m1} <= '0;
+            {pad, k, k_last_0, mt, nt, k_last_m1, nt_last_m1} <= '0;
             {k_end, mt_end, nt_end} <= '0;
             w_raddr <= '0;
             b_raddr <= '0;
@@ -339,7 +344,7 @@ module accel_ctrl #(
             {aoff0, aoff1} <= '0;
             for (int i = 0; i < ROWS; i++) row_base[i] <= '0;
             g_gt_rows <= 1'b0;
-            {g_m1, g_m2, g_pad} <= '0;
+            {g_m2, g_pad} <= '0;
             {wp_next, w_after_pad} <= '0;
             wq <= '0;
             amem_raddr <= '0;
@@ -430,7 +435,7 @@ module accel_ctrl #(
                         nt_out_last <= nt_count == 16'd1;
                         nt_end <= nt_count == 16'd1;
                         nt_last_m1 <= nt_count - 16'd2;
-                        mt_last <= mt_count - 16'd1;
+                        mt_one <= mt_count == 16'd1;
                         mt_in_last <= mt_count == 16'd1;
                         mt_out_last <= mt_count == 16'd1;
                         out_tile_end <= tile_end_first;
@@ -445,7 +450,7 @@ module accel_ctrl #(
                 HDRQ: state <= HDRD;
                 HDRD: state <= HDRS;
                 HDRS: begin
-                    k_last <= g_gt_rows ? g_m1 : 16'(ROWS - 1);
+                    k_last_0 <= !g_gt_rows && ROWS == 1;
                     k_last_m1 <= g_gt_rows ? g_m2 : 16'(ROWS - 2);
                     k_end <= !g_gt_rows && ROWS == 1;
                     pad <= g_gt_rows ? 16'd0 : g_pad;
@@ -454,7 +459,7 @@ module accel_ctrl #(
                     w_raddr <= w_first;
                     k <= '0;
                     mt <= '0;
-                    mt_end <= mt_last == 16'd0;
+                    mt_end <= mt_one;
                     aoff <= a_base;
                     state <= ISSUE;
                 end
@@ -495,7 +500,6 @@ module accel_ctrl #(
             // cycles after wq first holds the header (no state decode in front of them).
             g_hdr <= g_field;
             g_gt_rows <= g_hdr > 16'(ROWS);
-            g_m1 <= g_hdr - 16'd1;
             g_m2 <= g_hdr - 16'd2;
             g_pad <= 16'(ROWS) - g_hdr;
             wp_next <= wp_p1 + WA'(g_hdr);
@@ -524,7 +528,7 @@ module accel_ctrl #(
             // The issue loop (state ISSUE, one kept copy of it per group of registers).
             if (iss_k) begin
                 k <= k_end ? '0 : k + 16'd1;
-                k_end <= k_end ? k_last == 16'd0 : k == k_last_m1;
+                k_end <= k_end ? k_last_0 : k == k_last_m1;
             end
             // the tile's first step again or the next header after a pass, else the next step
             if (iss_w) w_raddr <= k_end ? w_restart : w_raddr + 1'b1;
@@ -551,8 +555,8 @@ module accel_ctrl #(
                     i_in <= '0;
                     if (mt_in_last) begin
                         mt_in <= '0;
-                        mt_in_last <= mt_last == 16'd0;
-                        b_raddr <= b_raddr + 1'b1;   // next tile's bias is read in the header gap
+                        mt_in_last <= mt_one;
+                        b_raddr <= b_raddr_p1;   // next tile's bias is read in the header gap
                     end else begin
                         mt_in <= mt_in_p1;
                         mt_in_last <= mt_in_eq;

@@ -49,7 +49,7 @@ module accel_pool #(
     logic [7:0] psz_h_m3, psz_w_m3;
     logic [15:0] cg_m3, pwo_m3, pho_m3, n_m3;
     logic [AA-1:0] row_stride, img_stride, row_block, col_block, cg_step;
-    logic [AA-1:0] base_n, base_r, base_p, base_c, off_r, off_c, out_ptr;
+    logic [AA-1:0] base_n, base_r, base_p, base_c, off_r, off, out_ptr;   // off: the window offset (dy, dx)
 
     // The descriptor is registered as it arrives (desc_q), then once more (d), beside the decodes
     // the loop state needs at start (max == 1, max == 2 per level), registered from desc_q: the
@@ -107,8 +107,9 @@ module accel_pool #(
         end
     end
 
-    // The read address is registered (no adder in front of the RAM's address pins).
-    always_ff @(posedge clk) raddr <= base_c + off_r + off_c;
+    // The read address is registered (no adder in front of the RAM's address pins), one add from
+    // the window's base and its offset (kept whole: off_r + the column offset).
+    always_ff @(posedge clk) raddr <= base_c + off;
 
     logic first_x, first_y;   // dx == 0, dy == 0
     wire win_first = first_x && first_y;
@@ -168,7 +169,7 @@ module accel_pool #(
             {step, lower, last, pen, one, two, first_x, first_y} <= '0;
             {psz_h_m3, psz_w_m3, cg_m3, pwo_m3, pho_m3, n_m3} <= '0;
             {row_stride, img_stride, row_block, col_block, cg_step} <= '0;
-            {off_r, off_c, out_ptr} <= '0;
+            {off_r, off, out_ptr} <= '0;
             {va, firsta, lasta, fina, v2, first2, last2, fin2, fin3, we} <= '0;
             rd_q <= '0;
             acc <= '0;
@@ -196,8 +197,8 @@ module accel_pool #(
                 out_ptr <= d[256 +: AA];
                 {n, cg, ph, pw} <= '0;
                 {dy, dx} <= '0;
-                {off_r, off_c} <= '0;
-            end else if (|step) begin
+                {off_r, off} <= '0;
+            end else if (active) begin   // = |step (one level steps per read until the final one), a flip-flop
                 last <= last_next;
                 pen <= pen_next;
                 lower <= ~all_last_next;
@@ -207,7 +208,7 @@ module accel_pool #(
                 first_x <= !step[X];
                 if (!step[X]) first_y <= !step[Y];
                 dx <= step[X] ? dx + 8'd1 : '0;
-                off_c <= step[X] ? off_c + cg_step : '0;
+                off <= step[X] ? off + cg_step : step[Y] ? off_r + row_stride : '0;
                 if (!step[X]) begin
                     dy <= step[Y] ? dy + 8'd1 : '0;
                     off_r <= step[Y] ? off_r + row_stride : '0;

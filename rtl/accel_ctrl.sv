@@ -109,13 +109,20 @@ module accel_ctrl #(
     logic [WA-1:0] wp_c;                       // wp's copy beside those two adders (wp fans out far)
     logic [15:0] pad, k, mt, nt;
     // Loop ends kept in registers (set when the counter steps onto its last value), so the issue
-    // loop's updates depend on flip-flops only: k == k_last, mt == MT-1, nt == NT-1.
-    logic k_end, mt_end, nt_end;
-    logic [15:0] k_last_m1, nt_last_m1;        // k_last - 1, NT - 2 (k_last = max(S, ROWS) - 1)
-    logic k_last_0;                            // k_last == 0 (only with ROWS == 1)
+    // loop's updates depend on flip-flops only: k == k_last, mt == MT-1, nt == NT-1. k_end is the
+    // sign of a down counter (k_last - 1 - k), not a compare of k (k_last = max(S, ROWS) - 1):
+    // the compare was late on three of the 227777d / adba9f9 placements.
+    logic mt_end, nt_end;
+    logic signed [16:0] k_rem, k_last_m1;      // k_last - 1 - k, k_last - 1
+    wire k_end = k_rem[16];
+    logic [15:0] nt_last_m1;                   // NT - 2
     // Read addresses of the weight and bias memories, kept in registers (no adder in front of a
     // block RAM's address): w_raddr = wp in HDR, w_origin + k while issuing; b_raddr = b_base + the column tile at the PPU input.
+    // w_raddr steps by one per issued step; what else it takes (the restart at a pass's end, the
+    // tile's first step in HDRS, w_base in DWAIT) is chosen from registers beside the adder
+    // (w_hold), so the adder feeds one LUT (its increment was the worst path of adba9f9, seed 1).
     logic [WA-1:0] w_raddr;
+    wire [WA-1:0] w_hold;
     // The weight address after a pass (k_end): the next column tile's header after the last row
     // tile, else the tile's first step again. Registered every cycle: with ROWS >= 2 its inputs
     // (set in HDRS and at a pass's end) are stable a cycle before the next k_end, so the address
@@ -309,6 +316,14 @@ module accel_ctrl #(
         aoff_next_q <= aoff + tile_stride;
     end
 
+    // The weight address: the tile's first step again or the next header after a pass, the next
+    // step while issuing (iss_w is clear in DWAIT and HDRS).
+    assign w_hold = iss_w ? w_restart : (state == HDRS) ? w_first : (state == DWAIT) ? d5[WA-1:0] : w_raddr;
+    always_ff @(posedge clk) begin
+        if (rst) w_raddr <= '0;
+        else w_raddr <= (iss_w && !k_end) ? w_raddr + 1'b1 : w_hold;
+    end
+
     for (genvar i = 0; i < ROWS; i++) begin : g_group_copy
         (* keep *)
         always_ff @(posedge clk) g_row[i] <= AA'(g_field);
@@ -335,9 +350,8 @@ module accel_ctrl #(
             didx <= '0;
             wp <= '0;
             w_origin <= '0;
-            {pad, k, k_last_0, mt, nt, k_last_m1, nt_last_m1} <= '0;
-            {k_end, mt_end, nt_end} <= '0;
-            w_raddr <= '0;
+            {pad, k, mt, nt, k_rem, k_last_m1, nt_last_m1} <= '0;
+            {mt_end, nt_end} <= '0;
             b_raddr <= '0;
             aoff <= '0;
             {v0, iss_q, k_end_q, v1, l1, v2, l2, v3, l3} <= '0;
@@ -412,7 +426,6 @@ module accel_ctrl #(
                     b_raddr <= d6[BA-1:0];
                     o_base <= d7[OA-1:0];
                     wp <= d5[WA-1:0];
-                    w_raddr <= d5[WA-1:0];
                     nt <= '0;
                     {i_in, mt_in, i_out, mt_out, nt_out, m_out} <= '0;
                     i_in_last <= ROWS == 1;
@@ -450,13 +463,11 @@ module accel_ctrl #(
                 HDRQ: state <= HDRD;
                 HDRD: state <= HDRS;
                 HDRS: begin
-                    k_last_0 <= !g_gt_rows && ROWS == 1;
-                    k_last_m1 <= g_gt_rows ? g_m2 : 16'(ROWS - 2);
-                    k_end <= !g_gt_rows && ROWS == 1;
+                    k_last_m1 <= g_gt_rows ? 17'(g_m2) : 17'(ROWS - 2);
+                    k_rem <= g_gt_rows ? 17'(g_m2) : 17'(ROWS - 2);   // -1 (k_end) only with ROWS == 1
                     pad <= g_gt_rows ? 16'd0 : g_pad;
                     wp <= wp_next;                     // the next column tile's header
                     w_origin <= w_first;
-                    w_raddr <= w_first;
                     k <= '0;
                     mt <= '0;
                     mt_end <= mt_one;
@@ -528,10 +539,8 @@ module accel_ctrl #(
             // The issue loop (state ISSUE, one kept copy of it per group of registers).
             if (iss_k) begin
                 k <= k_end ? '0 : k + 16'd1;
-                k_end <= k_end ? k_last_0 : k == k_last_m1;
+                k_rem <= k_end ? k_last_m1 : k_rem - 17'sd1;
             end
-            // the tile's first step again or the next header after a pass, else the next step
-            if (iss_w) w_raddr <= k_end ? w_restart : w_raddr + 1'b1;
             if (iss_t && k_end) begin
                 if (!mt_end) begin
                     mt <= mt_p1;

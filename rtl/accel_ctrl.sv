@@ -10,7 +10,8 @@
 // of a dense layer, the groups per pixel CG of a conv: im2col by address generation). Finished
 // rows go through the PPUs (bias row read at b_base + nt) and are written to o_base + m*NT + nt
 // (rows m >= M are dropped; not at all with no_omem) and, with write_back, as activations to wb_base + m*KG_out +
-// nt*COLS/LANES (accel_abuf), a whole row of the activation memory each (KG_out = NT*COLS/LANES). Then, if the descriptor says so, the results are streamed out.
+// nt*COLS/LANES (accel_abuf), a whole row of the activation memory each (KG_out = NT*COLS/LANES).
+// Then, if the descriptor says so, the results are streamed out.
 // A pool descriptor hands the activation memory to accel_pool until it is done. The chain ends at
 // a descriptor flagged last.
 //

@@ -2,8 +2,9 @@
 // Max pooling between layers, on activation-memory words (pool descriptor, docs/ACCELERATOR.md).
 //
 // Input: pixel-major words of a stored grid (image n, row y, column x, channel group cg at
-// a_base + n*IMG + y*ROW + x*KG + cg, KG >= CG words per pixel). For every output word (n, ph, pw, cg), in that order, the
-// PH x PW window words are read on consecutive cycles (one read per cycle, no gaps) and their
+// a_base + n*IMG + y*ROW + x*KG + cg, KG >= CG words per pixel). For every output word
+// (n, ph, pw, cg), in that order, the PH x PW window words are read on consecutive cycles (one
+// read per cycle, no gaps) and their
 // lane-wise maximum (signed or unsigned codes) is written to wb_base, wb_base+1, ... (a compact
 // PHo x PWo grid). It pools the stored activation codes, i.e. exactly what MaxPooling2D sees after
 // the quantized activation. The read address is registered, read data comes AMEM_READ cycles after

@@ -4,9 +4,8 @@
 // Input: pixel-major words of a stored grid (image n, row y, column x, channel group cg at
 // a_base + n*IMG + y*ROW + x*KG + cg, KG >= CG words per pixel). For every output word
 // (n, ph, pw, cg), in that order, the PH x PW window words are read on consecutive cycles (one
-// read per cycle, no gaps) and their
-// lane-wise maximum (signed or unsigned codes) is written to wb_base, wb_base+1, ... (a compact
-// PHo x PWo grid). It pools the stored activation codes, i.e. exactly what MaxPooling2D sees after
+// read per cycle, no gaps) and their lane-wise maximum (signed or unsigned codes) is written to
+// wb_base, wb_base+1, ... (a compact PHo x PWo grid, CG words per pixel). It pools the stored activation codes, i.e. exactly what MaxPooling2D sees after
 // the quantized activation. The read address is registered, read data comes AMEM_READ cycles after
 // it (accel_amem) and is registered before the comparators. The start pulse (a controller flip-flop)
 // is registered as it arrives; the descriptor too, then once more beside the start-time decodes.

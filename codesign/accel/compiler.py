@@ -289,9 +289,10 @@ def a_bases(spec: AccelSpec, in_words: list[int], m: int) -> tuple[list[int], in
     return bases, at
 
 
-def _memory_needs(spec: AccelSpec, plans: list, packed: list[PackedWeights], batch: int) -> dict[str, int]:
+def _memory_needs(spec: AccelSpec, plans: list, row_words: list[int], packed: list[PackedWeights],
+                  batch: int) -> dict[str, int]:
     gemms = [p for p in plans if isinstance(p, LayerPlan)]
-    in_words = [_in_words(p, w) for p, w in zip(plans, _row_words(spec, plans))]
+    in_words = [_in_words(p, w) for p, w in zip(plans, row_words)]
     return {
         "amem_depth": a_bases(spec, in_words, batch)[1],
         "wmem_depth": sum(len(pk.words) for pk in packed),
@@ -332,10 +333,10 @@ def choose_spec(nodes: list[Node], rows: int = 8, cols: int = 8, sparse: bool = 
         raise CodesignError(f"{bad.kind} layer {bad.name!r} (K={bad.k}) cannot run without accumulator overflow on a "
                             f"{weight_bits}-bit x {act_bits}-bit array with acc_bits up to 32")
     _check_chain(spec, plans)
-    row_words = dict(zip((p.name for p in plans), _row_words(spec, plans)))
-    packed = [golden.pack_weights(spec, hw_weights(spec, p, row_words[p.name])[0], skip_zeros=False)   # worst case
-              for p in gemms]
-    needs = _memory_needs(spec, plans, packed, batch)
+    row_words = _row_words(spec, plans)
+    packed = [golden.pack_weights(spec, hw_weights(spec, p, w)[0], skip_zeros=False)   # worst case
+              for p, w in zip(plans, row_words) if isinstance(p, LayerPlan)]
+    needs = _memory_needs(spec, plans, row_words, packed, batch)
     return AccelSpec(rows, cols, weight_bits, act_bits, spec.acc_bits, sparse_m,
                      **{name: _pow2(value) for name, value in needs.items()})
 

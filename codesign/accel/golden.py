@@ -296,7 +296,8 @@ def activation_words(spec: AccelSpec, inputs: np.ndarray, stride: int | None = N
     lanes = spec.lanes
     kg = ceil_div(k, lanes) if stride is None else stride
     if kg * lanes < k:
-        raise CodesignError(f"an activation row stride of {kg} words holds {kg * lanes} of the {k} activations per row")
+        raise CodesignError(f"an activation row stride of {kg} words holds {kg * lanes} of the {k} activations per row "
+                            f"(allowed: >= {ceil_div(k, lanes)} words)")
     padded = np.zeros((m, kg * lanes), dtype=np.int64)
     padded[:, :k] = a & ((1 << spec.act_bits) - 1)
     shifts = np.arange(lanes, dtype=object) * spec.act_bits

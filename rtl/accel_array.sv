@@ -5,10 +5,10 @@
 // One *step* per cycle: a_word carries, for every array row i, a group of LANES activations;
 // w_word carries, for every column j, one weight and the lane index it multiplies. Row i is
 // delayed i cycles and column j is delayed j cycles, so PE(i,j) sees step s at a fixed offset
-// + i + j. The step flagged `step_last` closes an output tile: every PE hands its sum over (as
-// two running totals), the column collects them from its rows (they finish one cycle apart, so at
-// most one PE of a column is valid per cycle while tiles are at least ROWS steps apart) and takes
-// the sum, and column j is delayed
+// + i + j. The step flagged `step_last` closes an output tile: every PE hands over its running
+// total, the column collects them from its rows (they finish one cycle apart, so at most one PE
+// of a column is valid per cycle, and rows arrive in order 0..ROWS-1, while tiles are at least
+// ROWS steps apart) and takes the sum, and column j is delayed
 // COLS-1-j cycles so a whole output row (COLS sums) leaves on out_row in one cycle. Rows of a
 // tile leave in order 0..ROWS-1 on consecutive cycles.
 module accel_array #(
@@ -90,7 +90,6 @@ module accel_array #(
     logic                   last_link[ROWS+1][COLS];
     /* verilator lint_on UNUSEDSIGNAL */
     logic [ACC_BITS-1:0]    res_end  [ROWS][COLS];
-    logic [ACC_BITS-1:0]    res_start[ROWS][COLS];
     logic                   res_v    [ROWS][COLS];
 
     for (genvar i = 0; i < ROWS; i++) begin : g_askew
@@ -119,22 +118,25 @@ module accel_array #(
                 .last_in(last_link[i][j]),
                 .a_out(a_link[i][j+1]), .w_out(w_link[i+1][j]), .idx_out(idx_link[i+1][j]),
                 .last_out(last_link[i+1][j]),
-                .result_end(res_end[i][j]), .result_start(res_start[i][j]), .result_valid(res_v[i][j])
+                .result_end(res_end[i][j]), .result_valid(res_v[i][j])
             );
         end
     end
 
-    // Per column: collect the one valid pair of running totals (a PE's results are zero unless
-    // valid, so an OR does), in two registered levels of at most four inputs per bit: groups of
-    // four rows, then the groups; then the tile's sum, their difference (COLLECT_LATENCY). Then
-    // de-skew.
+    // Per column: collect the one valid running total (a PE's result is zero unless valid, so an
+    // OR does), in two registered levels of at most four inputs per bit: groups of four rows, then
+    // the groups; then the tile's sum, its difference with the same row's total at its previous
+    // tile's end (COLLECT_LATENCY). The rows of a column arrive in order, so the previous totals
+    // are a ROWS-deep shift register that moves on each valid total: its last entry is the
+    // arriving row's. The PE's own total at a tile's start is that same value (its accumulator
+    // holds while bubbles carry zeros, and both are zero after a reset), so no PE keeps it.
+    // Then de-skew.
     localparam int GROUPS = (ROWS + 3) / 4;
     logic [GROUPS-1:0] grp_v [COLS];
     logic [ACC_BITS-1:0] grp_end [COLS][GROUPS];
-    logic [ACC_BITS-1:0] grp_start [COLS][GROUPS];
     logic [COLS-1:0] tot_v, col_v_q;
     logic [ACC_BITS-1:0] tot_end [COLS];
-    logic [ACC_BITS-1:0] tot_start [COLS];
+    logic [ACC_BITS-1:0] prev_end [COLS][ROWS];
     logic [ACC_BITS-1:0] col_q [COLS];
     always_ff @(posedge clk) begin
         if (rst) begin
@@ -142,42 +144,35 @@ module accel_array #(
             col_v_q <= '0;
             for (int j = 0; j < COLS; j++) begin
                 tot_end[j] <= '0;
-                tot_start[j] <= '0;
                 col_q[j] <= '0;
                 grp_v[j] <= '0;
-                for (int g = 0; g < GROUPS; g++) begin
-                    grp_end[j][g] <= '0;
-                    grp_start[j][g] <= '0;
-                end
+                for (int g = 0; g < GROUPS; g++) grp_end[j][g] <= '0;
+                for (int i = 0; i < ROWS; i++) prev_end[j][i] <= '0;
             end
         end else begin
             for (int j = 0; j < COLS; j++) begin
                 logic v;
-                logic [ACC_BITS-1:0] e, s;
+                logic [ACC_BITS-1:0] e;
                 for (int g = 0; g < GROUPS; g++) begin
                     v = 1'b0;
                     e = '0;
-                    s = '0;
                     for (int i = 4 * g; i < 4 * g + 4 && i < ROWS; i++) begin
                         v = v | res_v[i][j];
                         e = e | res_end[i][j];
-                        s = s | res_start[i][j];
                     end
                     grp_v[j][g] <= v;
                     grp_end[j][g] <= e;
-                    grp_start[j][g] <= s;
                 end
                 e = '0;
-                s = '0;
-                for (int g = 0; g < GROUPS; g++) begin
-                    e = e | grp_end[j][g];
-                    s = s | grp_start[j][g];
-                end
+                for (int g = 0; g < GROUPS; g++) e = e | grp_end[j][g];
                 tot_v[j] <= |grp_v[j];
                 tot_end[j] <= e;
-                tot_start[j] <= s;
+                if (tot_v[j]) begin
+                    prev_end[j][0] <= tot_end[j];
+                    for (int i = 1; i < ROWS; i++) prev_end[j][i] <= prev_end[j][i - 1];
+                end
                 col_v_q[j] <= tot_v[j];
-                col_q[j] <= tot_end[j] - tot_start[j];
+                col_q[j] <= tot_end[j] - prev_end[j][ROWS - 1];
             end
         end
     end

@@ -27,8 +27,7 @@ module accel_pe #(
     output logic [WEIGHT_BITS-1:0]      w_out,
     output logic [IDX_BITS-1:0]         idx_out,
     output logic                        last_out,
-    output logic [ACC_BITS-1:0]         result_end,     // the tile's sum is result_end - result_start
-    output logic [ACC_BITS-1:0]         result_start,
+    output logic [ACC_BITS-1:0]         result_end,     // the running total at a tile's end
     output logic                        result_valid
 );
     localparam int AX = ACT_BITS + 1;
@@ -46,20 +45,17 @@ module accel_pe #(
             idx_out <= idx_in;
         end
     end
-    // The tile-end flag, through every stage (last_out, last_op, last_p, last_q, then in three
-    // copies, one per register it steers in stage 6: `restart_base`, the base's enable, and
-    // `hold_end` / `hold_start` for result_end and result_start). It is the same signal in
-    // every PE of an anti-diagonal (i + j), and each stage's copy equals the stage before it one
-    // PE further down: kept, so Yosys does not merge them into one flip-flop that hands over the
-    // sums of PEs rows apart.
-    // The result registers take the flag inverted (`hold_*`, high on every cycle but a tile's
-    // end): their clear is then the flip-flop's own active-high reset input, with no LUT.
-    logic last_op, last_p, last_q, restart_base, hold_end, hold_start;
+    // The tile-end flag, through every stage (last_out, last_op, last_p, last_q, then `hold_end`
+    // for the result register). It is the same signal in every PE of an anti-diagonal (i + j),
+    // and each stage's copy equals the stage before it one PE further down: kept, so Yosys does
+    // not merge them into one flip-flop that hands over the sums of PEs rows apart.
+    // The result register takes the flag inverted (`hold_end`, high on every cycle but a tile's
+    // end): its clear is then the flip-flop's own active-high reset input, with no LUT.
+    logic last_op, last_p, last_q, hold_end;
     (* keep *)
     always_ff @(posedge clk) begin
-        if (rst) {last_out, last_op, last_p, last_q, restart_base, hold_end, hold_start} <= 7'b0000011;
-        else {last_out, last_op, last_p, last_q, restart_base, hold_end, hold_start}
-            <= {last_in, last_out, last_op, last_p, last_q, !last_q, !last_q};
+        if (rst) {last_out, last_op, last_p, last_q, hold_end} <= 5'b00001;
+        else {last_out, last_op, last_p, last_q, hold_end} <= {last_in, last_out, last_op, last_p, !last_q};
     end
 
     // Lane select, in stage 1 beside the forwarding registers (from this PE's inputs, into a
@@ -110,35 +106,26 @@ module accel_pe #(
 
     // Stage 5: accumulate. The accumulator runs on across tiles and is never cleared: a clear (or
     // a zeroed feedback) would put a LUT in front of the carry chain on every bit, and this loop
-    // is the one every PE repeats. A tile's sum is the difference of the running total at its
-    // end and at its start (modulo 2^ACC_BITS, exact while the sum fits ACC_BITS); the array
-    // takes that difference once per column, after the collect.
+    // is the one every PE repeats. A tile's sum is the difference of the running totals at its
+    // end and at the end of the PE's previous tile (modulo 2^ACC_BITS, exact while the sum fits
+    // ACC_BITS); the array keeps each row's previous total and takes that difference once per
+    // column, after the collect.
     logic [ACC_BITS-1:0] acc;
     always_ff @(posedge clk) begin
         if (rst) acc <= '0;
         else acc <= acc + ACC_BITS'(prod_q);
     end
 
-    // Stage 6: the cycle after a tile's last step (`restart_base`, not `hold_*`), its running
-    // totals at the end and at the start leave on `result_end` / `result_start`, valid for one
-    // cycle and zero on every other cycle, so the array collects a column's results with an OR.
-    // Consecutive tiles need no bubble.
-    logic [ACC_BITS-1:0] base;   // the running total where the current tile started
+    // Stage 6: the cycle after a tile's last step, the running total leaves on `result_end`,
+    // valid for one cycle and zero on every other cycle, so the array collects a column's
+    // results with an OR. Consecutive tiles need no bubble.
     always_ff @(posedge clk) begin
-        if (rst) begin
-            base <= '0;
-            result_valid <= 1'b0;
-        end else begin
-            if (restart_base) base <= acc;
-            result_valid <= !hold_end;
-        end
+        if (rst) result_valid <= 1'b0;
+        else result_valid <= !hold_end;
     end
-    // Not reset: `hold_*` is, so the results are zero from the second cycle of a reset, and a
+    // Not reset: `hold_end` is, so the result is zero from the second cycle of a reset, and a
     // value left over from before it travels without a valid flag. With `rst` beside the flag,
-    // each result register's clear took a LUT (out of context, the worst path of the array).
-    always_ff @(posedge clk) begin
-        result_end <= hold_end ? '0 : acc;
-        result_start <= hold_start ? '0 : base;
-    end
+    // the result register's clear took a LUT (out of context, the worst path of the array).
+    always_ff @(posedge clk) result_end <= hold_end ? '0 : acc;
 endmodule
 `default_nettype wire

@@ -209,13 +209,22 @@ module accel_ctrl #(
         .clk(clk), .rst(rst), .d({v3, l3, w3}), .q({step_valid, step_last, step_w}));
 
     // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
-    logic [15:0] i_in, mt_in, i_out, mt_out, nt_out, m_out;
-    logic i_in_last, mt_in_last;   // i_in == ROWS - 1, mt_in == MT - 1, kept in registers
-    logic m_ok;                    // m_out < M, kept in a register (it drives a RAM write enable)
-    // i_out == ROWS - 1 and mt_out == MT - 1, kept in registers (they steer wide updates), and
-    // their AND, the tile's last output row, in a register of its own: as a decode it shared its
-    // LUTs with the write-back updates by the activation memory and was the worst path.
-    logic i_out_last, mt_out_last, out_tile_end;
+    logic [15:0] mt_in, mt_out, nt_out;
+    // The row of the tile at the PPU input / output, one-hot (bit r: row r is next), so the last
+    // row and the one before it are flip-flops, not compares in front of the tile-end updates.
+    logic [ROWS-1:0] i_in_hot, i_out_hot;
+    localparam int PEN = (ROWS >= 2) ? ROWS - 2 : 0;
+    wire i_in_last = i_in_hot[ROWS-1];
+    wire i_out_last = i_out_hot[ROWS-1];
+    logic mt_in_last;              // mt_in == MT - 1, kept in a register
+    logic m_ok;                    // the row (m) is < M, kept in a register (it drives a RAM write enable)
+    // mt_out == MT - 1, kept in a register (it steers wide updates), and the tile's last output
+    // row (i_out_last && mt_out_last) in a register of its own: as a decode it shared its LUTs
+    // with the write-back updates by the activation memory and was the worst path.
+    logic mt_out_last, out_tile_end;
+    function automatic logic [ROWS-1:0] rotate(input logic [ROWS-1:0] hot);
+        return (hot << 1) | (hot >> (ROWS - 1));
+    endfunction
     logic [15:0] mt_last_m1;       // MT - 2
     // Counter-against-end compares, registered every cycle: mt_in, mt_out and nt_out step only
     // on the last of ROWS rows, so with ROWS >= 2 each has been stable for a cycle when its
@@ -225,11 +234,12 @@ module accel_ctrl #(
     wire mt_out_eq = (ROWS == 1) ? mt_out == mt_last_m1 : mt_out_eq_q;
     wire nt_out_eq = (ROWS == 1) ? nt_out == nt_last_m1 : nt_out_eq_q;
     // The output-row flags after this row (used when a row leaves the PPUs).
-    wire i_out_last_next = (ROWS == 1) || (!i_out_last && i_out == 16'(ROWS - 2));
+    wire i_out_last_next = (ROWS == 1) || i_out_hot[PEN];
     wire mt_out_last_next = i_out_last ? (mt_out_last ? mt_one : mt_out_eq) : mt_out_last;
-    // m_ok of the next row (m_out + 1 < M), so a row-valid step only moves it along.
+    // m_ok of the next row (m + 1 < M), so a row-valid step only moves it along, and the one
+    // after it as the sign of a down counter, M - 3 - m (no compare in front of m_ok_next).
     logic m_ok_next;
-    logic [15:0] m_rows_m2;        // M - 2 (used only when M > 1)
+    logic [16:0] m_slack, m_rows_m3;
     logic m_rows_gt1;              // M > 1
     logic wb_done;
     // Activation write-back: words between written-back output rows (KG_out).
@@ -366,12 +376,12 @@ module accel_ctrl #(
             wq <= '0;
             amem_raddr <= '0;
             {w2, w3} <= '0;
-            {i_in, mt_in, i_out, mt_out, nt_out, m_out} <= '0;
-            {i_in_last, mt_in_last} <= {ROWS == 1, 1'b0};
+            {mt_in, mt_out, nt_out} <= '0;
+            {i_in_hot, i_out_hot} <= {ROWS'(1), ROWS'(1)};
+            mt_in_last <= 1'b0;
             {m_ok, m_ok_next, m_rows_gt1} <= '0;
-            m_rows_m2 <= '0;
+            {m_slack, m_rows_m3} <= '0;
             {mt_in_eq_q, mt_out_eq_q, nt_out_eq_q} <= '0;
-            i_out_last <= ROWS == 1;
             mt_out_last <= 1'b0;
             out_tile_end <= 1'b0;
             mt_last_m1 <= '0;
@@ -430,9 +440,8 @@ module accel_ctrl #(
                     o_base <= d7[OA-1:0];
                     wp <= d5[WA-1:0];
                     nt <= '0;
-                    {i_in, mt_in, i_out, mt_out, nt_out, m_out} <= '0;
-                    i_in_last <= ROWS == 1;
-                    i_out_last <= ROWS == 1;
+                    {mt_in, mt_out, nt_out} <= '0;
+                    {i_in_hot, i_out_hot} <= {ROWS'(1), ROWS'(1)};
                     omem_waddr <= d7[OA-1:0];
                     wb_done <= 1'b0;
                     state <= d2[22] ? POOL : HDR;
@@ -459,7 +468,8 @@ module accel_ctrl #(
                         m_ok <= m_rows_nz;
                         m_ok_next <= m_rows > 16'd1;
                         m_rows_gt1 <= m_rows > 16'd1;
-                        m_rows_m2 <= m_rows - 16'd2;
+                        m_rows_m3 <= 17'(m_rows) - 17'd3;
+                        m_slack <= 17'(m_rows) - 17'd3;
                     end
                     state <= HDRQ;
                 end
@@ -562,9 +572,8 @@ module accel_ctrl #(
             mt_out_eq_q <= mt_out == mt_last_m1;
             nt_out_eq_q <= nt_out == nt_last_m1;
             if (ppu_in_valid) begin
-                i_in_last <= (ROWS == 1) || (!i_in_last && i_in == 16'(ROWS - 2));
+                i_in_hot <= rotate(i_in_hot);
                 if (i_in_last) begin
-                    i_in <= '0;
                     if (mt_in_last) begin
                         mt_in <= '0;
                         mt_in_last <= mt_one;
@@ -573,31 +582,25 @@ module accel_ctrl #(
                         mt_in <= mt_in_p1;
                         mt_in_last <= mt_in_eq;
                     end
-                end else begin
-                    i_in <= i_in + 16'd1;
                 end
             end
             if (ppu_out_valid) begin
-                m_out <= m_out + 16'd1;
+                m_slack <= m_slack - 17'd1;
                 m_ok <= m_ok_next;
-                m_ok_next <= m_rows_gt1 && m_out < m_rows_m2;
-                i_out_last <= i_out_last_next;
+                m_ok_next <= !m_slack[16];
+                i_out_hot <= rotate(i_out_hot);
                 mt_out_last <= mt_out_last_next;
                 out_tile_end <= tile_end_next;
                 if (out_tile_end) begin
-                    i_out <= '0;
                     mt_out <= '0;
-                    m_out <= '0;
+                    m_slack <= m_rows_m3;
                     m_ok <= m_rows_nz;
                     m_ok_next <= m_rows_gt1;
                     nt_out <= nt_out + 16'd1;
                     nt_out_last <= nt_out_eq;
                     if (nt_out_last) wb_done <= 1'b1;
                 end else if (i_out_last) begin
-                    i_out <= '0;
                     mt_out <= mt_out_p1;
-                end else begin
-                    i_out <= i_out + 16'd1;
                 end
             end
             // The first header's setup of the output-address and write-back registers.

@@ -223,7 +223,7 @@ module accel_ctrl #(
     // with the write-back updates by the activation memory and was the worst path.
     logic mt_out_last, out_tile_end;
     function automatic logic [ROWS-1:0] rotate(input logic [ROWS-1:0] hot);
-        return (hot << 1) | (hot >> (ROWS - 1));
+        rotate = (hot << 1) | (hot >> (ROWS - 1));
     endfunction
     logic [15:0] mt_last_m1;       // MT - 2
     // Counter-against-end compares, registered every cycle: mt_in, mt_out and nt_out step only

@@ -38,7 +38,6 @@ module accel_streamer #(
     logic [ADDR_BITS-1:0] addr;
     logic [15:0] rows_left, cols_left, cols_total;
     logic [LB:0] in_word;                 // results left in the current word
-    logic [LB-1:0] lane;                  // the result of the word on the bus
     // rows_left == 1, cols_left == 1, in_word == 1, cols_total == 1, cols_left < COLS and "nothing
     // to send", kept in registers: the handshake's updates depend on flip-flops, not on compares.
     logic last_row, last_col, last_in_word, one_col, short_row, empty;
@@ -55,17 +54,14 @@ module accel_streamer #(
     logic [ADDR_BITS-1:0] base_q;
     logic [15:0] rows_q, cols_q;
     logic [COLS*ACC_BITS-1:0] word, rdata_q;
-    wire [ACC_BITS-1:0] result [COLS];
-    for (genvar j = 0; j < COLS; j++) begin : g_result
-        assign result[j] = word[j*ACC_BITS +: ACC_BITS];
-    end
 
     logic [ADDR_BITS-1:0] raddr_q;
     assign omem_raddr = raddr_q;
     assign m_axis_tvalid = sending;
-    // The word is loaded once (LATCH) and the bus walks its results with `lane`, so backpressure
-    // holds a 3-bit index, not the whole word.
-    assign m_axis_tdata = 32'($signed(result[lane]));
+    // The word is loaded once (LATCH) and shifts one result down per beat, so the bus is driven
+    // from flip-flops (a COLS-way multiplexer of the word in front of the pins was one of the
+    // most congested spots of the 8x8 build, router2's heat map).
+    assign m_axis_tdata = 32'($signed(word[ACC_BITS-1:0]));
     assign m_axis_tlast = last_row && last_col;
 
     always_ff @(posedge clk) begin
@@ -88,7 +84,6 @@ module accel_streamer #(
             cols_left <= '0;
             cols_total <= '0;
             in_word <= '0;
-            lane <= '0;
             {last_row, last_col, last_in_word, one_col, short_row, empty, sending, latching} <= '0;
             word <= '0;
             finished <= 1'b0;
@@ -97,7 +92,6 @@ module accel_streamer #(
             latching <= state == WAIT;   // WAIT always goes on to LATCH
             if (latching) begin
                 word <= rdata_q;
-                lane <= '0;
                 in_word <= short_row ? cols_left[LB:0] : (LB+1)'(COLS);
                 last_in_word <= short_row ? last_col : COLS == 1;
             end
@@ -125,7 +119,7 @@ module accel_streamer #(
                     state <= SEND;
                 end
                 default: if (beat) begin
-                    lane <= lane + 1'b1;
+                    word <= word >> ACC_BITS;
                     in_word <= in_word - 1'b1;
                     last_in_word <= in_word == (LB+1)'(2);
                     cols_left <= cols_left - 16'd1;

@@ -53,15 +53,31 @@ module accel_streamer #(
     logic start_q;
     logic [ADDR_BITS-1:0] base_q;
     logic [15:0] rows_q, cols_q;
-    logic [COLS*ACC_BITS-1:0] word, rdata_q;
+    logic [COLS*ACC_BITS-1:0] rdata_q;
 
     logic [ADDR_BITS-1:0] raddr_q;
     assign omem_raddr = raddr_q;
     assign m_axis_tvalid = sending;
-    // The word is loaded once (LATCH) and shifts one result down per beat, so the bus is driven
-    // from flip-flops (a COLS-way multiplexer of the word in front of the pins was one of the
-    // most congested spots of the 8x8 build, router2's heat map).
-    assign m_axis_tdata = 32'($signed(word[ACC_BITS-1:0]));
+    // The word is loaded once (LATCH) and shifts one result down on every cycle with tready, so
+    // the bus is driven from flip-flops (a COLS-way multiplexer of the word in front of the pins
+    // was one of the most congested spots of the 8x8 build, router2's heat map). Outside SEND the
+    // shifts are harmless (tvalid is low, and LATCH reloads the word), so a slot's update reads a
+    // copy of `latching` of its own and the tready pin, not the state.
+    wire [ACC_BITS-1:0] word [COLS+1];
+    assign word[COLS] = '0;
+    for (genvar j = 0; j < COLS; j++) begin : g_word
+        logic load;
+        (* keep *)
+        always_ff @(posedge clk) load <= state == WAIT;
+        logic [ACC_BITS-1:0] slot;
+        always_ff @(posedge clk) begin
+            if (rst) slot <= '0;
+            else if (load) slot <= rdata_q[j*ACC_BITS +: ACC_BITS];
+            else if (m_axis_tready) slot <= word[j + 1];
+        end
+        assign word[j] = slot;
+    end
+    assign m_axis_tdata = 32'($signed(word[0]));
     assign m_axis_tlast = last_row && last_col;
 
     always_ff @(posedge clk) begin
@@ -85,13 +101,11 @@ module accel_streamer #(
             cols_total <= '0;
             in_word <= '0;
             {last_row, last_col, last_in_word, one_col, short_row, empty, sending, latching} <= '0;
-            word <= '0;
             finished <= 1'b0;
         end else begin
             finished <= 1'b0;
             latching <= state == WAIT;   // WAIT always goes on to LATCH
             if (latching) begin
-                word <= rdata_q;
                 in_word <= short_row ? cols_left[LB:0] : (LB+1)'(COLS);
                 last_in_word <= short_row ? last_col : COLS == 1;
             end
@@ -118,32 +132,33 @@ module accel_streamer #(
                     sending <= 1'b1;
                     state <= SEND;
                 end
-                default: if (beat) begin
-                    word <= word >> ACC_BITS;
-                    in_word <= in_word - 1'b1;
-                    last_in_word <= in_word == (LB+1)'(2);
-                    cols_left <= cols_left - 16'd1;
-                    last_col <= cols_left == 16'd2;
-                    if (last_col) begin
-                        addr <= addr_p1;
-                        sending <= 1'b0;
-                        if (last_row) begin
-                            state <= IDLE;
-                            finished <= 1'b1;
-                        end else begin
-                            rows_left <= rows_left_m1;
-                            last_row <= rows_left_is2;
-                            cols_left <= cols_total;
-                            last_col <= one_col;
-                            state <= READ;
-                        end
-                    end else if (last_in_word) begin
-                        addr <= addr_p1;
-                        sending <= 1'b0;
+                default: ;   // SEND: the handshake, below
+            endcase
+            // A beat happens only in SEND (`sending`), so its updates need no state decode.
+            if (beat) begin
+                in_word <= in_word - 1'b1;
+                last_in_word <= in_word == (LB+1)'(2);
+                cols_left <= cols_left - 16'd1;
+                last_col <= cols_left == 16'd2;
+                if (last_col) begin
+                    addr <= addr_p1;
+                    sending <= 1'b0;
+                    if (last_row) begin
+                        state <= IDLE;
+                        finished <= 1'b1;
+                    end else begin
+                        rows_left <= rows_left_m1;
+                        last_row <= rows_left_is2;
+                        cols_left <= cols_total;
+                        last_col <= one_col;
                         state <= READ;
                     end
+                end else if (last_in_word) begin
+                    addr <= addr_p1;
+                    sending <= 1'b0;
+                    state <= READ;
                 end
-            endcase
+            end
         end
     end
 endmodule

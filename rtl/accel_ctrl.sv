@@ -108,7 +108,7 @@ module accel_ctrl #(
     logic [WA-1:0] wp, w_origin;
     logic [WA-1:0] wp_p1, wp_p1_mrows;         // wp + 1 and wp + 1 - ROWS, registered every cycle
     logic [WA-1:0] wp_c;                       // wp's copy beside those two adders (wp fans out far)
-    logic [15:0] pad, k, mt, nt;
+    logic [15:0] pad, k;
     // Loop ends kept in registers (set when the counter steps onto its last value), so the issue
     // loop's updates depend on flip-flops only: k == k_last, mt == MT-1, nt == NT-1. k_end is the
     // sign of a down counter (k_last - 1 - k), not a compare of k (k_last = max(S, ROWS) - 1):
@@ -116,7 +116,15 @@ module accel_ctrl #(
     logic mt_end, nt_end;
     logic signed [16:0] k_rem, k_last_m1;      // k_last - 1 - k, k_last - 1
     wire k_end = k_rem[16];
-    logic [15:0] nt_last_m1;                   // NT - 2
+    // The row and column tile counters count down from MT - 3 / NT - 3 (the `_rem` registers): a
+    // counter's sign is set once the tile it counts is the one before the last, which is all the
+    // loop asks of it before it steps (the counter is below its last value then). As counters
+    // compared with MT - 2 / NT - 2 they put 16-bit equality LUT chains in front of the loop-end
+    // flags (nt_eq, 5.40 ns, the worst path of the e32d1fa seed-2 placement).
+    logic signed [16:0] mt_rem, nt_rem;        // MT - 3 - mt, NT - 3 - nt
+    logic signed [16:0] mt_last_m3;            // MT - 3
+    wire mt_eq = mt_rem[16];                   // mt == MT - 2
+    wire nt_eq = nt_rem[16];                   // nt == NT - 2
     // Read addresses of the weight and bias memories, kept in registers (no adder in front of a
     // block RAM's address): w_raddr = wp in HDR, w_origin + k while issuing; b_raddr = b_base + the column tile at the PPU input.
     // w_raddr steps by one per issued step; what else it takes (the restart at a pass's end, the
@@ -209,7 +217,7 @@ module accel_ctrl #(
         .clk(clk), .rst(rst), .d({v3, l3, w3}), .q({step_valid, step_last, step_w}));
 
     // Output side (row counters at the PPU input for the bias, at the PPU output for the address).
-    logic [15:0] mt_in, mt_out, nt_out;
+    logic signed [16:0] mt_in_rem, mt_out_rem, nt_out_rem;   // MT - 3 - mt_in, ... (as mt_rem)
     // The row of the tile at the PPU input / output, one-hot (bit r: row r is next), so the last
     // row and the one before it are flip-flops, not compares in front of the tile-end updates.
     logic [ROWS-1:0] i_in_hot, i_out_hot;
@@ -225,14 +233,9 @@ module accel_ctrl #(
     function automatic logic [ROWS-1:0] rotate(input logic [ROWS-1:0] hot);
         rotate = (hot << 1) | (hot >> (ROWS - 1));
     endfunction
-    logic [15:0] mt_last_m1;       // MT - 2
-    // Counter-against-end compares, registered every cycle: mt_in, mt_out and nt_out step only
-    // on the last of ROWS rows, so with ROWS >= 2 each has been stable for a cycle when its
-    // compare is next used (the compare is then not in front of the wide row-valid updates).
-    logic mt_in_eq_q, mt_out_eq_q, nt_out_eq_q;
-    wire mt_in_eq = (ROWS == 1) ? mt_in == mt_last_m1 : mt_in_eq_q;
-    wire mt_out_eq = (ROWS == 1) ? mt_out == mt_last_m1 : mt_out_eq_q;
-    wire nt_out_eq = (ROWS == 1) ? nt_out == nt_last_m1 : nt_out_eq_q;
+    wire mt_in_eq = mt_in_rem[16];
+    wire mt_out_eq = mt_out_rem[16];
+    wire nt_out_eq = nt_out_rem[16];
     // The output-row flags after this row (used when a row leaves the PPUs).
     wire i_out_last_next = (ROWS == 1) || i_out_hot[PEN];
     wire mt_out_last_next = i_out_last ? (mt_out_last ? mt_one : mt_out_eq) : mt_out_last;
@@ -244,21 +247,18 @@ module accel_ctrl #(
     logic wb_done;
     // Activation write-back: words between written-back output rows (KG_out).
     logic [15:0] kg_out;
-    // Counter increments and compares that a tile or pass end takes, registered every cycle
-    // (free-running) from counters that step at most once every ROWS cycles: with ROWS >= 2 each
-    // has been stable for a cycle when it is taken, so those updates are multiplexers, not adds
-    // or compares behind the loop-end decode. ROWS == 1 computes them in place.
-    logic [15:0] nt_p1_q, mt_p1_q, mt_in_p1_q, mt_out_p1_q;
+    // Counter steps that a tile or pass end takes, registered every cycle (free-running) from
+    // counters that step at most once every ROWS cycles: with ROWS >= 2 each has been stable for
+    // a cycle when it is taken, so those updates are multiplexers, not adds behind the loop-end
+    // decode. ROWS == 1 computes them in place.
+    logic signed [16:0] nt_m1_q, mt_m1_q, mt_in_m1_q, mt_out_m1_q;
     logic [BA-1:0] b_raddr_p1_q;
-    logic nt_eq_q, mt_eq_q;
     logic [AA-1:0] aoff_next_q;
-    wire [15:0] nt_p1 = (ROWS == 1) ? nt + 16'd1 : nt_p1_q;
-    wire [15:0] mt_p1 = (ROWS == 1) ? mt + 16'd1 : mt_p1_q;
-    wire [15:0] mt_in_p1 = (ROWS == 1) ? mt_in + 16'd1 : mt_in_p1_q;
-    wire [15:0] mt_out_p1 = (ROWS == 1) ? mt_out + 16'd1 : mt_out_p1_q;
+    wire signed [16:0] nt_m1 = (ROWS == 1) ? nt_rem - 17'sd1 : nt_m1_q;
+    wire signed [16:0] mt_m1 = (ROWS == 1) ? mt_rem - 17'sd1 : mt_m1_q;
+    wire signed [16:0] mt_in_m1 = (ROWS == 1) ? mt_in_rem - 17'sd1 : mt_in_m1_q;
+    wire signed [16:0] mt_out_m1 = (ROWS == 1) ? mt_out_rem - 17'sd1 : mt_out_m1_q;
     wire [BA-1:0] b_raddr_p1 = (ROWS == 1) ? b_raddr + 1'b1 : b_raddr_p1_q;
-    wire nt_eq = (ROWS == 1) ? nt == nt_last_m1 : nt_eq_q;
-    wire mt_eq = (ROWS == 1) ? mt == mt_last_m1 : mt_eq_q;
     wire [AA-1:0] aoff_next = (ROWS == 1) ? aoff + tile_stride : aoff_next_q;
     // The PPUs' output valid, registered here from its early copy: it enables the output-side
     // counters and addresses, which sit here, far from the PPUs.
@@ -319,13 +319,11 @@ module accel_ctrl #(
         wp_p1_mrows <= wp_c - WA'(ROWS - 1);   // HDRS, five cycles later at the earliest
         first_hdrw <= first_header;
         m_rows_nz <= m_rows != 16'd0;
-        nt_p1_q <= nt + 16'd1;
-        mt_p1_q <= mt + 16'd1;
-        mt_in_p1_q <= mt_in + 16'd1;
-        mt_out_p1_q <= mt_out + 16'd1;
+        nt_m1_q <= nt_rem - 17'sd1;
+        mt_m1_q <= mt_rem - 17'sd1;
+        mt_in_m1_q <= mt_in_rem - 17'sd1;
+        mt_out_m1_q <= mt_out_rem - 17'sd1;
         b_raddr_p1_q <= b_raddr + 1'b1;
-        nt_eq_q <= nt == nt_last_m1;
-        mt_eq_q <= mt == mt_last_m1;
         aoff_next_q <= aoff + tile_stride;
     end
 
@@ -363,7 +361,7 @@ module accel_ctrl #(
             didx <= '0;
             wp <= '0;
             w_origin <= '0;
-            {pad, k, mt, nt, k_rem, k_last_m1, nt_last_m1} <= '0;
+            {pad, k, mt_rem, nt_rem, k_rem, k_last_m1, mt_last_m3} <= '0;
             {mt_end, nt_end} <= '0;
             b_raddr <= '0;
             aoff <= '0;
@@ -376,15 +374,13 @@ module accel_ctrl #(
             wq <= '0;
             amem_raddr <= '0;
             {w2, w3} <= '0;
-            {mt_in, mt_out, nt_out} <= '0;
+            {mt_in_rem, mt_out_rem, nt_out_rem} <= '0;
             {i_in_hot, i_out_hot} <= {ROWS'(1), ROWS'(1)};
             mt_in_last <= 1'b0;
             {m_ok, m_ok_next, m_rows_gt1} <= '0;
             {m_slack, m_rows_m3} <= '0;
-            {mt_in_eq_q, mt_out_eq_q, nt_out_eq_q} <= '0;
             mt_out_last <= 1'b0;
             out_tile_end <= 1'b0;
-            mt_last_m1 <= '0;
             wb_done <= 1'b0;
             omem_waddr <= '0;
             stream_start <= 1'b0;
@@ -439,8 +435,6 @@ module accel_ctrl #(
                     b_raddr <= d6[BA-1:0];
                     o_base <= d7[OA-1:0];
                     wp <= d5[WA-1:0];
-                    nt <= '0;
-                    {mt_in, mt_out, nt_out} <= '0;
                     {i_in_hot, i_out_hot} <= {ROWS'(1), ROWS'(1)};
                     omem_waddr <= d7[OA-1:0];
                     wb_done <= 1'b0;
@@ -459,12 +453,15 @@ module accel_ctrl #(
                     if (first_hdrw) begin
                         nt_out_last <= nt_count == 16'd1;
                         nt_end <= nt_count == 16'd1;
-                        nt_last_m1 <= nt_count - 16'd2;
+                        nt_rem <= 17'(nt_count) - 17'sd3;
+                        nt_out_rem <= 17'(nt_count) - 17'sd3;
+                        mt_in_rem <= 17'(mt_count) - 17'sd3;
+                        mt_out_rem <= 17'(mt_count) - 17'sd3;
                         mt_one <= mt_count == 16'd1;
                         mt_in_last <= mt_count == 16'd1;
                         mt_out_last <= mt_count == 16'd1;
                         out_tile_end <= tile_end_first;
-                        mt_last_m1 <= mt_count - 16'd2;
+                        mt_last_m3 <= 17'(mt_count) - 17'sd3;
                         m_ok <= m_rows_nz;
                         m_ok_next <= m_rows > 16'd1;
                         m_rows_gt1 <= m_rows > 16'd1;
@@ -482,7 +479,7 @@ module accel_ctrl #(
                     wp <= wp_next;                     // the next column tile's header
                     w_origin <= w_first;
                     k <= '0;
-                    mt <= '0;
+                    mt_rem <= mt_last_m3;
                     mt_end <= mt_one;
                     aoff <= a_base;
                     state <= ISSUE;
@@ -556,11 +553,11 @@ module accel_ctrl #(
             end
             if (iss_t && k_end) begin
                 if (!mt_end) begin
-                    mt <= mt_p1;
+                    mt_rem <= mt_m1;
                     mt_end <= mt_eq;
                     aoff <= aoff_next;
                 end else if (!nt_end) begin
-                    nt <= nt_p1;
+                    nt_rem <= nt_m1;
                     nt_end <= nt_eq;
                 end
             end
@@ -568,18 +565,15 @@ module accel_ctrl #(
 
             // ---------------- output side ----------------
             ppu_out_valid <= ppu_out_next;
-            mt_in_eq_q <= mt_in == mt_last_m1;
-            mt_out_eq_q <= mt_out == mt_last_m1;
-            nt_out_eq_q <= nt_out == nt_last_m1;
             if (ppu_in_valid) begin
                 i_in_hot <= rotate(i_in_hot);
                 if (i_in_last) begin
                     if (mt_in_last) begin
-                        mt_in <= '0;
+                        mt_in_rem <= mt_last_m3;
                         mt_in_last <= mt_one;
                         b_raddr <= b_raddr_p1;   // next tile's bias is read in the header gap
                     end else begin
-                        mt_in <= mt_in_p1;
+                        mt_in_rem <= mt_in_m1;
                         mt_in_last <= mt_in_eq;
                     end
                 end
@@ -592,15 +586,15 @@ module accel_ctrl #(
                 mt_out_last <= mt_out_last_next;
                 out_tile_end <= tile_end_next;
                 if (out_tile_end) begin
-                    mt_out <= '0;
+                    mt_out_rem <= mt_last_m3;
                     m_slack <= m_rows_m3;
                     m_ok <= m_rows_nz;
                     m_ok_next <= m_rows_gt1;
-                    nt_out <= nt_out + 16'd1;
+                    nt_out_rem <= nt_out_rem - 17'sd1;
                     nt_out_last <= nt_out_eq;
                     if (nt_out_last) wb_done <= 1'b1;
                 end else if (i_out_last) begin
-                    mt_out <= mt_out_p1;
+                    mt_out_rem <= mt_out_m1;
                 end
             end
             // The first header's setup of the output-address and write-back registers.

@@ -14,7 +14,8 @@
 //   0 input registers (the accumulators come from the array, the bias from its memory: both far)
 //   1 acc + bias (ACC_BITS+2 bits)
 //   2 coarse shift (multiples of 8), rounding masks OR-reduced per byte
-//   3 fine shift, half / sticky flags      4 round-up decision
+//   3 shift by 0, 2, 4 or 6, half / sticky flags
+//   4 shift by 0 or 1, round-up decision
 //   5 floor + rounding increment
 //   6 out-of-range bits OR-reduced per byte (masks, no comparator)
 //   7 below / above flags                  8 saturation select
@@ -117,7 +118,7 @@ module accel_ppu #(
     logic signed [S-1:0] sum1;                          // 1
     logic signed [S-1:0] coarse2;                       // 2
     logic [NB-1:0] half2, sticky2;
-    logic signed [S-1:0] floor3, floor4;                // 3, 4
+    logic signed [S-1:0] floor3, floor4;                // 3, 4: shifted but for the last bit, floor
     logic half3, sticky3;
     logic up4;                                          // round up: the increment of stage 5
     logic signed [S-1:0] rounded5;                      // 5
@@ -135,23 +136,29 @@ module accel_ppu #(
     wire [NB*8-1:0] sticky_bits = (NB*8)'(sticky_s);
     wire [NB*8-1:0] ones_bits = (NB*8)'(ones_s);
     wire [NB*8-1:0] zeros_bits = (NB*8)'(zeros_s);
-    // The increment is decided a stage after the fine shift, from the half / sticky flags and the
-    // LSB it produced, so stage 5's adder has a register on its carry input.
+    // The increment is decided in stage 4, beside the last shift step, from the half / sticky
+    // flags and the floor's LSB (bit 0 or 1 of floor3), so stage 5's adder has a register on its
+    // carry input.
+    wire floor_lsb = shift_g[0][0] ? floor3[1] : floor3[0];
     wire up = (rounding_c == RND) ? half3
-            : (rounding_c == RND_CONV) ? (half3 && (sticky3 || floor3[0]))
+            : (rounding_c == RND_CONV) ? (half3 && (sticky3 || floor_lsb))
             : 1'b0;
 
-    // The two shifters (coarse, 2; fine, 3), one byte of each output per shift-amount copy.
+    // The shifter in three steps (multiples of 8 in stage 2, of 2 in stage 3, the last bit in
+    // stage 4: at most four inputs per output bit in the last two), one byte of each output per
+    // shift-amount copy.
     for (genvar g = 0; g < NB; g++) begin : g_shift
         localparam int LO = 8 * g;
         localparam int SW = (S - LO < 8) ? S - LO : 8;                  // bits of this byte of S
         /* verilator lint_off UNUSEDSIGNAL */   // each copy's shifter keeps only its own byte
         wire [S-1:0] sum_coarse = sum1 >>> {shift_g[g][5:3], 3'b000};
-        wire [S-1:0] sum_fine = coarse2 >>> shift_g[g][2:0];
+        wire [S-1:0] sum_pairs = coarse2 >>> {shift_g[g][2:1], 1'b0};
+        wire [S-1:0] sum_last = floor3 >>> shift_g[g][0];
         /* verilator lint_on UNUSEDSIGNAL */
         always_ff @(posedge clk) begin
             coarse2[LO +: SW] <= sum_coarse[LO +: SW];
-            floor3[LO +: SW] <= sum_fine[LO +: SW];
+            floor3[LO +: SW] <= sum_pairs[LO +: SW];
+            floor4[LO +: SW] <= sum_last[LO +: SW];
         end
     end
 
@@ -174,7 +181,6 @@ module accel_ppu #(
         half3 <= |half2;
         sticky3 <= |sticky2;
         // 4: round up?
-        floor4 <= floor3;
         up4 <= up;
         // 5: round
         rounded5 <= floor4 + S'(up4);

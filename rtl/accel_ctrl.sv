@@ -242,7 +242,7 @@ module accel_ctrl #(
     // m_ok of the next row (m + 1 < M), so a row-valid step only moves it along, and the one
     // after it as the sign of a down counter, M - 3 - m (no compare in front of m_ok_next).
     logic m_ok_next;
-    logic [16:0] m_slack, m_rows_m3;
+    logic signed [16:0] m_rem, m_rows_m3;   // M - 3 - m, M - 3
     logic m_rows_gt1;              // M > 1
     logic wb_done;
     // Activation write-back: words between written-back output rows (KG_out).
@@ -378,7 +378,7 @@ module accel_ctrl #(
             {i_in_hot, i_out_hot} <= {ROWS'(1), ROWS'(1)};
             mt_in_last <= 1'b0;
             {m_ok, m_ok_next, m_rows_gt1} <= '0;
-            {m_slack, m_rows_m3} <= '0;
+            {m_rem, m_rows_m3} <= '0;
             mt_out_last <= 1'b0;
             out_tile_end <= 1'b0;
             wb_done <= 1'b0;
@@ -466,7 +466,7 @@ module accel_ctrl #(
                         m_ok_next <= m_rows > 16'd1;
                         m_rows_gt1 <= m_rows > 16'd1;
                         m_rows_m3 <= 17'(m_rows) - 17'd3;
-                        m_slack <= 17'(m_rows) - 17'd3;
+                        m_rem <= 17'(m_rows) - 17'd3;
                     end
                     state <= HDRQ;
                 end
@@ -579,15 +579,15 @@ module accel_ctrl #(
                 end
             end
             if (ppu_out_valid) begin
-                m_slack <= m_slack - 17'd1;
+                m_rem <= m_rem - 17'd1;
                 m_ok <= m_ok_next;
-                m_ok_next <= !m_slack[16];
+                m_ok_next <= !m_rem[16];
                 i_out_hot <= rotate(i_out_hot);
                 mt_out_last <= mt_out_last_next;
                 out_tile_end <= tile_end_next;
                 if (out_tile_end) begin
                     mt_out_rem <= mt_last_m3;
-                    m_slack <= m_rows_m3;
+                    m_rem <= m_rows_m3;
                     m_ok <= m_rows_nz;
                     m_ok_next <= m_rows_gt1;
                     nt_out_rem <= nt_out_rem - 17'sd1;

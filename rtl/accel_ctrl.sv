@@ -85,7 +85,7 @@ module accel_ctrl #(
     // Descriptor fields.
     logic [15:0] m_rows, n_cols, nt_count, kg;
     logic [15:0] mt_count;                     // row tiles MT
-    logic mt_one;                              // MT == 1
+    logic mt_one, nt_one;                      // MT == 1, NT == 1 (free-running)
     logic hdr_first;                           // the descriptor's first column tile header
     logic stream_out, last_desc, to_amem, no_omem;
     logic [AA-1:0] a_base;
@@ -122,7 +122,7 @@ module accel_ctrl #(
     // compared with MT - 2 / NT - 2 they put 16-bit equality LUT chains in front of the loop-end
     // flags (nt_eq, 5.40 ns, the worst path of the e32d1fa seed-2 placement).
     logic signed [16:0] mt_rem, nt_rem;        // MT - 3 - mt, NT - 3 - nt
-    logic signed [16:0] mt_last_m3;            // MT - 3
+    logic signed [16:0] mt_last_m3, nt_last_m3;   // MT - 3, NT - 3 (free-running)
     wire mt_eq = mt_rem[16];                   // mt == MT - 2
     wire nt_eq = nt_rem[16];                   // nt == NT - 2
     // Read addresses of the weight and bias memories, kept in registers (no adder in front of a
@@ -242,8 +242,8 @@ module accel_ctrl #(
     // m_ok of the next row (m + 1 < M), so a row-valid step only moves it along, and the one
     // after it as the sign of a down counter, M - 3 - m (no compare in front of m_ok_next).
     logic m_ok_next;
-    logic signed [16:0] m_rem, m_rows_m3;   // M - 3 - m, M - 3
-    logic m_rows_gt1;              // M > 1
+    logic signed [16:0] m_rem, m_rows_m3;   // M - 3 - m, M - 3 (free-running)
+    logic m_rows_gt1;              // M > 1 (free-running)
     logic wb_done;
     // Activation write-back: words between written-back output rows (KG_out).
     logic [15:0] kg_out;
@@ -288,7 +288,7 @@ module accel_ctrl #(
     // they steered about 100 flip-flops across the chip (docs/BENCHMARKS.md, eighth session).
     // Each copy is updated as out_tile_end is, below.
     // out_tile_end's two updates: in a descriptor's first header, and as a row leaves the PPUs.
-    wire tile_end_first = (ROWS == 1) && mt_count == 16'd1;
+    wire tile_end_first = (ROWS == 1) && mt_one;
     wire tile_end_next = i_out_last_next && mt_out_last_next;
     wire first_header = state == HDR && hdr_first;
     logic first_hdrw;   // first_header a cycle later: the first header's HDRW
@@ -319,6 +319,15 @@ module accel_ctrl #(
         wp_p1_mrows <= wp_c - WA'(ROWS - 1);   // HDRS, five cycles later at the earliest
         first_hdrw <= first_header;
         m_rows_nz <= m_rows != 16'd0;
+        // From the descriptor's counts (set in DWAIT, first read in the first header's HDRW, two
+        // cycles later): the first header loads registers, not subtractors or compares
+        // (mt_count - 3 in front of mt_out_rem was the worst path of 1a698a8, seed 1, 5.80 ns).
+        mt_one <= mt_count == 16'd1;
+        nt_one <= nt_count == 16'd1;
+        m_rows_gt1 <= m_rows > 16'd1;
+        mt_last_m3 <= 17'(mt_count) - 17'sd3;
+        nt_last_m3 <= 17'(nt_count) - 17'sd3;
+        m_rows_m3 <= 17'(m_rows) - 17'sd3;
         nt_m1_q <= nt_rem - 17'sd1;
         mt_m1_q <= mt_rem - 17'sd1;
         mt_in_m1_q <= mt_in_rem - 17'sd1;
@@ -344,7 +353,7 @@ module accel_ctrl #(
         if (rst) begin
             state <= IDLE;
             {m_rows, n_cols, nt_count, kg} <= '0;
-            {mt_count, mt_one} <= '0;
+            mt_count <= '0;
             hdr_first <= 1'b0;
             {stream_out, last_desc, act_signed, relu, out_signed, to_amem, no_omem} <= '0;
             kg_out <= '0;
@@ -361,7 +370,7 @@ module accel_ctrl #(
             didx <= '0;
             wp <= '0;
             w_origin <= '0;
-            {pad, k, mt_rem, nt_rem, k_rem, k_last_m1, mt_last_m3} <= '0;
+            {pad, k, mt_rem, nt_rem, k_rem, k_last_m1} <= '0;
             {mt_end, nt_end} <= '0;
             b_raddr <= '0;
             aoff <= '0;
@@ -377,8 +386,8 @@ module accel_ctrl #(
             {mt_in_rem, mt_out_rem, nt_out_rem} <= '0;
             {i_in_hot, i_out_hot} <= {ROWS'(1), ROWS'(1)};
             mt_in_last <= 1'b0;
-            {m_ok, m_ok_next, m_rows_gt1} <= '0;
-            {m_rem, m_rows_m3} <= '0;
+            {m_ok, m_ok_next} <= '0;
+            m_rem <= '0;
             mt_out_last <= 1'b0;
             out_tile_end <= 1'b0;
             wb_done <= 1'b0;
@@ -451,22 +460,18 @@ module accel_ctrl #(
                     // by the descriptor memory), enabled by a flip-flop of its own (first_hdrw, not
                     // a state decode); nothing uses it before the first step is issued.
                     if (first_hdrw) begin
-                        nt_out_last <= nt_count == 16'd1;
-                        nt_end <= nt_count == 16'd1;
-                        nt_rem <= 17'(nt_count) - 17'sd3;
-                        nt_out_rem <= 17'(nt_count) - 17'sd3;
-                        mt_in_rem <= 17'(mt_count) - 17'sd3;
-                        mt_out_rem <= 17'(mt_count) - 17'sd3;
-                        mt_one <= mt_count == 16'd1;
-                        mt_in_last <= mt_count == 16'd1;
-                        mt_out_last <= mt_count == 16'd1;
+                        nt_out_last <= nt_one;
+                        nt_end <= nt_one;
+                        nt_rem <= nt_last_m3;
+                        nt_out_rem <= nt_last_m3;
+                        mt_in_rem <= mt_last_m3;
+                        mt_out_rem <= mt_last_m3;
+                        mt_in_last <= mt_one;
+                        mt_out_last <= mt_one;
                         out_tile_end <= tile_end_first;
-                        mt_last_m3 <= 17'(mt_count) - 17'sd3;
                         m_ok <= m_rows_nz;
-                        m_ok_next <= m_rows > 16'd1;
-                        m_rows_gt1 <= m_rows > 16'd1;
-                        m_rows_m3 <= 17'(m_rows) - 17'd3;
-                        m_rem <= 17'(m_rows) - 17'd3;
+                        m_ok_next <= m_rows_gt1;
+                        m_rem <= m_rows_m3;
                     end
                     state <= HDRQ;
                 end

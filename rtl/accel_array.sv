@@ -28,6 +28,7 @@ module accel_array #(
     input  wire [ROWS*LANES*ACT_BITS-1:0]         a_word,
     input  wire [COLS*(WEIGHT_BITS+IDX_BITS)-1:0] w_word,   // column j: {idx, weight}
     output wire                                   out_valid,
+    output wire                                   out_valid_next,   // out_valid of the next cycle
     output wire [COLS*ACC_BITS-1:0]               out_row
 );
     localparam int AW = LANES * ACT_BITS;
@@ -187,5 +188,15 @@ module accel_array #(
         );
     end
     assign out_valid = deskew_v[0];
+    // For the controller's own copy of out_valid (it counts the rows entering the PPUs, far
+    // from column 0: ppu in_valid -> the controller's row counters was the worst path of fc28f7f,
+    // seed 4, 5.07 ns).
+    if (COLS == 1) begin : g_next_1
+        assign out_valid_next = tot_v[0];
+    end else begin : g_next
+        accel_delay #(.WIDTH(1), .DEPTH(COLS - 2)) u_valid_next (
+            .clk(clk), .rst(rst), .d(col_v_q[0]), .q(out_valid_next)
+        );
+    end
 endmodule
 `default_nettype wire

@@ -56,7 +56,7 @@ module accel_ctrl #(
     output logic [5:0]           shift,
     output logic [5:0]           out_bits,
     // rows entering and leaving the PPUs
-    input  wire                  ppu_in_valid,
+    input  wire                  ppu_in_next,    // a result row enters the PPUs next cycle
     input  wire                  ppu_out_next,   // a PPU result row comes out next cycle
     // write-back of results into the activation memory (accel_abuf)
     output logic                 abuf_valid,    // write this output row back (with the PPUs' output)
@@ -263,6 +263,7 @@ module accel_ctrl #(
     // The PPUs' output valid, registered here from its early copy: it enables the output-side
     // counters and addresses, which sit here, far from the PPUs.
     logic ppu_out_valid;
+    logic ppu_in_valid;    // the same for the rows entering the PPUs (the bias address)
     // The write enables of a result row (rows m >= M are dropped) and the pool's start leave as
     // flip-flops: the write enables from the PPUs' early valid and m_ok as it will be next cycle
     // (a combinational enable met a multiplexer in the write-back unit, by the activation memory:
@@ -401,6 +402,7 @@ module accel_ctrl #(
             perf_cycles <= '0;
             {perf_restart, counting} <= '0;
             ppu_out_valid <= 1'b0;
+            ppu_in_valid <= 1'b0;
         end else begin
             stream_start <= 1'b0;
             // Counts every cycle outside IDLE and STREAM from one flip-flop (`counting`, set where
@@ -570,6 +572,7 @@ module accel_ctrl #(
 
             // ---------------- output side ----------------
             ppu_out_valid <= ppu_out_next;
+            ppu_in_valid <= ppu_in_next;
             if (ppu_in_valid) begin
                 i_in_hot <= rotate(i_in_hot);
                 if (i_in_last) begin

@@ -197,7 +197,7 @@ module accel_top #(
     wire act_signed, relu, out_signed;
     wire [1:0] rounding;
     wire [5:0] shift, out_bits;
-    wire row_valid, ppu_out_next;
+    wire row_valid, row_valid_next, ppu_out_next;
     wire [COLS*ACC_BITS-1:0] row;
     wire stream_start, stream_finished;
     wire abuf_valid, pool_start, pool_done;
@@ -217,7 +217,7 @@ module accel_top #(
         .step_valid(step_valid), .step_last(step_last), .step_w(step_w),
         .act_signed(act_signed), .relu(relu), .out_signed(out_signed), .rounding(rounding),
         .shift(shift), .out_bits(out_bits),
-        .ppu_in_valid(row_valid), .ppu_out_next(ppu_out_next),
+        .ppu_in_next(row_valid_next), .ppu_out_next(ppu_out_next),
         .abuf_valid(abuf_valid), .abuf_base(abuf_base),
         .pool_start(pool_start), .pool_done(pool_done),
         .stream_start(stream_start), .stream_base(stream_base),
@@ -233,7 +233,7 @@ module accel_top #(
         .clk(clk), .rst(rst), .act_signed(act_signed),
         .step_valid(step_valid), .step_last(step_last),
         .a_word(amem_rdata), .w_word(step_w),
-        .out_valid(row_valid), .out_row(row)
+        .out_valid(row_valid), .out_valid_next(row_valid_next), .out_row(row)
     );
 
     // Bias row register: the bias memory's read data gets a flip-flop stage before the PPUs.

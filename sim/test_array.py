@@ -71,6 +71,7 @@ class ArrayTB:
         lat = golden.array_latency(spec)
         mask = (1 << spec.acc_bits) - 1
         sched = list(schedule(spec, layer, packed, gap))
+        valid_next = 0   # out_valid_next as sampled a cycle ago: the early copy the controller registers
         for valid, last, a_word, w_word, tile in sched + [(0, 0, 0, 0, None)] * (lat + spec.rows + 2):
             dut.step_valid.value = valid
             dut.step_last.value = last
@@ -81,6 +82,8 @@ class ArrayTB:
                 for i in range(spec.rows):
                     expected[cycle + lat + i] = padded[mt * spec.rows + i, nt * spec.cols:(nt + 1) * spec.cols]
             await RisingEdge(dut.clk)
+            assert int(dut.out_valid.value) == valid_next, f"cycle {cycle}: out_valid_next was not out_valid a cycle early"
+            valid_next = int(dut.out_valid_next.value)
             if int(dut.out_valid.value):
                 word = int(dut.out_row.value)
                 rows_seen[cycle] = [((word >> (j * spec.acc_bits)) & mask) for j in range(spec.cols)]

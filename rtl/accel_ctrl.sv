@@ -237,7 +237,7 @@ module accel_ctrl #(
     wire mt_out_eq = mt_out_rem[16];
     wire nt_out_eq = nt_out_rem[16];
     // The output-row flags after this row (used when a row leaves the PPUs).
-    wire i_out_last_next = (ROWS == 1) || i_out_hot[PEN];
+    wire i_out_last_next = i_out_hot[PEN];   // ROWS == 1: the ring's one bit, always set
     wire mt_out_last_next = i_out_last ? (mt_out_last ? mt_one : mt_out_eq) : mt_out_last;
     // m_ok of the next row (m + 1 < M), so a row-valid step only moves it along, and the one
     // after it as the sign of a down counter, M - 3 - m (no compare in front of m_ok_next).

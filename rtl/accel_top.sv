@@ -42,7 +42,7 @@ module accel_top #(
     localparam int IDX_BITS = (LANES > 1) ? $clog2(LANES) : 1;
     localparam int WE       = WEIGHT_BITS + IDX_BITS;
     localparam int GF       = 16;
-    localparam int AMEM_W   = LANES * ACT_BITS;          // one word of one bank, one loader beat (<= 32)
+    localparam int AMEM_W   = LANES * ACT_BITS;          // one word of one bank (BEATS_A loader beats)
     localparam int WB_WORDS = (COLS >= LANES) ? COLS / LANES : 1;   // words of one output row
     localparam int AMEM_WR  = 1 << $clog2(WB_WORDS);     // words per activation-memory row (write)
     localparam int AMEM_SB  = $clog2(AMEM_WR);
@@ -145,14 +145,29 @@ module accel_top #(
     // (the loader sits by the AXI pins, far from the activation banks: its write data, shared
     // with the descriptor memory's, took 7.2 ns of routing to the OR, the worst path of 8d4aad5,
     // seed 1, docs/BENCHMARKS.md, ninth session).
+    // A word wider than 32 bits (LANES * ACT_BITS > 32) arrives as BEATS_A beats, least significant
+    // first: the beats before the last wait in load_low, and the word is written on its last beat.
     logic load_we;
     logic [AA-1:0] load_waddr;
     logic [AMEM_W-1:0] load_wdata;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [BEATS_A*32-1:0] load_word;   // a narrow last beat leaves its high bits unused
+    /* verilator lint_on UNUSEDSIGNAL */
+    if (BEATS_A == 1) begin : g_load_one_beat
+        assign load_word = wdata;
+    end else begin : g_load_beats
+        logic [(BEATS_A-1)*32-1:0] load_low;
+        always_ff @(posedge clk)
+            for (int b = 0; b < BEATS_A - 1; b++)
+                if (we_a && beat[b]) load_low[b*32 +: 32] <= wdata;
+        assign load_word = {wdata, load_low};
+    end
+    wire load_last = we_a && beat[BEATS_A-1];
     (* keep *)
     always_ff @(posedge clk) begin
-        load_we <= we_a;
-        load_waddr <= we_a ? waddr[AA-1:0] : '0;
-        load_wdata <= we_a ? wdata[AMEM_W-1:0] : '0;
+        load_we <= load_last;
+        load_waddr <= load_last ? waddr[AA-1:0] : '0;
+        load_wdata <= load_last ? load_word[AMEM_W-1:0] : '0;
     end
     // The write-back writes whole rows of the memory; the loader and the pooling unit write one
     // word, given on every word of its row with only its own enabled.

@@ -12,9 +12,11 @@ with the step counts read from WMEM; the error status follows ``codesign.accel.s
 
 What it does not model: the timing of individual reads and writes inside a descriptor (a program
 whose write-back or pool output overlaps the region it reads gets a sequential answer: all reads of
-a descriptor, or of a column tile for a GEMM, before its writes), bit 3 of the status (a load cannot
-arrive during a run here) and the cycle count of a run that ends in a fault (``cycles`` then sums the
-descriptors that finished). Descriptor fields the RTL has no defined behaviour for (``out_bits``
+a pool, or of a GEMM's column tile, before its writes), bit 3 of the status (a load cannot arrive
+during a run here) and the cycle count of a run that ends in a fault (``cycles`` then sums the
+descriptors that finished). A fault stops the chain at its descriptor as accel_ctrl does: a zero
+size, count or out-of-range base before anything of it is computed, a weight list with no steps
+after the column tiles before it (computed and written, not streamed). Descriptor fields the RTL has no defined behaviour for (``out_bits``
 outside 1..ACC_BITS) are refused with an error naming the descriptor.
 
 ``run_program(program, x_codes)`` runs a compiled program chunk by chunk, like
@@ -261,11 +263,13 @@ class Accelerator:
         if fault:
             return DescriptorRun(index, "gemm", 0, (), fault)
         # The weight lists: per column tile a header (step count S in the top field), then S steps.
-        lists, wp = [], w_base
+        # A header with no steps ends the descriptor there: the column tiles before it are complete.
+        lists, wp, fault = [], w_base, 0
         for _ in range(nt):
             count = int(self.wmem.fields[wp & self.wmem.mask, -1])
             if count == 0:
-                return DescriptorRun(index, "gemm", 0, (), status.ZERO_STEPS)
+                fault = status.ZERO_STEPS
+                break
             lists.append((wp + 1 + np.arange(count)) & self.wmem.mask)
             wp += 1 + count
         if not 1 <= out_bits <= s.acc_bits:
@@ -292,9 +296,11 @@ class Accelerator:
                 self.omem.fields[(o_base + kept * nt + t) & self.omem.mask] = out & ((1 << s.acc_bits) - 1)
             if write_back:
                 self._write_back((wb_base + t * s.writeback_words + kept * kg_out) & self.amem.mask, out)
+        step_counts = tuple(len(steps) for steps in lists)
+        if fault:
+            return DescriptorRun(index, "gemm", 0, step_counts, fault)
         if flags & STREAM_OUT:
             self._send(o_base, m, n)
-        step_counts = tuple(len(steps) for steps in lists)
         return DescriptorRun(index, "gemm", golden.layer_cycles(s, rows_total, list(step_counts)), step_counts)
 
     def _accumulate(self, row_base: np.ndarray, offsets: np.ndarray, lanes: np.ndarray, weights: np.ndarray,

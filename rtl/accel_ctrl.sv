@@ -15,6 +15,19 @@
 // A pool descriptor hands the activation memory to accel_pool until it is done. The chain ends at
 // a descriptor flagged last.
 //
+// Error status (`error`, codesign.accel.status; cleared by start, sticky within a run): a GEMM
+// descriptor with M, N, MT, NT or KG zero, or a pool descriptor with B, CG, out_h, out_w, PH or PW
+// zero (BAD_DESCRIPTOR); a weight-list header with no steps (ZERO_STEPS); a base address with a
+// bit set at or above its memory's address width, or a chain past the last descriptor word
+// without `last` (ADDRESS_RANGE); a load beat or read-out command the loader dropped during a run
+// (BUSY_COMMAND). A program fault ends the run at the faulty descriptor (state FAULT: the rows in
+// flight drain, then done): a descriptor fault before any of its steps is issued (HDRD of its
+// first column tile) or before the pool starts reading (accel_pool's abort), a zero-step header
+// after one pass of bubbles (nothing valid is issued; the column tiles before it are complete).
+// The checks are registers computed in stages from the registered descriptor (dmem_rdata), free
+// running: nothing is added in front of the loop counters or the RAM addresses, and a good program
+// takes the cycles it takes without them.
+//
 // Cycle count of a run (perf_cycles, equal to start -> done when nothing is streamed out):
 // codesign.accel.golden.layer_cycles / pool_cycles, the one place it is kept (docs/ACCELERATOR.md,
 // "Cycle formula").
@@ -63,6 +76,7 @@ module accel_ctrl #(
     output logic [AA-1:0]        abuf_base,
     // pooling unit (accel_pool): started in DWAIT of a pool descriptor
     output logic                 pool_start,
+    output logic                 pool_abort,     // with the pool's registered start: a faulty pool descriptor
     input  wire                  pool_done,
     // result read-out
     output logic                 stream_start,
@@ -73,13 +87,16 @@ module accel_ctrl #(
     // status
     output logic                 busy,         // state != IDLE, a flip-flop of its own (a pin)
     output logic                 done,
-    output logic [31:0]          perf_cycles
+    output logic [31:0]          perf_cycles,
+    input  wire                  cmd_dropped,  // the loader dropped a beat or a read-out (it came while busy)
+    output logic [3:0]           error         // codesign.accel.status
 );
     logic perf_restart;              // perf_cycles restarts
     logic counting;                  // busy and not in STREAM: perf_cycles counts this cycle
     localparam int GF = WMEM_W - COLS * WE;   // width of the group / step-count field
 
-    typedef enum logic [3:0] {IDLE, DFETCH, DREAD, DWAIT, HDR, HDRW, HDRQ, HDRD, HDRS, ISSUE, DRAIN, STREAM, NEXT, POOL} state_t;
+    typedef enum logic [3:0] {IDLE, DFETCH, DREAD, DWAIT, HDR, HDRW, HDRQ, HDRD, HDRS, ISSUE, DRAIN, STREAM, NEXT, POOL,
+                              FAULT} state_t;
     state_t state;
 
     // Descriptor fields.
@@ -100,8 +117,59 @@ module accel_ctrl #(
     wire [31:0] d7 = dmem_rdata[255:224];
     wire [31:0] d8 = dmem_rdata[287:256];
     wire [31:0] d9 = dmem_rdata[319:288];
-    wire unused_d = &{1'b0, d2[31:24], d3[31:22], d3[15:10], d3[7:6],
-                      d4[31:AA], d5[31:WA], d6[31:BA], d7[31:OA], d8[31:AA], d9[31:16], kg, kg_out, nt_count};
+    wire unused_d = &{1'b0, d2[31:24], d3[31:22], d3[15:10], d3[7:6], d9[31:16], kg, kg_out, nt_count};
+
+    // ---------------- descriptor checks (error status) ----------------
+    // Free-running stages from the registered descriptor: stage 1 is valid the cycle after DWAIT
+    // (the first HDR or POOL cycle), stage 2 the cycle after, and so on. dmem_rdata holds the
+    // descriptor until NEXT (the loader drops descriptor writes while busy).
+    localparam int ST_BAD_DESC = 0, ST_ZERO_STEPS = 1, ST_RANGE = 2, ST_BUSY_CMD = 3;
+    // A base field's bits at or above its memory's address width, per byte.
+    function automatic logic [3:0] high_bytes(input logic [31:0] field, input int bits);
+        logic [31:0] high;
+        high = field & ~((32'd1 << bits) - 32'd1);
+        for (int q = 0; q < 4; q++) high_bytes[q] = |high[8*q +: 8];
+    endfunction
+    logic [5:0] z_s1;                 // zero: d0 low / high, d1 low / high, PH (d2[7:0]), PW (d2[15:8])
+    logic [3:0] hi_a_s1, hi_w_s1, hi_b_s1, hi_o_s1, hi_wb_s1;
+    logic wb_s1, wb_s2;               // write_back
+    logic zero4_s2, zph_s2, zpw_s2;   // M, N, MT or NT (B, CG, out_h or out_w) zero; PH zero; PW zero
+    logic hi_a_s2, hi_w_s2, hi_b_s2, hi_o_s2, hi_wb_s2;
+    logic pool_zero_s2, pool_range_s2;
+    logic gemm_zero_s3, gemm_range_s3;
+    logic halt;                       // the GEMM descriptor stops here (a fault; stage 4, valid in the first HDRD)
+    logic zero_seen;                  // a header of this descriptor had no steps
+    logic pool_p1, pool_bad;          // pool_start a cycle later; the pool descriptor is faulty (a cycle after that)
+    logic didx_end, end_chain, chain_fault;   // didx at the last DMEM word; last or that; that without last
+    always_ff @(posedge clk) begin
+        z_s1 <= {d2[15:8] == 8'd0, d2[7:0] == 8'd0, d1[31:16] == 16'd0, d1[15:0] == 16'd0,
+                 d0[31:16] == 16'd0, d0[15:0] == 16'd0};
+        hi_a_s1 <= high_bytes(d4, AA);
+        hi_w_s1 <= high_bytes(d5, WA);
+        hi_b_s1 <= high_bytes(d6, BA);
+        hi_o_s1 <= high_bytes(d7, OA);
+        hi_wb_s1 <= high_bytes(d8, AA);
+        wb_s1 <= d2[21];
+        zero4_s2 <= |z_s1[3:0];
+        {zpw_s2, zph_s2} <= z_s1[5:4];
+        {hi_a_s2, hi_w_s2, hi_b_s2, hi_o_s2, hi_wb_s2} <= {|hi_a_s1, |hi_w_s1, |hi_b_s1, |hi_o_s1, |hi_wb_s1};
+        wb_s2 <= wb_s1;
+        pool_zero_s2 <= |z_s1;
+        pool_range_s2 <= |{hi_a_s1, hi_wb_s1};
+        pool_abort <= |{z_s1, hi_a_s1, hi_wb_s1};
+        gemm_zero_s3 <= zero4_s2 || (zph_s2 && zpw_s2);
+        gemm_range_s3 <= hi_a_s2 || hi_w_s2 || hi_b_s2 || hi_o_s2 || (hi_wb_s2 && wb_s2);
+        halt <= gemm_zero_s3 || gemm_range_s3 || zero_seen;
+        pool_p1 <= pool_start;
+        pool_bad <= pool_p1 && pool_abort;
+        didx_end <= &didx;
+        end_chain <= last_desc || didx_end;
+        chain_fault <= !last_desc && didx_end;
+    end
+    // FAULT waits for the rows in flight (at most a drain, codesign.accel.golden.drain_cycles) before done.
+    localparam int FAULT_WAIT = 48 + ROWS + COLS;
+    logic signed [8:0] fault_wait;
+    always_ff @(posedge clk) fault_wait <= (state == FAULT) ? fault_wait - 9'sd1 : 9'(FAULT_WAIT - 2);
 
     // Issue side.
     logic [DA-1:0] didx;
@@ -196,6 +264,9 @@ module accel_ctrl #(
     logic g_gt_rows;                           // S > ROWS
     logic [15:0] g_m2, g_pad;                  // S - 2, ROWS - S
     logic [WA-1:0] wp_next, w_after_pad;       // wp + 1 + S, wp + 1 + S - ROWS
+    // S == 0 (a fault), and MT == 1 || S == 0: HDRS's value of mt_end, so a zero-step list takes
+    // one pass of bubbles (no valid step) whatever MT is.
+    logic g_zero, mt_first_end;
     wire [WA-1:0] w_first = g_gt_rows ? wp_p1 : w_after_pad;   // the tile's first step read
 
     // Step pipeline: W read data arrives one cycle after issue and is registered (wq), its group
@@ -399,6 +470,8 @@ module accel_ctrl #(
             stream_cols <= '0;
             done <= 1'b0;
             busy <= 1'b0;
+            error <= '0;
+            zero_seen <= 1'b0;
             perf_cycles <= '0;
             {perf_restart, counting} <= '0;
             ppu_out_valid <= 1'b0;
@@ -416,6 +489,7 @@ module accel_ctrl #(
                 IDLE: if (start) begin
                     didx <= '0;
                     done <= 1'b0;
+                    error <= '0;
                     busy <= 1'b1;
                     counting <= 1'b1;
                     perf_restart <= 1'b1;
@@ -449,9 +523,17 @@ module accel_ctrl #(
                     {i_in_hot, i_out_hot} <= {ROWS'(1), ROWS'(1)};
                     omem_waddr <= d7[OA-1:0];
                     wb_done <= 1'b0;
+                    zero_seen <= 1'b0;
                     state <= d2[22] ? POOL : HDR;
                 end
-                POOL: if (pool_done) state <= NEXT;
+                POOL: begin
+                    if (pool_p1) begin   // pool_zero_s2 / pool_range_s2 hold this descriptor's checks
+                        error[ST_BAD_DESC] <= error[ST_BAD_DESC] | pool_zero_s2;
+                        error[ST_RANGE] <= error[ST_RANGE] | pool_range_s2;
+                    end
+                    if (pool_done) state <= NEXT;
+                    else if (pool_bad) state <= FAULT;   // the pool did not start (pool_abort)
+                end
                 HDR: begin   // KG was registered in DWAIT
                     hdr_first <= 1'b0;
                     state <= HDRW;
@@ -478,7 +560,13 @@ module accel_ctrl #(
                     state <= HDRQ;
                 end
                 HDRQ: state <= HDRD;
-                HDRD: state <= HDRS;
+                HDRD: begin
+                    if (halt) begin
+                        error[ST_BAD_DESC] <= error[ST_BAD_DESC] | gemm_zero_s3;
+                        error[ST_RANGE] <= error[ST_RANGE] | gemm_range_s3;
+                    end
+                    state <= halt ? FAULT : HDRS;
+                end
                 HDRS: begin
                     k_last_m1 <= g_gt_rows ? 17'(g_m2) : 17'(ROWS - 2);
                     k_rem <= g_gt_rows ? 17'(g_m2) : 17'(ROWS - 2);   // -1 (k_end) only with ROWS == 1
@@ -487,21 +575,28 @@ module accel_ctrl #(
                     w_origin <= w_first;
                     k <= '0;
                     mt_rem <= mt_last_m3;
-                    mt_end <= mt_one;
+                    mt_end <= mt_first_end;
                     aoff <= a_base;
+                    if (g_zero) begin
+                        zero_seen <= 1'b1;
+                        error[ST_ZERO_STEPS] <= 1'b1;
+                    end
                     state <= ISSUE;
                 end
                 ISSUE: if (leave_issue) state <= nt_end ? DRAIN : HDR;   // the loop: below
                 DRAIN: if (wb_done) begin
                     counting <= !stream_out;
                     state <= stream_out ? STREAM : NEXT;
+                end else if (halt) begin
+                    state <= FAULT;   // the last column tile's list had no steps: no rows to wait for
                 end
                 STREAM: if (stream_finished) begin
                     counting <= 1'b1;
                     state <= NEXT;
                 end
                 NEXT: begin
-                    if (last_desc) begin
+                    if (end_chain) begin
+                        if (chain_fault) error[ST_RANGE] <= 1'b1;
                         done <= 1'b1;
                         busy <= 1'b0;
                         counting <= 1'b0;
@@ -511,12 +606,19 @@ module accel_ctrl #(
                         state <= DFETCH;
                     end
                 end
+                FAULT: if (fault_wait[8]) begin
+                    done <= 1'b1;
+                    busy <= 1'b0;
+                    counting <= 1'b0;
+                    state <= IDLE;
+                end
                 default: begin
                     busy <= 1'b0;
                     counting <= 1'b0;
                     state <= IDLE;
                 end
             endcase
+            if (cmd_dropped) error[ST_BUSY_CMD] <= 1'b1;
             if (state == DRAIN && wb_done && stream_out) begin
                 stream_start <= 1'b1;
                 stream_base <= o_base;
@@ -530,6 +632,8 @@ module accel_ctrl #(
             g_gt_rows <= g_hdr > 16'(ROWS);
             g_m2 <= g_hdr - 16'd2;
             g_pad <= 16'(ROWS) - g_hdr;
+            g_zero <= g_hdr == 16'd0;
+            mt_first_end <= mt_one || g_hdr == 16'd0;
             wp_next <= wp_p1 + WA'(g_hdr);
             w_after_pad <= wp_p1_mrows + WA'(g_hdr);
             tile_stride <= kg_times[ROWS];
@@ -624,5 +728,35 @@ module accel_ctrl #(
             end
         end
     end
+
+`ifndef SYNTHESIS
+    // Every output tile the array closes (a valid step with `last`) hands exactly ROWS totals to
+    // the PPUs, rows 0..ROWS-1 in order: the row rings stay one-hot, and when a descriptor has
+    // seen its last row written, rows in = rows out = ROWS x tiles closed and both rings are back
+    // at row 0.
+    int sva_tiles, sva_rows_in, sva_rows_out;
+    always @(posedge clk) begin
+        if (rst || state == DWAIT) begin
+            sva_tiles <= 0;
+            sva_rows_in <= 0;
+            sva_rows_out <= 0;
+        end else begin
+            sva_tiles <= sva_tiles + 32'(step_valid && step_last);
+            sva_rows_in <= sva_rows_in + 32'(ppu_in_valid);
+            sva_rows_out <= sva_rows_out + 32'(ppu_out_valid);
+        end
+        if (!rst) begin
+            assert (i_in_hot != '0 && (i_in_hot & (i_in_hot - 1'b1)) == '0)
+                else $error("accel_ctrl: the PPU input row ring is not one-hot (%b)", i_in_hot);
+            assert (i_out_hot != '0 && (i_out_hot & (i_out_hot - 1'b1)) == '0)
+                else $error("accel_ctrl: the PPU output row ring is not one-hot (%b)", i_out_hot);
+            if (state == DRAIN && wb_done)
+                assert (sva_rows_in == ROWS * sva_tiles && sva_rows_out == ROWS * sva_tiles
+                        && i_in_hot == ROWS'(1) && i_out_hot == ROWS'(1))
+                    else $error("accel_ctrl: %0d tiles closed, %0d rows into and %0d out of the PPUs (ROWS = %0d per tile)",
+                                sva_tiles, sva_rows_in, sva_rows_out, ROWS);
+        end
+    end
+`endif
 endmodule
 `default_nettype wire

@@ -13,6 +13,9 @@
 // its 32 bits, the word address, the target memory's enable and the beat's place in the word
 // (one-hot `beat`). The memories are built of 32-bit slices with a write enable each
 // (accel_beat_ram), so no word is assembled here and no word-wide bus leaves the loader.
+// A payload beat (targets 0-3) or a read-out command taken while `busy` is high is dropped: no
+// write, no read-out, and a one-cycle `dropped` pulse (the command is still parsed, so the stream
+// stays in step). `busy` is registered as it arrives, beside the beat register.
 module accel_loader #(
     parameter int ADDR_BITS = 16,
     parameter int BUF_BEATS = 8,        // beats of the widest word (the width of `beat`)
@@ -35,7 +38,9 @@ module accel_loader #(
     output logic [31:0]              wdata,
     output logic                     readout,          // one-cycle pulse for target 4
     output logic [ADDR_BITS-1:0]     readout_base,
-    output logic [31:0]              readout_shape     // {columns, rows}
+    output logic [31:0]              readout_shape,    // {columns, rows}
+    input  wire                      busy,             // a run is in progress: drop writes and read-outs
+    output logic                     dropped           // a beat or a read-out was dropped
 );
     typedef enum logic [1:0] {H0, H1, DATA} state_t;
     state_t state;
@@ -54,8 +59,10 @@ module accel_loader #(
     logic        valid_q;
     logic [31:0] data_q;
     logic        data_zero, data_one;   // data_q == 0, data_q == 1 (a count beat's two cases)
+    logic        hold;                  // busy when the beat in data_q was taken
     always_ff @(posedge clk) begin
         valid_q <= !rst && s_axis_tvalid;
+        hold <= busy;
         data_q <= s_axis_tdata;
         data_zero <= s_axis_tdata == 32'd0;
         data_one <= s_axis_tdata == 32'd1;
@@ -87,11 +94,11 @@ module accel_loader #(
             count <= '0;
             count_last <= 1'b0;
             {beat_oh, left_oh, last_oh} <= '0;
-            {we_d, we_a, we_w, we_b, readout} <= '0;
+            {we_d, we_a, we_w, we_b, readout, dropped} <= '0;
             readout_base <= '0;
             readout_shape <= '0;
         end else begin
-            {we_d, we_a, we_w, we_b, readout} <= '0;
+            {we_d, we_a, we_w, we_b, readout, dropped} <= '0;
             if (valid_q) begin
                 case (state)
                     H0: begin
@@ -108,7 +115,8 @@ module accel_loader #(
                         left_oh <= target_last;
                         last_oh <= target_last;
                         if (target_readout) begin
-                            readout <= 1'b1;
+                            readout <= !hold;
+                            dropped <= hold;
                             readout_base <= addr[ADDR_BITS-1:0];
                             readout_shape <= data_q;
                             state <= H0;
@@ -117,7 +125,8 @@ module accel_loader #(
                         end
                     end
                     default: begin
-                        {we_b, we_w, we_a, we_d} <= target_mem;
+                        {we_b, we_w, we_a, we_d} <= hold ? 4'd0 : target_mem;
+                        dropped <= hold && |target_mem;
                         if (left_oh[0]) begin
                             beat_oh <= BUF_BEATS'(1);
                             left_oh <= last_oh;

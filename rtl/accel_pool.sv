@@ -21,6 +21,7 @@ module accel_pool #(
     input  wire                         rst,
     input  wire                         start,     // with the descriptor on `desc`
     input  wire [319:0]                 desc,
+    input  wire                         abort,     // with the registered start: the descriptor is faulty, do not run
     output logic [AA-1:0]               raddr,
     input  wire [LANES*ACT_BITS-1:0]    rdata,
     output logic                        we,
@@ -181,7 +182,7 @@ module accel_pool #(
             wdata <= '0;
         end else begin
             if (start_q) begin
-                active <= 1'b1;
+                active <= !abort;   // an aborted pool reads and writes nothing and never signals done
                 cg_step <= d[96 +: AA];      // words per pixel
                 one <= max_is_1;
                 two <= max_is_2;

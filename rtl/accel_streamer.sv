@@ -170,5 +170,19 @@ module accel_streamer #(
             end
         end
     end
+
+`ifndef SYNTHESIS
+    // AXI4-Stream: a beat offered and not taken stays offered, unchanged, until it is taken.
+    logic stall_q, last_q;
+    logic [31:0] data_q;
+    always @(posedge clk) begin
+        stall_q <= !rst && m_axis_tvalid && !m_axis_tready;
+        data_q <= m_axis_tdata;
+        last_q <= m_axis_tlast;
+        if (!rst && stall_q)
+            assert (m_axis_tvalid && m_axis_tdata == data_q && m_axis_tlast == last_q)
+                else $error("accel_streamer: tvalid, tdata or tlast changed while the beat waited for tready");
+    end
+`endif
 endmodule
 `default_nettype wire

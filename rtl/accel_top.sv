@@ -6,7 +6,8 @@
 // Reset `rst` is synchronous and active high. `start` (one cycle, while idle) runs the descriptor
 // chain from descriptor 0; `done` rises when the chain has finished (including any result
 // streaming) and stays high until the next start; `perf_cycles` counts the cycles of the run
-// spent outside result streaming.
+// spent outside result streaming; `error` is the run's sticky error status (accel_ctrl,
+// codesign.accel.status), cleared by reset and start.
 module accel_top #(
     parameter int ROWS        = 4,
     parameter int COLS        = 4,
@@ -36,7 +37,8 @@ module accel_top #(
     input  wire         start,
     output wire         busy,
     output wire         done,
-    output wire [31:0]  perf_cycles
+    output wire [31:0]  perf_cycles,
+    output wire [3:0]   error        // sticky error status of the run (codesign.accel.status)
 );
     localparam int LANES    = (SPARSE_M == 0) ? 1 : SPARSE_M;
     localparam int IDX_BITS = (LANES > 1) ? $clog2(LANES) : 1;
@@ -69,7 +71,7 @@ module accel_top #(
     wire unused_in = &{1'b0, s_axis_tlast};
 
     // ---------------- loader ----------------
-    logic we_d, we_a, we_w, we_b, readout;
+    logic we_d, we_a, we_w, we_b, readout, load_dropped;
     logic [BUF_BEATS-1:0] beat;
     /* verilator lint_off UNUSEDSIGNAL */
     logic [LA-1:0] waddr, readout_base;
@@ -83,7 +85,8 @@ module accel_top #(
         .clk(clk), .rst(rst),
         .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
         .we_d(we_d), .we_a(we_a), .we_w(we_w), .we_b(we_b), .beat(beat), .waddr(waddr), .wdata(wdata),
-        .readout(readout), .readout_base(readout_base), .readout_shape(readout_shape)
+        .readout(readout), .readout_base(readout_base), .readout_shape(readout_shape),
+        .busy(busy), .dropped(load_dropped)
     );
 
     // ---------------- memories ----------------
@@ -215,7 +218,7 @@ module accel_top #(
     wire row_valid, row_valid_next, ppu_out_next;
     wire [COLS*ACC_BITS-1:0] row;
     wire stream_start, stream_finished;
-    wire abuf_valid, pool_start, pool_done;
+    wire abuf_valid, pool_start, pool_abort, pool_done;
     wire [AA-1:0] abuf_base;
     wire [OA-1:0] stream_base;
     wire [15:0] stream_rows, stream_cols;
@@ -234,10 +237,11 @@ module accel_top #(
         .shift(shift), .out_bits(out_bits),
         .ppu_in_next(row_valid_next), .ppu_out_next(ppu_out_next),
         .abuf_valid(abuf_valid), .abuf_base(abuf_base),
-        .pool_start(pool_start), .pool_done(pool_done),
+        .pool_start(pool_start), .pool_abort(pool_abort), .pool_done(pool_done),
         .stream_start(stream_start), .stream_base(stream_base),
         .stream_rows(stream_rows), .stream_cols(stream_cols), .stream_finished(stream_finished),
-        .busy(busy), .done(done), .perf_cycles(perf_cycles)
+        .busy(busy), .done(done), .perf_cycles(perf_cycles),
+        .cmd_dropped(load_dropped), .error(error)
     );
 
     // ---------------- datapath ----------------
@@ -296,10 +300,35 @@ module accel_top #(
     );
 
     accel_pool #(.LANES(LANES), .ACT_BITS(ACT_BITS), .AA(AA), .AMEM_READ(AMEM_READ)) u_pool (
-        .clk(clk), .rst(rst), .start(pool_start), .desc(dmem_q),
+        .clk(clk), .rst(rst), .start(pool_start), .desc(dmem_q), .abort(pool_abort),
         .raddr(pool_raddr), .rdata(amem_rdata[AMEM_W-1:0]),
         .we(pool_we), .waddr(pool_waddr), .wdata(pool_wdata), .reading(pool_reading), .done(pool_done)
     );
+
+`ifndef SYNTHESIS
+    // The activation memory's write port is an OR of its writers: one writes at a time, and a
+    // writer that is not writing holds its address and data at zero. No loader write or read-out
+    // comes from a beat taken while busy (it is dropped; the loader's enables are two cycles
+    // after the beat's pin cycle).
+    logic busy_p1, busy_p2;
+    always @(posedge clk) begin
+        busy_p1 <= busy;
+        busy_p2 <= busy_p1;
+        if (!rst) begin
+            assert (32'(load_we) + 32'(pool_we) + 32'(|abuf_we) <= 1)
+                else $error("accel_top: two writers on the activation memory's write port (loader %0d, pool %0d, write-back %0d)",
+                            load_we, pool_we, |abuf_we);
+            assert (load_we || (load_waddr == '0 && load_wdata == '0))
+                else $error("accel_top: the loader's activation write port is not zero while it does not write");
+            assert (pool_we || (pool_waddr == '0 && pool_wdata == '0))
+                else $error("accel_top: the pool's activation write port is not zero while it does not write");
+            assert (|abuf_we || (abuf_wrow == '0 && abuf_wdata == '0))
+                else $error("accel_top: the write-back's activation write port is not zero while it does not write");
+            assert (!(busy_p2 && (we_d || we_a || we_w || we_b || readout)))
+                else $error("accel_top: a loader write or read-out from a beat taken while busy");
+        end
+    end
+`endif
 
     // ---------------- result read-out ----------------
     accel_streamer #(.COLS(COLS), .ACC_BITS(ACC_BITS), .ADDR_BITS(OA)) u_streamer (

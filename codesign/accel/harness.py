@@ -17,6 +17,7 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
+from codesign.accel import status
 from codesign.accel.spec import AccelSpec
 
 PERIOD_NS = 10
@@ -27,6 +28,7 @@ class RunResult:
     beats: list[int]          # result stream (empty when nothing was streamed)
     cycles: int               # start -> done, measured by the testbench
     perf_cycles: int          # the accelerator's own counter (excludes result streaming)
+    error: int = 0            # the error status at done (codesign.accel.status; 0: none)
 
 
 class AccelTB:
@@ -75,7 +77,10 @@ class AccelTB:
         await ClockCycles(self.dut.clk, 3)   # the loader writes two cycles after the last beat
 
     async def run(self, expect_beats: int = 0, timeout_cycles: int = 2_000_000) -> RunResult:
-        """Pulse start, wait for done; collect ``expect_beats`` results if the program streams them."""
+        """Pulse start, wait for done; collect ``expect_beats`` results if the program streams them.
+
+        The error status is read with done; a run that ends with a fault streams nothing, so no
+        results are collected then (``beats`` is empty)."""
         dut = self.dut
         dut.start.value = 1
         await RisingEdge(dut.clk)
@@ -87,9 +92,11 @@ class AccelTB:
         cycles = round((get_sim_time(unit="ns") - t0) / PERIOD_NS)
         await ReadOnly()
         assert int(dut.busy.value) == 0, "busy still high with done"
+        error = int(dut.error.value)
         await RisingEdge(dut.clk)
-        beats = await self.collect(expect_beats) if expect_beats else []
-        return RunResult(beats, cycles, int(dut.perf_cycles.value))
+        program_fault = error & (status.BAD_DESCRIPTOR | status.ZERO_STEPS | status.ADDRESS_RANGE)
+        beats = await self.collect(expect_beats) if expect_beats and not program_fault else []
+        return RunResult(beats, cycles, int(dut.perf_cycles.value), error)
 
     async def collect(self, count: int, timeout_cycles: int = 2_000_000) -> list[int]:
         """Receive ``count`` result beats (one frame ends at tlast)."""
@@ -130,20 +137,31 @@ async def network_run(dut):
     await tb.load(program.weight_beats())
     last = program.layers[-1]
 
-    async def run_chunk(codes):
+    class Fault(Exception):
+        pass
+
+    async def run_chunk(codes, where):
         await tb.load(program.chunk_beats(codes))
         m = len(codes)
         res = await tb.run(expect_beats=m * last.n)
+        if res.error:
+            np.savez(result_path, error=res.error, where=where)
+            dut._log.error("network_run: %s: %s", where, status.AcceleratorFault(res.error))
+            raise Fault
         return golden.decode_outputs(res.beats, m, last.n, last.out_bits, last.out_signed), res.perf_cycles
 
-    single_out, single_cycles = (await run_chunk(x[:1])) if one_sample else (np.zeros((0, last.n)), -1)
-    outs, chunk_cycles = [], []
-    for start, stop in program.chunks(len(x)):
-        out, cycles = await run_chunk(x[start:stop])
-        outs.append(out)
-        chunk_cycles.append(cycles)
+    try:
+        single_out, single_cycles = ((await run_chunk(x[:1], "the one-sample run")) if one_sample
+                                     else (np.zeros((0, last.n)), -1))
+        outs, chunk_cycles = [], []
+        for start, stop in program.chunks(len(x)):
+            out, cycles = await run_chunk(x[start:stop], f"the run of samples {start}..{stop - 1}")
+            outs.append(out)
+            chunk_cycles.append(cycles)
+    except Fault:
+        return   # the result file names the fault (codesign.accel.network raises AcceleratorFault)
     sim_cycles = round(get_sim_time(unit="ns") / PERIOD_NS)
-    np.savez(result_path, outputs=np.concatenate(outs) if outs else np.zeros((0, last.n), dtype=np.int64),
+    np.savez(result_path, error=0, where="", outputs=np.concatenate(outs) if outs else np.zeros((0, last.n), dtype=np.int64),
              chunk_cycles=np.asarray(chunk_cycles, dtype=np.int64), single_cycles=single_cycles,
              single_out=single_out, sim_cycles=sim_cycles, seconds=time.perf_counter() - wall)
     dut._log.info("network_run: %d samples in %d chunks, %d cycles per inference, chunk cycles %s",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.accel import sim
+from codesign.accel import sim, status
 from codesign.accel.compiler import Program
 from codesign.errors import CodesignError
 
@@ -49,7 +49,8 @@ def run_program(program: Program, x_codes: np.ndarray, build_dir: Path, simulato
                 waves: bool = False, *, one_sample: bool = True) -> RtlRun:
     """Run ``x_codes`` ((samples, features) input codes) through the RTL in chunks of ``program.batch``
     samples (one start each). ``one_sample``: first run sample 0 alone to measure cycles per inference.
-    The build goes to ``build_dir/<simulator>_<parameters>`` and is reused when it exists."""
+    The build goes to ``build_dir/<simulator>_<parameters>`` and is reused when it exists.
+    Raises ``codesign.accel.status.AcceleratorFault`` when a run ends with a non-zero error status."""
     x = program._inputs(x_codes)
     if len(x) == 0:
         raise CodesignError("run_program needs at least one sample")
@@ -67,6 +68,8 @@ def run_program(program: Program, x_codes: np.ndarray, build_dir: Path, simulato
         if not result.exists():
             raise CodesignError(f"the RTL run wrote no results (see {build / 'results.xml'})")
         data = np.load(result)
+        if int(data["error"]):   # the accelerator ended a run with a fault: no results
+            raise status.AcceleratorFault(int(data["error"]), f"RTL run of the program on {build.name}, {data['where']}")
         outputs = data["outputs"].astype(np.int64)
         chunk_cycles = [int(c) for c in data["chunk_cycles"]]
         seconds = float(data["seconds"])

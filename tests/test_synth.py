@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import pytest
+import yaml
 
+from codesign import cli, config
 from codesign.errors import CodesignError
 from codesign.synth import (
     SynthError,
@@ -244,6 +247,118 @@ def test_cli_on_the_real_accelerator(tmp_path, capsys):
     assert "ecp5" in capsys.readouterr().out
 
 
+# ------------------------------------------------------------------ time limits, seeds, fallback
+
+
+def _tools_running_in(directory: Path) -> list[int]:
+    """Processes whose working directory is inside `directory` (left-over tool runs)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cwd = Path(os.readlink(proc / "cwd"))
+        except OSError:
+            continue
+        if cwd == directory or directory in cwd.parents:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def mini_sources(tmp_path_factory):
+    return _write_design(tmp_path_factory.mktemp("mini") / "rtl")
+
+
+@pytest.mark.slow
+def test_router1_timeout_falls_back_to_router2(mini_sources, tmp_path):
+    """router1 cannot finish in 1 s (nextpnr takes longer to load the device): the attempt is
+    recorded as a timeout and router2 routes the same placement."""
+    lines = []
+    result = synthesize(mini_sources, "mini_top", PARAMS, tmp_path, targets=("ecp5",), seeds=[2],
+                        freq_mhz=150, router_timeout_s={"router1": 1}, progress=lines.append)
+    ecp5 = result["ecp5"]
+    assert result["status"] == "complete" and "message" not in result
+    assert (ecp5["status"], ecp5["source"], ecp5["seed"], ecp5["router"]) == \
+        ("routed", "nextpnr", 2, "router2")
+    attempts = ecp5["attempts"]
+    assert [(a["seed"], a["router"], a["outcome"]) for a in attempts] == \
+        [(2, "router1", "timeout"), (2, "router2", "ok")]
+    assert attempts[0]["fmax_mhz"] is None and attempts[0]["seconds"] < 10
+    assert attempts[1]["fmax_mhz"] == ecp5["fmax_mhz"] and 10 <= ecp5["fmax_mhz"] <= 1000
+    assert ecp5["dsp"] == 4 and ecp5["bram"] == 1
+    # one console line per attempt (after the plan line)
+    assert [ln.split(":")[0] for ln in lines[1:]] == ["nextpnr seed 2 router1", "nextpnr seed 2 router2"]
+    assert "timeout" in lines[1] and "ok" in lines[2] and "MHz" in lines[2]
+    on_disk = json.loads((tmp_path / "synth.json").read_text())
+    assert on_disk["ecp5"]["attempts"] == attempts and on_disk["status"] == "complete"
+    log = (tmp_path / "ecp5" / "nextpnr.log").read_text()
+    assert "Running router2" in log and "constrained to Bel 'X0/Y47/PIOA'" in log
+    assert not _tools_running_in(tmp_path)  # the stopped router1 left no process behind
+
+
+@pytest.mark.slow
+def test_seeds_place_in_parallel_and_the_best_fmax_is_kept(mini_sources, tmp_path):
+    result = synthesize(mini_sources, "mini_top", PARAMS, tmp_path, targets=("ecp5",),
+                        seeds=[1, 2, 3], freq_mhz=150, routers=("router1",))
+    ecp5 = result["ecp5"]
+    attempts = ecp5["attempts"]
+    assert sorted(a["seed"] for a in attempts) == [1, 2, 3]
+    assert all(a["outcome"] == "ok" and a["router"] == "router1" for a in attempts)
+    assert all(a["seconds"] > 0 and a["place_seconds"] > 0 for a in attempts)
+    best = max(attempts, key=lambda a: a["fmax_mhz"])
+    assert ecp5["seed"] == best["seed"] and ecp5["fmax_mhz"] == best["fmax_mhz"]
+    assert ecp5["seeds"] == [1, 2, 3] and ecp5["routers"] == ["router1"]
+    cores = len(os.sched_getaffinity(0))
+    assert ecp5["threads"] == max(1, cores // min(3, cores))
+    report = json.loads((tmp_path / "ecp5" / "report.json").read_text())
+    assert min(float(v["achieved"]) for v in report["fmax"].values()) == pytest.approx(
+        ecp5["fmax_mhz"], abs=0.01)  # report.json is the kept placement's
+    if cores >= 2:  # two seeds routed at the same time
+        first, second = sorted((a for a in attempts if a["seed"] in (1, 2)),
+                               key=lambda a: a["started_s"])
+        assert second["started_s"] < first["started_s"] + first["seconds"]
+    assert "seed" in format_table(result) and "3 of 3 attempt(s) finished" in format_table(result)
+
+
+@pytest.mark.slow
+def test_no_placement_in_time_records_yosys_numbers_as_incomplete(mini_sources, tmp_path):
+    result = synthesize(mini_sources, "mini_top", PARAMS, tmp_path, targets=("ecp5", "xc7"),
+                        seeds=[1, 2], router_timeout_s={"router1": 0.5, "router2": 0.5})
+    assert result["status"] == "incomplete"
+    assert "no placement finished" in result["message"]
+    ecp5 = result["ecp5"]
+    assert (ecp5["status"], ecp5["source"], ecp5["fmax_mhz"]) == ("not_routed", "yosys", None)
+    assert ecp5["seed"] is None and ecp5["router"] is None
+    assert ecp5["dsp"] == ecp5["yosys"]["dsp"] == 4
+    assert sorted((a["seed"], a["router"], a["outcome"]) for a in ecp5["attempts"]) == [
+        (1, "router1", "timeout"), (1, "router2", "timeout"),
+        (2, "router1", "timeout"), (2, "router2", "timeout")]
+    assert result["xc7"]["status"] == "synthesized" and result["xc7"]["dsp"] == 4
+    on_disk = json.loads((tmp_path / "synth.json").read_text())
+    assert on_disk["status"] == "incomplete" and on_disk["ecp5"]["source"] == "yosys"
+    assert not (tmp_path / "ecp5" / "report.json").exists()
+    assert "status: incomplete" in format_table(result)
+    assert not _tools_running_in(tmp_path)
+
+
+@pytest.mark.slow
+def test_cli_budget_too_short_for_yosys_is_an_error_and_writes_no_synth_json(tmp_path, capsys):
+    rtl = tmp_path / "rtl"
+    _write_design(rtl)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "synth.json").write_text("{}")  # an earlier run's
+    code = cli.main(["synth", "--rows", "2", "--cols", "2", "--weight-bits", "8", "--act-bits",
+                     "8", "--targets", "ecp5", "--rtl-dir", str(rtl), "--top", "mini_top",
+                     "--timeout", "2", "--out", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("codesign: error: Yosys (synth_ecp5) timed out after ")
+    assert not (out / "synth.json").exists()
+    assert not _tools_running_in(tmp_path)
+
+
 # ------------------------------------------------------------------ validation (no tools)
 
 
@@ -305,6 +420,53 @@ def test_cli_rejects_bad_parameters_before_running_tools(tmp_path, argv, match):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--seeds", "1,1"], "distinct integers"),
+        (["--seeds", "a"], "distinct integers"),
+        (["--seeds", "-1"], "distinct integers"),
+        (["--timeout", "0"], "seconds, a number > 0"),
+        (["--timeout", "nan"], "seconds, a number > 0"),
+        (["--routers", "router3"], "one or more of router1, router2"),
+        (["--time", "60"], "unrecognized arguments"),  # no abbreviations of --timeout
+    ],
+)
+def test_cli_rejects_bad_time_and_seed_options(tmp_path, argv, match, capsys):
+    parser = argparse.ArgumentParser(prog="codesign")
+    register_cli(parser.add_subparsers(dest="command"))
+    base = ["synth", "--rows", "4", "--cols", "4", "--weight-bits", "8", "--act-bits", "8",
+            "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit):
+        parser.parse_args(base + argv)
+    assert match in capsys.readouterr().err
+
+
+def test_cli_time_and_seed_defaults():
+    parser = argparse.ArgumentParser(prog="codesign")
+    register_cli(parser.add_subparsers(dest="command"))
+    base = ["synth", "--rows", "4", "--cols", "4", "--weight-bits", "8", "--act-bits", "8",
+            "--out", "x"]
+    args = parser.parse_args(base)
+    assert args.seeds == (1, 2) and args.routers == ("router1", "router2")
+    assert args.timeout <= 20 * 60 - 60  # the whole command within 20 minutes
+    args = parser.parse_args(base + ["--seed", "3", "--timeout", "90", "--routers", "router2"])
+    assert (args.seeds, args.timeout, args.routers) == ((3,), 90.0, ("router2",))
+
+
+def test_run_config_place_route_options():
+    rtl = config.default_config("digits").rtl
+    assert tuple(rtl.pnr_seeds) == (1, 2) and rtl.pnr_timeout_s <= 20 * 60
+    good = config.from_dict({"rtl": {"pnr_seeds": [3, 4, 5], "pnr_timeout_s": 600}})
+    assert list(good.rtl.pnr_seeds) == [3, 4, 5] and good.rtl.pnr_timeout_s == 600
+    assert config.from_dict(yaml.safe_load(config.dump(good))).rtl == good.rtl  # YAML round trip
+    for bad, match in (({"pnr_seeds": []}, "pnr_seeds"), ({"pnr_seeds": [1, 1]}, "pnr_seeds"),
+                       ({"pnr_seeds": 2}, "pnr_seeds"), ({"pnr_timeout_s": 0}, "pnr_timeout_s"),
+                       ({"pnr_timeout_s": "long"}, "pnr_timeout_s")):
+        with pytest.raises(CodesignError, match=match):
+            config.from_dict({"rtl": bad})
+
+
 def test_api_rejects_bad_arguments(tmp_path):
     sources = _write_design(tmp_path / "rtl")
     with pytest.raises(CodesignError, match="targets"):
@@ -319,3 +481,13 @@ def test_api_rejects_bad_arguments(tmp_path):
         synthesize(sources, "mini_top", {}, tmp_path / "o", pnr_args=["--router", "a b"])
     with pytest.raises(CodesignError, match="clock_port"):
         synthesize(sources, "mini_top", {}, tmp_path / "o", clock_port='clk" SITE "A1')
+    with pytest.raises(CodesignError, match="seeds"):
+        synthesize(sources, "mini_top", {}, tmp_path / "o", seeds=[1, 1])
+    with pytest.raises(CodesignError, match="routers"):
+        synthesize(sources, "mini_top", {}, tmp_path / "o", routers=["router1", "router9"])
+    with pytest.raises(CodesignError, match="--router are set by the flow"):
+        synthesize(sources, "mini_top", {}, tmp_path / "o", pnr_args=["--router", "router2"])
+    with pytest.raises(CodesignError, match="timeout"):
+        synthesize(sources, "mini_top", {}, tmp_path / "o", timeout_s=0)
+    with pytest.raises(CodesignError, match="router_timeout_s"):
+        synthesize(sources, "mini_top", {}, tmp_path / "o", router_timeout_s={"router1": -1})

@@ -85,6 +85,14 @@ def _weighted_nodes(layer, input_type: FixedType) -> list[Node]:
     return nodes
 
 
+def input_name(model) -> str:
+    """The name of the model's input layer, as hls4ml reads it from the model's architecture: the
+    InputLayer's name (Keras calls a Sequential model's input ``<first layer>_input``), else ``input1``."""
+    layers = model.get_config().get("layers") or [{}]
+    first = layers[0]
+    return first["config"]["name"] if first.get("class_name") == "InputLayer" else "input1"
+
+
 def describe(model, input_type: FixedType) -> list[Node]:
     """The model as a chain of fixed-point nodes; refuses layers and topologies we cannot map."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
@@ -112,8 +120,8 @@ def describe(model, input_type: FixedType) -> list[Node]:
         else:
             raise CodesignError(f"layer {name!r} of type {cls} is not supported; allowed: QDense, QConv2D, QActivation, MaxPooling2D, Flatten")
         current = nodes[-1].output_type
-    if nodes and nodes[0].kind != "input":
-        nodes.insert(0, Node("inputs", "input", input_type, tuple(int(d) for d in model.input_shape[1:])))
+    if nodes and nodes[0].kind != "input":  # a Sequential model: its InputLayer is not among model.layers
+        nodes.insert(0, Node(input_name(model), "input", input_type, tuple(int(d) for d in model.input_shape[1:])))
     return nodes
 
 

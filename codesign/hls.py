@@ -114,7 +114,11 @@ def build_and_simulate(model, nodes: list[Node], hls: HlsConfig, project_dir: Pa
 
 
 def _check_precisions(hls_model, nodes: list[Node]) -> None:
-    """hls4ml must have taken our result types: a silently different type breaks exactness."""
+    """hls4ml must have taken our result types and input type: a silently different type breaks exactness."""
+    for node, variable in zip((n for n in nodes if n.kind == "input"), hls_model.get_input_variables()):
+        got, want = variable.type.precision, node.output_type
+        if (got.width, got.integer, got.signed) != (want.width, want.integer, want.signed):
+            raise CodesignError(f"hls4ml gave the input {variable.name!r} the type {got} instead of {want} (input layer {node.name!r})")
     wanted = {node.name: node.output_type for node in nodes if node.kind != "input"}
     for layer in hls_model.get_layers():
         if layer.name not in wanted:

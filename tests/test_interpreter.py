@@ -217,19 +217,6 @@ def widened(spec: AccelSpec, nodes, draw, rng: np.random.Generator) -> AccelSpec
     return replace(spec, weight_bits=wb, act_bits=ab, acc_bits=draw(st.sampled_from(fits)), **deeper)
 
 
-def choose(nodes, rows: int, cols: int, sparse_m: int, batch: int) -> AccelSpec:
-    """``compiler.choose_spec`` for a chunk of ``batch`` samples or more: for a tiny model on a dense-only
-    build wider than 8 columns it sizes AMEM below AccelSpec's two rows of 16 words, and a larger
-    batch sizes it above."""
-    while True:
-        try:
-            return compiler.choose_spec(nodes, rows, cols, sparse=sparse_m == 4, batch=batch)
-        except CodesignError as exc:
-            if "must hold at least two rows" not in str(exc) or batch > 64:
-                raise
-            batch *= 2
-
-
 def check_program(program: compiler.Program, nodes, x: np.ndarray) -> None:
     codes = nodes[0].output_type.to_codes(x)
     run = run_program(program, codes)
@@ -258,7 +245,7 @@ def test_compiled_mlp(data):
     nodes = mlp_nodes(rng, widths, input_type, draw(st.lists(st.integers(2, 8), min_size=depth, max_size=depth)),
                       draw(st.lists(st.integers(2, 8), min_size=depth, max_size=depth)), nm=draw(st.booleans()),
                       final_activation=draw(st.sampled_from([None, "relu", "quantize"])))
-    spec = choose(nodes, rows, cols, sparse_m, draw(st.integers(1, 6)))
+    spec = compiler.choose_spec(nodes, rows, cols, sparse=sparse_m == 4, batch=draw(st.integers(1, 6)))
     spec = widened(spec, nodes, draw, rng)
     sparse = draw(st.sampled_from([None, True, False])) if sparse_m == 4 else draw(st.sampled_from([None, False]))
     program = compiler.compile_model(nodes, spec, sparse=sparse)
@@ -288,7 +275,7 @@ def test_compiled_cnn(data):
     sparse_m = draw(st.sampled_from([0, 4]))
     rows = draw(st.integers(1, 16))
     cols = draw(st.sampled_from([c for c in (1, 2, 4, 8, 16) if c % max(1, sparse_m) == 0]))
-    spec = choose(nodes, rows, cols, sparse_m, draw(st.integers(1, 4)))
+    spec = compiler.choose_spec(nodes, rows, cols, sparse=sparse_m == 4, batch=draw(st.integers(1, 4)))
     spec = widened(spec, nodes, draw, rng)
     program = compiler.compile_model(nodes, spec, sparse=draw(st.sampled_from([None, False])))
     check_program(program, nodes, random_input(rng, nodes, draw(st.integers(1, 9))))

@@ -294,7 +294,8 @@ def _memory_needs(spec: AccelSpec, plans: list, row_words: list[int], packed: li
     gemms = [p for p in plans if isinstance(p, LayerPlan)]
     in_words = [_in_words(p, w) for p, w in zip(plans, row_words)]
     return {
-        "amem_depth": a_bases(spec, in_words, batch)[1],
+        # AccelSpec holds at least two rows of the activation memory
+        "amem_depth": max(a_bases(spec, in_words, batch)[1], 2 * spec.amem_write_words),
         "wmem_depth": sum(len(pk.words) for pk in packed),
         "bmem_depth": sum(ceil_div(p.n, spec.cols) for p in gemms),
         "omem_depth": batch * _rows_per_sample(gemms[-1]) * ceil_div(gemms[-1].n, spec.cols),   # only the last keeps its results

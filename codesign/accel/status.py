@@ -1,8 +1,10 @@
 """The accelerator's sticky error status: ``accel_top``'s ``error`` port, one bit per kind of fault.
 
 The status is cleared by reset and by ``start`` and holds every fault seen since. A program fault
-(bits 0-2) ends the run at the faulty descriptor: ``done`` rises, nothing of that descriptor is
-computed or streamed. A command during a run (bit 3) is dropped and the run goes on.
+(bits 0-2) ends the run at the faulty descriptor and ``done`` rises: a bad field or base stops it
+before anything of it is computed; a weight list with no steps stops it at that column tile (the
+tiles before it are computed and stored, nothing of the descriptor is streamed). A command during
+a run (bit 3) is dropped and the run goes on.
 """
 
 from __future__ import annotations

@@ -26,7 +26,6 @@ from codesign.accel import compiler, golden, status
 from codesign.accel.golden import Bases, Layer, ceil_div
 from codesign.accel.interpreter import Accelerator, run_program
 from codesign.accel.spec import DESCRIPTOR_BITS, AccelSpec
-from codesign.errors import CodesignError
 from codesign.fixedpoint import FixedType
 from test_compiler import cnn_nodes, mlp_nodes, random_input
 

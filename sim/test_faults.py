@@ -259,7 +259,7 @@ async def busy_commands(dut):
     rng, seed = _rng()
     tb = AccelTB(dut, spec)
     await tb.reset()
-    layer = random_layer(spec, rng, shape=(4 * spec.rows, 40 * spec.lanes, 3 * spec.cols))
+    layer = random_layer(spec, rng, shape=(2 * spec.rows, 40 * spec.lanes, 3 * spec.cols))
     other = random_layer(spec, rng, shape=(layer.m, layer.k, layer.n))
     good = golden.layer_image(spec, layer, stream_out=False)
     bad_fields = set_bits(good.descriptor.fields(), 0, 0, 0, 16)   # M = 0, were it taken
@@ -299,3 +299,35 @@ SIM_DIR = Path(__file__).resolve().parent
 @pytest.mark.parametrize("name", list(SPECS))
 def test_faults(name, build_root, seed):
     run_top(SPECS[name], "test_faults", SIM_DIR, build_root, "verilator", {"SEED": str(seed)})
+
+
+def test_network_fault_is_accelerator_fault(tmp_path, monkeypatch):
+    """codesign.accel.network turns a run's non-zero status (written by harness.network_run) into
+    AcceleratorFault. The simulator is replaced by a stand-in that writes such a result file."""
+    import pickle
+    import sys
+
+    from codesign.accel import network
+    from codesign.accel.compiler import compile_model
+    from codesign.fixedpoint import FixedType
+
+    sys.path.insert(0, str(SIM_DIR.parent / "tests"))
+    from test_compiler import mlp_nodes, random_input
+
+    rng = np.random.default_rng(0)
+    input_type = FixedType(6, 2, True)
+    nodes = mlp_nodes(rng, [5, 7], input_type, [6], [6])
+    program = compile_model(nodes, SPECS["4x4_int8"], batch=4)
+    codes = input_type.to_codes(random_input(rng, nodes, 3))
+
+    def fake_run(*args, **kwargs):
+        extra_env = args[6]
+        with open(extra_env["ACCEL_NETWORK_JOB"], "rb") as fh:
+            *_, result_path = pickle.load(fh)
+        np.savez(result_path, error=status.ZERO_STEPS | status.BUSY_COMMAND, where="the run of samples 0..2")
+
+    monkeypatch.setattr(network.sim, "run", fake_run)
+    with pytest.raises(status.AcceleratorFault, match=r"samples 0\.\.2: accelerator error status 0xa: "
+                                                      r"a weight list has zero steps; a load") as info:
+        network.run_program(program, codes, tmp_path)
+    assert info.value.status == 0xA and "\n" not in str(info.value)

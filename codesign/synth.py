@@ -258,11 +258,12 @@ def _run_watched(
                 try:
                     with open(log, "rb") as f:
                         f.seek(offset)
-                        chunk = f.read().decode(errors="replace")
+                        raw = f.read()
                 except OSError:
-                    chunk = ""
+                    raw = b""
+                offset += len(raw)
+                chunk = raw.decode(errors="replace")
                 if "\n" in chunk:
-                    offset += len(chunk.encode(errors="replace"))
                     last_line = now
                     text = tail + chunk
                     counts = [int(m.group(1)) for m in _ROUTER1_LINE.finditer(text)]
@@ -273,8 +274,7 @@ def _run_watched(
                         best, best_at = min(counts), now
                     tail = text.rsplit("\n", 1)[-1]
                     routed = routed or "Routing complete" in text or "Router2 time" in text
-                elif chunk:
-                    offset += len(chunk.encode(errors="replace"))
+                else:
                     tail += chunk
             if now >= deadline:
                 _stop(proc)

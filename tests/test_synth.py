@@ -351,7 +351,7 @@ def test_cli_budget_too_short_for_yosys_is_an_error_and_writes_no_synth_json(tmp
     (out / "synth.json").write_text("{}")  # an earlier run's
     code = cli.main(["synth", "--rows", "2", "--cols", "2", "--weight-bits", "8", "--act-bits",
                      "8", "--targets", "ecp5", "--rtl-dir", str(rtl), "--top", "mini_top",
-                     "--timeout", "2", "--out", str(out)])
+                     "--timeout", "0.3", "--out", str(out)])
     assert code == 1
     err = capsys.readouterr().err
     assert err.startswith("codesign: error: Yosys (synth_ecp5) timed out after ")
@@ -491,3 +491,19 @@ def test_api_rejects_bad_arguments(tmp_path):
         synthesize(sources, "mini_top", {}, tmp_path / "o", timeout_s=0)
     with pytest.raises(CodesignError, match="router_timeout_s"):
         synthesize(sources, "mini_top", {}, tmp_path / "o", router_timeout_s={"router1": -1})
+
+
+@pytest.mark.slow
+def test_flow_place_and_route_takes_seeds_and_budget_from_the_run_config(tmp_path):
+    """The flow's synthesis call site (codesign flow / rtl-sim --pnr) on a 1x1 accelerator."""
+    from codesign import flow
+
+    options = config.validate_rtl(config.RtlConfig(place_route=True, pnr_seeds=[4, 5],
+                                                   pnr_timeout_s=900))
+    result = flow._start_synthesis(accel_spec(1, 1, 8, 8), tmp_path, options, False).result()
+    ecp5 = result["ecp5"]
+    assert result["status"] == "complete" and result["timeout_s"] == 900
+    assert ecp5["seeds"] == [4, 5] and ecp5["seed"] in (4, 5)
+    assert ecp5["source"] == "nextpnr" and ecp5["fmax_mhz"] > 0
+    assert {a["seed"] for a in ecp5["attempts"]} == {4, 5}
+    assert result["xc7"]["status"] == "synthesized"

@@ -507,3 +507,65 @@ def test_flow_place_and_route_takes_seeds_and_budget_from_the_run_config(tmp_pat
     assert ecp5["source"] == "nextpnr" and ecp5["fmax_mhz"] > 0
     assert {a["seed"] for a in ecp5["attempts"]} == {4, 5}
     assert result["xc7"]["status"] == "synthesized"
+
+
+# ------------------------------------------------------------------ the stall watch (no EDA tools)
+
+_LOGGER = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+open("child.pid", "w").write(str(child.pid))
+arcs = [5000, 4000, 3000] + [int(sys.argv[2])] * 1000
+with open("tool.log", "w") as log:
+    log.write("Info: Routing..\\n")
+    for i, n in enumerate(arcs):
+        if sys.argv[1] == "silent" and i == 2:
+            time.sleep(60)
+        log.write(f"Info: {1000 * (i + 1):10d} |  10  20 |  1  2 | {n:9d}|  0.1  0.2|\\n")
+        log.flush()
+        time.sleep(0.2)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status").read_text() if Path(f"/proc/{pid}").exists() else ""
+    return "State:\tZ" not in status
+
+
+@pytest.mark.parametrize("mode, arcs, detail", [
+    ("flat", 2500, r"2,500 arcs left after \d+ s, no new low for [23] s"),
+    ("silent", 0, r"no new log line for [23] s"),
+])
+def test_a_run_without_progress_is_stopped_as_stalled_with_its_children(tmp_path, mode, arcs, detail):
+    import re
+    import sys
+    import time
+
+    from codesign.synth import _run_watched
+
+    (tmp_path / "logger.py").write_text(_LOGGER)
+    t0 = time.monotonic()
+    r = _run_watched([sys.executable, "logger.py", mode, str(arcs)], tmp_path, tmp_path / "tool.log",
+                     time.monotonic() + 50, stall_s=2)
+    assert r.outcome == "stalled" and re.search(detail, r.detail), r.detail
+    assert time.monotonic() - t0 < 20
+    child = int((tmp_path / "child.pid").read_text())
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)  # the tool's whole process group went
+
+
+def test_a_run_past_its_deadline_is_a_timeout(tmp_path):
+    import sys
+    import time
+
+    from codesign.synth import _run_watched
+
+    r = _run_watched([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path,
+                     tmp_path / "tool.log", time.monotonic() + 1.5)
+    assert r.outcome == "timeout" and r.seconds < 10

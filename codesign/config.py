@@ -146,6 +146,10 @@ class RtlConfig:
     pnr_seeds: tuple[int, ...] = (1, 2)  # placement seeds, in parallel on the cores; best Fmax kept
     pnr_timeout_s: float = 1080.0  # budget of synthesis + place & route (router1, then router2)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.pnr_seeds, list):  # from YAML: held as a tuple, so configs compare equal
+            object.__setattr__(self, "pnr_seeds", tuple(self.pnr_seeds))
+
 
 @dataclass(frozen=True)
 class RunConfig:

@@ -128,7 +128,7 @@ module accel_ctrl #(
     function automatic logic [3:0] high_bytes(input logic [31:0] field, input int bits);
         logic [31:0] high;
         high = field & ~((32'd1 << bits) - 32'd1);
-        return {|high[31:24], |high[23:16], |high[15:8], |high[7:0]};
+        high_bytes = {|high[31:24], |high[23:16], |high[15:8], |high[7:0]};
     endfunction
     logic [5:0] z_s1;                 // zero: d0 low / high, d1 low / high, PH (d2[7:0]), PW (d2[15:8])
     logic [3:0] hi_a_s1, hi_w_s1, hi_b_s1, hi_o_s1, hi_wb_s1;

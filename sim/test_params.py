@@ -64,11 +64,10 @@ CORNERS = {
     # The flow's default array size (compiler.choose_spec), 10-bit activations.
     "8x8-a10w8-m4": AccelSpec(rows=8, cols=8, weight_bits=8, act_bits=10, acc_bits=28, sparse_m=4,
                               amem_depth=1024, wmem_depth=512, bmem_depth=16, omem_depth=512, dmem_depth=4),
+    # The largest array the draws reach (stimulus.MAX_ARRAY_SIZE), 16-bit activations.
+    "16x16-a16w8-m4": AccelSpec(rows=16, cols=16, weight_bits=8, act_bits=16, acc_bits=30, sparse_m=4,
+                                amem_depth=1024, wmem_depth=512, bmem_depth=16, omem_depth=512, dmem_depth=4),
 }
-# The largest array the parameter space allows (stimulus.MAX_ARRAY_SIZE): its build takes minutes,
-# so it runs when ACCEL_PARAM_LARGE=1 (and in benchmarks/bench_params.py).
-LARGE = {"16x16-a16w8-m4": AccelSpec(rows=16, cols=16, weight_bits=8, act_bits=16, acc_bits=30, sparse_m=4,
-                                     amem_depth=1024, wmem_depth=512, bmem_depth=16, omem_depth=512, dmem_depth=4)}
 DRAWS = int(os.environ.get("ACCEL_PARAM_DRAWS", "2"))
 COUNTS = {"extremes": 4, "gemms": 40, "convs": 8, "pools": 8, "chains": 4}
 
@@ -418,9 +417,9 @@ def random_point(seed: int, index: int) -> AccelSpec:
     return draw_spec(np.random.default_rng([seed, index]))
 
 
-@pytest.mark.parametrize("name", list(CORNERS) + (list(LARGE) if os.environ.get("ACCEL_PARAM_LARGE") == "1" else []))
+@pytest.mark.parametrize("name", list(CORNERS))
 def test_corner(name, build_root, seed):
-    spec = {**CORNERS, **LARGE}[name]
+    spec = CORNERS[name]
     print(f"{name}: {spec}")
     run_point(spec, build_root / "params" / name, seed)
 

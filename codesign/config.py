@@ -296,8 +296,9 @@ def validate_rtl(r: RtlConfig) -> RtlConfig:
     for key in ("enabled", "sparse", "synth", "place_route"):
         if not isinstance(getattr(r, key), bool):
             raise CodesignError(f"rtl: {key}={getattr(r, key)!r} must be true or false")
-    _check_range("rtl", "rows", r.rows, 1, 64)
-    _check_range("rtl", "cols", r.cols, 1, 64)
+    # the simulated array sizes (AccelSpec's MAX_ARRAY_DIM)
+    _check_range("rtl", "rows", r.rows, 1, 16)
+    _check_range("rtl", "cols", r.cols, 1, 16)
     if r.samples is not None:
         _check_range("rtl", "samples", r.samples, 1, 10_000_000)
     _check_choice("rtl", "simulator", r.simulator, SIMULATORS)

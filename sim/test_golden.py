@@ -52,7 +52,8 @@ def test_cycle_formula_steady_state():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(rows=0), "rows=0 is outside the allowed range 1..64"),
+    (dict(rows=0), "rows=0 is outside the allowed range 1..16"),
+    (dict(cols=17), "cols=17 is outside the allowed range 1..16"),
     (dict(acc_bits=12), "acc_bits=12 is outside the allowed range 17..32"),
     (dict(sparse_m=2), "sparse_m=2 is not one of"),
     (dict(amem_depth=1000), "amem_depth=1000 must be a power of two"),

@@ -63,8 +63,8 @@ def test_yaml_round_trip_and_safe_load(tmp_path):
 @pytest.mark.parametrize(
     "rtl,message",
     [
-        ({"rows": 0}, r"rtl: rows=0 is outside the allowed range 1\.\.64"),
-        ({"cols": 65}, r"rtl: cols=65 is outside the allowed range 1\.\.64"),
+        ({"rows": 0}, r"rtl: rows=0 is outside the allowed range 1\.\.16"),
+        ({"cols": 17}, r"rtl: cols=17 is outside the allowed range 1\.\.16"),
         ({"samples": 0}, r"rtl: samples=0 is outside"),
         ({"simulator": "xsim"}, r"rtl: simulator='xsim' is not allowed; choose one of: verilator, icarus"),
         ({"synth": "yes"}, r"rtl: synth='yes' must be true or false"),

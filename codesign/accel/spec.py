@@ -10,6 +10,9 @@ SPARSE_M_CHOICES = (0, 4)   # the RTL is written for any power of two; these two
 GROUP_FIELD_BITS = 16   # group index / step count field of a weight-memory word
 DESCRIPTOR_BITS = 320   # ten 32-bit fields
 MAX_DEPTH = 1 << 20
+# ROWS and COLS up to 16 are simulated (sim/test_params.py draws 1..16 and builds 16x16); larger
+# arrays are refused until a simulated test covers them.
+MAX_ARRAY_DIM = 16
 
 
 def _check(name: str, value: int, lo: int, hi: int) -> None:
@@ -34,8 +37,8 @@ class AccelSpec:
     dmem_depth: int = 16
 
     def __post_init__(self) -> None:
-        _check("rows", self.rows, 1, 64)
-        _check("cols", self.cols, 1, 64)
+        _check("rows", self.rows, 1, MAX_ARRAY_DIM)
+        _check("cols", self.cols, 1, MAX_ARRAY_DIM)
         _check("weight_bits", self.weight_bits, 2, 16)
         _check("act_bits", self.act_bits, 2, 16)
         _check("acc_bits", self.acc_bits, self.weight_bits + self.act_bits + 1, 32)

@@ -60,14 +60,46 @@ def quantizer_type(quantizer, where: str) -> FixedType:
     raise CodesignError(f"{where}: quantizer {cls} is not supported; allowed: quantized_bits (alpha=1), quantized_relu")
 
 
-def _weighted_nodes(layer, input_type: FixedType) -> list[Node]:
+class _Problems(list):
+    """Every reason a model cannot be mapped, so one error lists them all."""
+
+    def check(self, fn, *args):
+        """``fn(*args)``, or None with its CodesignError recorded."""
+        try:
+            return fn(*args)
+        except CodesignError as err:
+            self.append(str(err))
+            return None
+
+    def raise_any(self) -> None:
+        if len(self) == 1:
+            raise CodesignError(self[0])
+        if self:
+            raise CodesignError(f"the model cannot be mapped exactly ({len(self)} problems): " + "; ".join(self))
+
+
+def _weighted_nodes(layer, input_type: FixedType, problems: _Problems) -> list[Node]:
+    """The layer's nodes; none when it has problems (recorded in ``problems``)."""
     cls, name = type(layer).__name__, layer.name
+    known = len(problems)
     if layer.kernel_quantizer_internal is None:
-        raise CodesignError(f"layer {name!r} ({cls}) has no kernel_quantizer; every weight must be quantized")
+        problems.append(f"layer {name!r} ({cls}) has no kernel_quantizer; every weight must be quantized")
     if not layer.use_bias or layer.bias_quantizer_internal is None:
-        raise CodesignError(f"layer {name!r} ({cls}) needs a bias with a bias_quantizer")
+        problems.append(f"layer {name!r} ({cls}) needs a bias with a bias_quantizer")
     if cls == "QConv2D" and (layer.strides != (1, 1) or layer.padding != "valid" or layer.dilation_rate != (1, 1)):
-        raise CodesignError(f"layer {name!r} (QConv2D): only strides=1, padding='valid', dilation=1 are supported")
+        problems.append(f"layer {name!r} (QConv2D): only strides=1, padding='valid', dilation=1 are supported")
+    if layer.kernel_quantizer_internal is not None:
+        problems.check(quantizer_type, layer.kernel_quantizer_internal, f"layer {name!r} kernel_quantizer")
+    if layer.use_bias and layer.bias_quantizer_internal is not None:
+        problems.check(quantizer_type, layer.bias_quantizer_internal, f"layer {name!r} bias_quantizer")
+    activation = layer.activation
+    if activation is not None and getattr(activation, "__name__", "") != "linear":
+        if type(activation).__name__ not in ("quantized_relu", "quantized_bits"):
+            problems.append(f"layer {name!r} ({cls}): activation {activation!r} is not supported; use a QActivation with quantized_relu or quantized_bits")
+        else:
+            problems.check(quantizer_type, activation, f"layer {name!r} activation")
+    if len(problems) > known:
+        return []
     weight_t = quantizer_type(layer.kernel_quantizer_internal, f"layer {name!r} kernel_quantizer")
     bias_t = quantizer_type(layer.bias_quantizer_internal, f"layer {name!r} bias_quantizer")
     kernel = np.asarray(layer.kernel_quantizer_internal(layer.kernel).numpy(), dtype=np.float64)
@@ -76,10 +108,7 @@ def _weighted_nodes(layer, input_type: FixedType) -> list[Node]:
     accum_t = accumulator_type(input_type, weight_t, fan_in, bias_t)
     shape = tuple(int(d) for d in layer.output_shape[1:])
     nodes = [Node(name, "dense" if cls == "QDense" else "conv2d", accum_t, shape, input_type, accum_t, weight_t, bias_t, kernel, bias, fan_in)]
-    activation = layer.activation
     if activation is not None and getattr(activation, "__name__", "") != "linear":
-        if type(activation).__name__ not in ("quantized_relu", "quantized_bits"):
-            raise CodesignError(f"layer {name!r} ({cls}): activation {activation!r} is not supported; use a QActivation with quantized_relu or quantized_bits")
         act_t = quantizer_type(activation, f"layer {name!r} activation")
         nodes.append(Node(f"{name}_{type(activation).__name__}", "relu" if not act_t.signed else "quantize", act_t, shape, accum_t))
     return nodes
@@ -98,28 +127,34 @@ def describe(model, input_type: FixedType) -> list[Node]:
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise CodesignError("the model must have exactly one input and one output (a single chain of layers)")
     nodes: list[Node] = []
+    problems = _Problems()
     current = input_type
     for layer in model.layers:
         cls, name = type(layer).__name__, layer.name
         if cls != "InputLayer" and isinstance(layer.input, list):
-            raise CodesignError(f"layer {name!r} ({cls}) has several inputs; only a single chain of layers is supported")
+            problems.append(f"layer {name!r} ({cls}) has several inputs; only a single chain of layers is supported")
+            continue
         shape = tuple(int(d) for d in (layer.output_shape[0] if isinstance(layer.output_shape, list) else layer.output_shape)[1:])
         if cls == "InputLayer":
             nodes.append(Node(name, "input", input_type, shape))
         elif cls in ("QDense", "QConv2D"):
-            nodes.extend(_weighted_nodes(layer, current))
+            nodes.extend(_weighted_nodes(layer, current, problems))
         elif cls == "QActivation":
-            act_t = quantizer_type(layer.quantizer, f"layer {name!r}")
-            nodes.append(Node(name, "relu" if not act_t.signed else "quantize", act_t, shape, current))
+            act_t = problems.check(quantizer_type, layer.quantizer, f"layer {name!r}")
+            if act_t is not None:
+                nodes.append(Node(name, "relu" if not act_t.signed else "quantize", act_t, shape, current))
         elif cls == "MaxPooling2D":
             if layer.strides != layer.pool_size or layer.padding != "valid":
-                raise CodesignError(f"layer {name!r} (MaxPooling2D): only strides equal to pool_size and padding='valid' are supported")
-            nodes.append(Node(name, "maxpool2d", current, shape, current, pool_size=tuple(layer.pool_size)))
+                problems.append(f"layer {name!r} (MaxPooling2D): only strides equal to pool_size and padding='valid' are supported")
+            else:
+                nodes.append(Node(name, "maxpool2d", current, shape, current, pool_size=tuple(layer.pool_size)))
         elif cls == "Flatten":
             nodes.append(Node(name, "flatten", current, shape, current))
         else:
-            raise CodesignError(f"layer {name!r} of type {cls} is not supported; allowed: QDense, QConv2D, QActivation, MaxPooling2D, Flatten")
-        current = nodes[-1].output_type
+            problems.append(f"layer {name!r} of type {cls} is not supported; allowed: QDense, QConv2D, QActivation, MaxPooling2D, Flatten")
+        if nodes:  # after a refused layer the next ones are checked on the last known type
+            current = nodes[-1].output_type
+    problems.raise_any()
     if nodes and nodes[0].kind != "input":  # a Sequential model: its InputLayer is not among model.layers
         nodes.insert(0, Node(input_name(model), "input", input_type, tuple(int(d) for d in model.input_shape[1:])))
     return nodes

@@ -12,19 +12,43 @@ from pathlib import Path
 from codesign.errors import CodesignError
 
 
+class _Parser(argparse.ArgumentParser):
+    """Options are taken only as spelled in full (``--data`` is not a prefix of ``--dataset``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def _run_config(args: argparse.Namespace):
+    """The run config: ``--config`` (else the data set's default), then every flag given on the command line."""
     from codesign import config
 
     cfg = config.load(args.config) if args.config else config.default_config(args.dataset or "digits")
-    if args.dataset and args.config and args.dataset != cfg.dataset.name:
-        cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, name=args.dataset))
+    return _overrides(args, cfg)
+
+
+def _overrides(args: argparse.Namespace, cfg):
+    """``cfg`` with each field the command line names replaced; the result is validated."""
+    from codesign import config
+    from codesign.fixedpoint import parse_hls_type
+
+    replace = dataclasses.replace
+    if args.dataset is not None and args.dataset != cfg.dataset.name:
+        config.default_config(args.dataset)  # an unknown name fails here, naming the allowed ones
+        cfg = replace(cfg, dataset=replace(cfg.dataset, name=args.dataset, path=None))  # another data set's file does not carry over
+    if getattr(args, "data", None) is not None:
+        cfg = replace(cfg, dataset=replace(cfg.dataset, path=args.data))
+    if getattr(args, "input_type", None) is not None:
+        t = parse_hls_type(args.input_type)
+        cfg = replace(cfg, input=config.InputConfig(t.width, t.integer, t.signed))
     if getattr(args, "epochs", None) is not None:
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=args.epochs))
-    if getattr(args, "data_path", None):
-        cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, path=args.data_path))
-    if getattr(args, "name", None):
-        cfg = dataclasses.replace(cfg, name=args.name)
-    return config.validate(dataclasses.replace(cfg, rtl=_rtl_options(args, cfg.rtl)))
+        cfg = replace(cfg, train=replace(cfg.train, epochs=args.epochs))
+    if getattr(args, "name", None) is not None:
+        cfg = replace(cfg, name=args.name)
+    hls_flags = (("io_type", "io_type"), ("strategy", "strategy"), ("reuse_factor", "reuse_factor"), ("backend", "backend"))
+    hls = {key: getattr(args, flag) for key, flag in hls_flags if getattr(args, flag, None) is not None}
+    return config.validate(replace(cfg, hls=replace(cfg.hls, **hls), rtl=_rtl_options(args, cfg.rtl)))
 
 
 def _rtl_options(args: argparse.Namespace, rtl):
@@ -50,7 +74,7 @@ def cmd_flow(args: argparse.Namespace) -> int:
 
     cfg = _run_config(args)
     out = _out_dir(args, cfg.name)
-    rep = flow.run_flow(cfg, out, Path(args.hls_dir), progress=not args.quiet)
+    rep = flow.run_flow(cfg, out, Path(args.hls_dir), progress=not args.quiet, verbose=args.verbose)
     e = rep["exactness"]["qkeras_vs_hls4ml"]
     print(f"{cfg.name}: accuracy float {_accuracy(rep['accuracy']['float'])}, QKeras {rep['accuracy']['qkeras']:.4f}, "
           f"hls4ml C-sim {rep['accuracy']['hls4ml_csim']:.4f}; sparsity {rep['totals']['sparsity']:.1%}; "
@@ -79,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = _run_config(args)
     out = _out_dir(args, cfg.name)
-    summary = flow.run_train(cfg, out, progress=not args.quiet)
+    summary = flow.run_train(cfg, out, progress=not args.quiet, verbose=args.verbose)
     print(f"{cfg.name}: accuracy float {_accuracy(summary['float'])}, QKeras {summary['qkeras']:.4f}; model: {out / 'model.h5'}")
     return 0
 
@@ -90,11 +114,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if args.config:
         cfg = config.load(args.config)
     else:
-        cfg = flow.config_for_model(Path(args.model), args.dataset, args.input_type, args.name)
-    hls = {k: v for k, v in (("io_type", args.io_type), ("strategy", args.strategy), ("reuse_factor", args.reuse_factor), ("backend", args.backend)) if v is not None}
-    cfg = config.validate(dataclasses.replace(cfg, hls=dataclasses.replace(cfg.hls, **hls)))
+        cfg = flow.config_for_model(Path(args.model), args.dataset, None, None)
+    cfg = _overrides(args, cfg)
     out = _out_dir(args, cfg.name)
-    rep = flow.run_convert(Path(args.model), cfg, out, Path(args.hls_dir), weights=args.weights, allow_custom=args.allow_custom_layers, progress=not args.quiet)
+    rep = flow.run_convert(Path(args.model), cfg, out, Path(args.hls_dir), weights=args.weights, allow_custom=args.allow_custom_layers,
+                           progress=not args.quiet, verbose=args.verbose)
     e = rep["exactness"]["qkeras_vs_hls4ml"]
     print(f"{cfg.name}: hls4ml C-sim accuracy {rep['accuracy']['hls4ml_csim']:.4f}; QKeras vs hls4ml: {e['mismatched']} of {e['samples']} samples differ")
     print(f"report: {out / 'report.json'}; HLS project: {rep['hls_project']}")
@@ -106,7 +130,7 @@ def cmd_rtl_sim(args: argparse.Namespace) -> int:
 
     config_file = Path(args.run) / "config.yaml"
     base = config.load(config_file).rtl if config_file.is_file() else config.RtlConfig()
-    rep = flow.rtl_stage(Path(args.run), _rtl_options(args, base), progress=not args.quiet)
+    rep = flow.rtl_stage(Path(args.run), _rtl_options(args, base), progress=not args.quiet, verbose=args.verbose)
     _print_rtl(rep)
     return 0
 
@@ -119,14 +143,22 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser, *, training: bool) -> None:
-    p.add_argument("--dataset", choices=None, help="digits (default), fashion-mnist or jets")
+    """The flags of flow, train and convert; each one given overrides its field of --config."""
+    p.add_argument("--dataset", help="digits (default), fashion-mnist or jets (dataset.name)")
+    p.add_argument("--data", "--data-path", dest="data", metavar="PATH",
+                   help="local data (dataset.path): the jets parquet/CSV file or the fashion-mnist IDX directory")
     p.add_argument("--config", help="run config YAML (see `codesign config`)")
     p.add_argument("--out", help="run directory (default runs/NAME)")
     p.add_argument("--name", help="run name (default: from the config)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--input-type", help="input fixed-point type, e.g. 'ufixed<8,1>' or 'fixed<16,6>' (input)")
+    _output_flags(p)
     if training:
         p.add_argument("--epochs", type=int, help="override train.epochs")
-        p.add_argument("--data-path", help="fashion-mnist IDX directory or jets parquet/CSV file")
+
+
+def _output_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--verbose", action="store_true", help="show the tools' output (TensorFlow, hls4ml, g++, Verilator, cocotb) live instead of in RUN/logs/")
 
 
 def _array_flags(p: argparse.ArgumentParser) -> None:
@@ -140,8 +172,8 @@ def _array_flags(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="codesign", description="Open hardware co-design flow for quantized, pruned neural networks.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="codesign", description="Open hardware co-design flow for quantized, pruned neural networks.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     flow_p = sub.add_parser("flow", help="train -> hls4ml convert -> C-sim bit-exactness check -> report")
     _common(flow_p, training=True)
@@ -159,7 +191,6 @@ def parser() -> argparse.ArgumentParser:
     _common(convert_p, training=False)
     convert_p.add_argument("--model", required=True, help="model .h5, or architecture .json (with --weights)")
     convert_p.add_argument("--weights", help="weights .h5 for an architecture .json")
-    convert_p.add_argument("--input-type", help="input fixed-point type, e.g. 'ufixed<8,1>' or 'fixed<16,6>'")
     convert_p.add_argument("--hls-dir", default="hls_projects", help="where HLS projects go (default hls_projects)")
     convert_p.add_argument("--io-type", choices=("io_parallel", "io_stream"))
     convert_p.add_argument("--strategy", choices=("Latency", "Resource"))
@@ -171,7 +202,7 @@ def parser() -> argparse.ArgumentParser:
     rtl_p = sub.add_parser("rtl-sim", help="run a finished run's test split through the accelerator RTL (Verilator) and add it to the report")
     rtl_p.add_argument("--run", required=True, help="run directory (from codesign flow or convert)")
     rtl_p.add_argument("--samples", dest="rtl_samples", type=int, help="first N test samples (default: the run config's rtl.samples, else all)")
-    rtl_p.add_argument("--quiet", action="store_true")
+    _output_flags(rtl_p)
     _array_flags(rtl_p)
     rtl_p.set_defaults(func=cmd_rtl_sim)
 

@@ -315,6 +315,11 @@ def validate(config: RunConfig) -> RunConfig:
     if not isinstance(config.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", config.name):
         raise CodesignError(f"name={config.name!r}: use letters, digits, '.', '_' and '-' (it names the run and HLS project directories)")
     _check_choice("dataset", "name", config.dataset.name, DATASETS)
+    if config.dataset.name == "digits" and config.dataset.path is not None:
+        raise CodesignError(f"dataset: path={config.dataset.path!r} (--data) is given, but digits ships with scikit-learn and reads no file; "
+                            f"drop it, or choose dataset fashion-mnist (an IDX directory) or jets (a parquet/CSV file)")
+    if config.dataset.path is not None and not isinstance(config.dataset.path, str):
+        raise CodesignError(f"dataset: path={config.dataset.path!r} must be a file or directory name")
     _check_range("dataset", "test_fraction", config.dataset.test_fraction, 0.05, 0.5, kind=float)
     _check_range("dataset", "val_fraction", config.dataset.val_fraction, 0.0, 0.5, kind=float)
     for key in ("max_train", "max_test"):

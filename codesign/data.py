@@ -102,6 +102,8 @@ def _find_idx(directory: Path, stem: str) -> Path:
 
 def load_fashion_mnist(directory: str | None, seed: int, val_fraction: float) -> tuple[tuple[Split, Split, Split], tuple[str, ...]]:
     root = Path(directory or FASHION_MNIST_DIR)
+    if root.is_file():
+        raise CodesignError(f"fashion-mnist: {root} is a file; name the directory that holds the four IDX files")
     if not root.is_dir():
         raise CodesignError(f"fashion-mnist: directory {root} does not exist; install Debian's dataset-fashion-mnist or name the IDX directory")
     x_train = read_idx(_find_idx(root, "train-images-idx3-ubyte")).astype(np.float64)[..., np.newaxis] / 255.0
@@ -127,22 +129,24 @@ def _jets_frame(path: str | None):
     file = Path(path)
     if not file.is_file():
         raise CodesignError(f"jets: file {file} does not exist")
-    if file.suffix == ".parquet":
-        return pd.read_parquet(file)
-    if file.suffix == ".csv":
-        return pd.read_csv(file)
-    raise CodesignError(f"jets: {file} must be a .parquet or .csv file")
+    if file.suffix not in (".parquet", ".csv"):
+        raise CodesignError(f"jets: {file} must be a .parquet or .csv file")
+    try:
+        return pd.read_parquet(file) if file.suffix == ".parquet" else pd.read_csv(file)
+    except Exception as err:  # pandas and pyarrow raise many types for a damaged file
+        raise CodesignError(f"jets: cannot read {file}: {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}") from None
 
 
 def load_jets(path: str | None, seed: int, test_fraction: float, val_fraction: float) -> tuple[tuple[Split, Split, Split], tuple[str, ...]]:
     frame = _jets_frame(path)
+    source = path or f"OpenML {JETS_OPENML_NAME}"
     missing = [c for c in (*JETS_FEATURES, "class") if c not in frame.columns]
     if missing:
-        raise CodesignError(f"jets: columns missing from the data: {', '.join(missing)}; expected the 16 features of {JETS_OPENML_NAME} and 'class'")
+        raise CodesignError(f"jets: {source} lacks the column(s) {', '.join(missing)}; expected the 16 features of {JETS_OPENML_NAME} and 'class'")
     labels = frame["class"].astype(str).to_numpy()
     unknown = sorted(set(labels) - set(JETS_CLASSES))
     if unknown:
-        raise CodesignError(f"jets: unknown class label(s) {unknown}; allowed: {', '.join(JETS_CLASSES)}")
+        raise CodesignError(f"jets: {source} has unknown class label(s) {unknown}; allowed: {', '.join(JETS_CLASSES)}")
     y = np.array([JETS_CLASSES.index(label) for label in labels], dtype=np.int64)
     x = frame[list(JETS_FEATURES)].to_numpy(dtype=np.float64)
     train, val, test = _split(x, y, test_fraction, val_fraction, seed)

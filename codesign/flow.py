@@ -9,16 +9,20 @@ Each stage reads and writes the run directory, so the CLI, scripts and sweeps sh
                              the RTL stage adds its `rtl` section)
     runs/NAME/report.md      the same, for people
     runs/NAME/rtl_build/     the accelerator's simulator build; runs/NAME/synth/ its Yosys/nextpnr runs
+    runs/NAME/logs/STAGE.log what the tools of a stage printed (TensorFlow, hls4ml and g++, Verilator and cocotb)
     hls_projects/NAME/       the hls4ml project
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import re
 import sys
 import time
+import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -67,9 +71,65 @@ def load_inputs(cfg: RunConfig, model_input_shape: tuple[int, ...] | None = None
     return Inputs(ds, shaped(ds.train, "training"), shaped(ds.val, "validation"), shaped(ds.test, "test"))
 
 
+# The console while a stage's tool output goes to its log (see ``stage_log``); unset, it is sys.stderr.
+_CONSOLE: contextvars.ContextVar = contextvars.ContextVar("codesign_console", default=None)
+
+
 def _say(progress: bool, message: str) -> None:
     if progress:
-        print(f"[codesign] {message}", file=sys.stderr, flush=True)
+        print(f"[codesign] {message}", file=_CONSOLE.get() or sys.stderr, flush=True)
+
+
+def _one_line(err: BaseException, limit: int = 300) -> str:
+    lines = str(err).strip().splitlines()
+    text = lines[0] if lines else ""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@contextlib.contextmanager
+def tool_output(path: str | Path, *, verbose: bool = False):
+    """Redirect file descriptors 1 and 2 to ``path``, so Python's streams, C++ libraries (TensorFlow's
+    logs) and subprocesses (g++, Verilator, cocotb) all write there; ``_say`` keeps the console.
+    ``verbose``: no redirection, the tools print live."""
+    if verbose:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    console = os.fdopen(os.dup(saved[1]), "w", buffering=1)
+    with open(path, "wb") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+    token = _CONSOLE.set(console)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        _CONSOLE.reset(token)
+        console.close()
+
+
+@contextlib.contextmanager
+def stage_log(out_dir: Path, stage: str, *, verbose: bool = False):
+    """A stage's tool output goes to ``out_dir/logs/<stage>.log`` (see ``tool_output``). An error leaving
+    the stage names the log; any other exception becomes a CodesignError, its traceback in the log."""
+    log = Path(out_dir) / "logs" / f"{stage}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    where = "" if verbose else f" (tool log: {log})"
+    with tool_output(log, verbose=verbose):
+        try:
+            yield log
+        except CodesignError as err:
+            raise CodesignError(f"{err}{where}") from err
+        except Exception as err:
+            traceback.print_exc()
+            raise CodesignError(f"{stage} stage failed: {type(err).__name__}: {_one_line(err)}{where}") from err
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -99,7 +159,8 @@ def train_stage(cfg: RunConfig, out_dir: Path, inputs: Inputs, *, progress: bool
     _write_text(out_dir / "config.yaml", run_config.dump(cfg))
     summary = {"float": result.float_accuracy, "qkeras": result.qkeras_accuracy, "seconds": round(time.monotonic() - start, 1), "history": result.history}
     _write_text(out_dir / "train.json", json.dumps(summary, indent=1))
-    _say(progress, f"trained: QKeras accuracy {result.qkeras_accuracy:.4f} (float baseline {result.float_accuracy})")
+    baseline = "none" if result.float_accuracy is None else f"{result.float_accuracy:.4f}"
+    _say(progress, f"trained: QKeras accuracy {result.qkeras_accuracy:.4f} (float baseline {baseline})")
     return result.model, summary
 
 
@@ -148,32 +209,45 @@ def convert_stage(cfg: RunConfig, model, out_dir: Path, inputs: Inputs, hls_root
     return rep
 
 
-def run_flow(cfg: RunConfig, out_dir: Path, hls_root: Path = Path("hls_projects"), *, progress: bool = True) -> dict:
-    """train -> convert -> C-simulation check -> accelerator RTL (unless ``cfg.rtl.enabled`` is off) -> report."""
+def run_flow(cfg: RunConfig, out_dir: Path, hls_root: Path = Path("hls_projects"), *, progress: bool = True, verbose: bool = False) -> dict:
+    """train -> convert -> C-simulation check -> accelerator RTL (unless ``cfg.rtl.enabled`` is off) -> report.
+
+    Each stage's tool output goes to ``out_dir/logs/<stage>.log`` (``verbose``: to the console)."""
     inputs = load_inputs(cfg)  # bad data or an input type too narrow fails here, before anything is written
     out_dir = _start_run(out_dir)
-    model, summary = train_stage(cfg, out_dir, inputs, progress=progress)
-    rep = convert_stage(cfg, model, out_dir, inputs, hls_root, progress=progress, float_accuracy=summary["float"], train_seconds=summary["seconds"])
-    return rtl_stage(out_dir, cfg.rtl, progress=progress) if cfg.rtl.enabled else rep
+    with stage_log(out_dir, "train", verbose=verbose):
+        model, summary = train_stage(cfg, out_dir, inputs, progress=progress)
+    with stage_log(out_dir, "convert", verbose=verbose):
+        rep = convert_stage(cfg, model, out_dir, inputs, hls_root, progress=progress, float_accuracy=summary["float"], train_seconds=summary["seconds"])
+    return rtl_stage(out_dir, cfg.rtl, progress=progress, verbose=verbose) if cfg.rtl.enabled else rep
 
 
-def run_train(cfg: RunConfig, out_dir: Path, *, progress: bool = True) -> dict:
+def run_train(cfg: RunConfig, out_dir: Path, *, progress: bool = True, verbose: bool = False) -> dict:
     inputs = load_inputs(cfg)
     out_dir = _start_run(out_dir)
-    return train_stage(cfg, out_dir, inputs, progress=progress)[1]
+    with stage_log(out_dir, "train", verbose=verbose):
+        return train_stage(cfg, out_dir, inputs, progress=progress)[1]
 
 
 def run_convert(model_path: Path, cfg: RunConfig, out_dir: Path, hls_root: Path = Path("hls_projects"), *,
-                weights: Path | None = None, allow_custom: bool = False, progress: bool = True) -> dict:
+                weights: Path | None = None, allow_custom: bool = False, progress: bool = True, verbose: bool = False) -> dict:
     """Convert and check a saved QKeras model (a run's model.h5, or one made elsewhere)."""
     from codesign import models
 
-    model = models.load(model_path, weights, allow_custom=allow_custom)
+    with tool_output(os.devnull, verbose=verbose):  # TensorFlow's import logs, before the run directory exists
+        model = models.load(model_path, weights, allow_custom=allow_custom)
     analysis.describe(model, cfg.input.type)  # unsupported layers and quantizers fail before any write
     inputs = load_inputs(cfg, tuple(int(d) for d in model.input_shape[1:]))
     if model.output_shape[-1] != len(inputs.dataset.classes):
         raise CodesignError(f"the model gives {model.output_shape[-1]} outputs but data set {cfg.dataset.name} has {len(inputs.dataset.classes)} classes")
     out_dir = _start_run(out_dir)
+    with stage_log(out_dir, "convert", verbose=verbose):
+        return _convert_saved(model, model_path, cfg, out_dir, inputs, hls_root, progress)
+
+
+def _convert_saved(model, model_path: Path, cfg: RunConfig, out_dir: Path, inputs: Inputs, hls_root: Path, progress: bool) -> dict:
+    from codesign import models
+
     _write_text(out_dir / "config.yaml", run_config.dump(cfg))
     if Path(model_path).resolve() != (out_dir / "model.h5").resolve():
         models.save(model, out_dir / "model.h5")  # the run holds the model it checked (the RTL stage reads it)
@@ -207,7 +281,8 @@ class _Background:
         import threading
 
         self._value, self._error = None, None
-        self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True)
+        context = contextvars.copy_context()  # the caller's console (see tool_output)
+        self._thread = threading.Thread(target=context.run, args=(self._run, fn, args, kwargs), daemon=True)
         self._thread.start()
 
     def _run(self, fn, args, kwargs) -> None:
@@ -233,17 +308,23 @@ def _start_synthesis(spec, out_dir: Path, options: RtlConfig, progress: bool) ->
                        timeout_s=options.pnr_timeout_s, progress=lambda line: _say(progress, line))
 
 
-def rtl_stage(out_dir: Path, options: RtlConfig | None = None, *, progress: bool = True) -> dict:
+def rtl_stage(out_dir: Path, options: RtlConfig | None = None, *, progress: bool = True, verbose: bool = False) -> dict:
     """Run a finished run's test split through the accelerator RTL; add the results to its report.
 
-    ``options`` default to the ``rtl`` section of the run's config."""
+    ``options`` default to the ``rtl`` section of the run's config. Verilator's and cocotb's output
+    goes to ``out_dir/logs/rtl.log`` (``verbose``: to the console)."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "report.json").is_file() or not (out_dir / "model.h5").is_file():
+        raise CodesignError(f"{out_dir} is not a finished run (no report.json and model.h5); run `codesign flow` or `codesign convert` first")
+    with stage_log(out_dir, "rtl", verbose=verbose):
+        return _rtl_stage(out_dir, options, progress)
+
+
+def _rtl_stage(out_dir: Path, options: RtlConfig | None, progress: bool) -> dict:
     from codesign import models, train
     from codesign.accel import compiler, network
 
-    out_dir = Path(out_dir)
     report_file = out_dir / "report.json"
-    if not report_file.is_file() or not (out_dir / "model.h5").is_file():
-        raise CodesignError(f"{out_dir} is not a finished run (no report.json and model.h5); run `codesign flow` or `codesign convert` first")
     rep = json.loads(report_file.read_text())
     cfg = run_config.load(out_dir / "config.yaml")
     options = run_config.validate_rtl(options or cfg.rtl)

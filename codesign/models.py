@@ -101,12 +101,16 @@ def check_architecture(model_config: dict, source: str, allow_custom: bool) -> N
         raise CodesignError(f"{source}: model class {model_config.get('class_name')!r} is not supported; allowed: Sequential, Functional")
     if allow_custom:
         return
+    problems = []  # every refused layer, in model order, in one message
     for layer in layers:
         cls, name = layer.get("class_name"), layer.get("config", {}).get("name", "?")
         if cls in UNSAFE_LAYERS:
-            raise CodesignError(f"{source}: layer {name!r} is a {cls} layer, which can run arbitrary code; refused (allowed: {', '.join(SUPPORTED_LAYERS)}; opt in with --allow-custom-layers)")
-        if cls not in SUPPORTED_LAYERS:
-            raise CodesignError(f"{source}: layer {name!r} of type {cls} is not supported; allowed: {', '.join(SUPPORTED_LAYERS)}")
+            problems.append(f"layer {name!r} is a {cls} layer, which can run arbitrary code; refused")
+        elif cls not in SUPPORTED_LAYERS:
+            problems.append(f"layer {name!r} of type {cls} is not supported")
+    if problems:
+        opt_in = "; opt in with --allow-custom-layers" if any("arbitrary code" in p for p in problems) else ""
+        raise CodesignError(f"{source}: {'; '.join(problems)} (allowed: {', '.join(SUPPORTED_LAYERS)}{opt_in})")
 
 
 def _h5_architecture(path: Path) -> dict:

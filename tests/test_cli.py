@@ -1,6 +1,7 @@
 """The `codesign` command on bad input: one line naming the problem and the allowed values, a
 non-zero exit, and nothing half-written that looks complete. Plus importing saved models."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -132,3 +133,112 @@ def test_unsupported_layer_names_layer_and_type(tmp_path):
     result = codesign("convert", "--model", "float.h5", "--quiet", cwd=tmp_path)
     _assert_one_line_error(result, "layer 'plain' of type Dense is not supported", "allowed: InputLayer, QDense")
     _nothing_complete(tmp_path)
+
+
+def test_flags_are_spelled_in_full(tmp_path):
+    """`--data` is its own flag, not an abbreviation of `--dataset`; no prefix of a flag is accepted."""
+    for args in (["convert", "--model", "m.h5", "--dat", "digits"], ["flow", "--epoch", "3"], ["rtl-sim", "--run", "r", "--sample", "3"]):
+        result = codesign(*args, cwd=tmp_path)
+        assert result.returncode == 2 and f"unrecognized arguments: {args[-2]}" in result.stderr, result.stderr
+
+
+def test_data_flag_names_a_missing_or_wrong_file(tmp_path):
+    from codesign.data import write_jets_sample
+
+    result = codesign("train", "--dataset", "jets", "--data", "missing.parquet", "--quiet", cwd=tmp_path)
+    _assert_one_line_error(result, "jets: file missing.parquet does not exist")
+    (tmp_path / "broken.csv").write_text("zlogz,class\n1.0,g\n")
+    result = codesign("flow", "--dataset", "jets", "--data", "broken.csv", "--quiet", cwd=tmp_path)
+    _assert_one_line_error(result, "jets: broken.csv lacks the column(s) c1_b0_mmdt", "multiplicity")
+    write_jets_sample(tmp_path / "jets.csv", samples=50)
+    result = codesign("flow", "--data", "jets.csv", "--quiet", cwd=tmp_path)  # digits is the default data set
+    _assert_one_line_error(result, "path='jets.csv' (--data)", "digits ships with scikit-learn")
+    result = codesign("train", "--dataset", "fashion-mnist", "--data", "jets.csv", "--quiet", cwd=tmp_path)
+    _assert_one_line_error(result, "fashion-mnist: jets.csv is a file")
+    _nothing_complete(tmp_path)
+
+
+def test_flags_beside_config_override_its_fields(tmp_path):
+    from codesign import cli, config
+
+    (tmp_path / "run.yaml").write_text(config.dump(config.default_config("digits")))
+    args = cli.parser().parse_args([
+        "flow", "--config", str(tmp_path / "run.yaml"), "--dataset", "jets", "--data", "j.csv", "--input-type", "fixed<16,4>",
+        "--name", "other", "--epochs", "3", "--rows", "4", "--cols", "2", "--dense", "--simulator", "icarus", "--no-synth",
+        "--pnr", "--rtl-samples", "7", "--no-rtl"])
+    cfg = cli._run_config(args)
+    assert (cfg.name, cfg.dataset.name, cfg.dataset.path, cfg.input, cfg.train.epochs) == ("other", "jets", "j.csv", config.InputConfig(16, 4, True), 3)
+    base = config.load(tmp_path / "run.yaml")
+    assert cfg.rtl == dataclasses.replace(base.rtl, enabled=False, rows=4, cols=2, sparse=False, samples=7, simulator="icarus", synth=False, place_route=True)
+    assert cli._run_config(cli.parser().parse_args(["train", "--config", str(tmp_path / "run.yaml")])) == base
+
+
+def test_convert_with_config_keeps_every_flag(tmp_path):
+    """--config with --dataset, --data, --input-type and --name: each flag wins, and the run's config.yaml says so."""
+    import tensorflow as tf
+    import yaml
+    from qkeras import QDense, quantized_bits
+
+    from codesign import config
+    from codesign.data import write_jets_sample
+
+    write_jets_sample(tmp_path / "jets.csv", samples=300)
+    (tmp_path / "run.yaml").write_text(config.dump(config.default_config("digits")))
+    model = tf.keras.Sequential([tf.keras.layers.Input((16,)), QDense(5, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(8, 3, alpha=1), name="logits")])
+    model.save(tmp_path / "m.h5")
+    result = codesign("convert", "--config", "run.yaml", "--model", "m.h5", "--dataset", "jets", "--data", "jets.csv",
+                      "--input-type", "fixed<16,4>", "--name", "other", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    recorded = yaml.safe_load((tmp_path / "runs" / "other" / "config.yaml").read_text())
+    assert recorded["name"] == "other" and recorded["dataset"]["name"] == "jets" and recorded["dataset"]["path"] == "jets.csv"
+    assert recorded["input"] == {"bits": 16, "integer": 4, "signed": True}
+    report = json.loads((tmp_path / "runs" / "other" / "report.json").read_text())
+    assert report["input_type"] == "ap_fixed<16,4>" and report["exactness"]["qkeras_vs_hls4ml"]["mismatched"] == 0
+
+
+def test_a_refused_model_lists_every_problem(tmp_path):
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu, quantized_tanh
+
+    layers = tf.keras.layers
+    model = tf.keras.Sequential([layers.Input((64,)), layers.Dense(8, name="plain"), layers.Reshape((8, 1)), layers.Conv1D(2, 3, name="conv"), layers.Flatten(), layers.Dense(10)])
+    model.save(tmp_path / "float.h5")
+    result = codesign("convert", "--model", "float.h5", "--quiet", cwd=tmp_path)
+    _assert_one_line_error(result, "layer 'plain' of type Dense is not supported", "of type Reshape", "layer 'conv' of type Conv1D is not supported", "of type Dense is not supported (allowed: InputLayer")
+    model = tf.keras.Sequential([
+        layers.Input((64,)),
+        QDense(8, kernel_quantizer=quantized_bits(6, 0), bias_quantizer=quantized_bits(8, 3, alpha=1), name="po2"),  # alpha=None: auto_po2
+        QActivation(quantized_tanh(4), name="tanh"),
+        QDense(10, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(8, 3, alpha=1, symmetric=1), activation=quantized_relu(4, 1), name="sym"),
+    ])
+    model.save(tmp_path / "quantizers.h5")
+    result = codesign("convert", "--model", "quantizers.h5", "--quiet", cwd=tmp_path)
+    _assert_one_line_error(result, "3 problems", "layer 'po2' kernel_quantizer: quantized_bits with alpha=", "layer 'tanh': quantizer quantized_tanh",
+                           "layer 'sym' bias_quantizer: quantized_bits must have symmetric=0")
+    _nothing_complete(tmp_path)
+
+
+def test_console_is_short_and_tool_logs_go_to_the_run(tmp_path):
+    """A small flow prints its own stage lines and summary; TensorFlow, hls4ml/g++ and Verilator/cocotb
+    write to RUN/logs/<stage>.log. A stage that fails names its log."""
+    (tmp_path / "run.yaml").write_text("train: {epochs: 2, float_epochs: 0}\n")
+    result = codesign("flow", "--config", "run.yaml", "--out", "runs/small", "--no-synth", "--rtl-samples", "5", "--rows", "4", "--cols", "4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    console = (result.stdout + result.stderr).splitlines()
+    assert len(console) < 25, "\n".join(console)
+    noise = ("cuDNN", "cuda", "WARNING", "Verilation", "cocotb", "c++ ", "make:", "INFO")
+    assert not [line for line in console if any(word in line for word in noise)], "\n".join(console)
+    logs = tmp_path / "runs" / "small" / "logs"
+    assert {p.name for p in logs.iterdir()} >= {"train.log", "convert.log", "rtl.log"}
+    assert "cocotb" in (logs / "rtl.log").read_text() and "Verilator" in (logs / "rtl.log").read_text()
+    # a g++ that fails: hls4ml's C simulation build stops, and the error names the log that holds the compiler's words
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "g++").write_text("#!/bin/sh\necho 'fake g++: refusing to compile' >&2\nexit 1\n")
+    (fake / "g++").chmod(0o755)
+    env = {**__import__("os").environ, "PATH": f"{fake}:{__import__('os').environ['PATH']}"}
+    result = subprocess.run([sys.executable, "-m", "codesign", "convert", "--model", "runs/small/model.h5", "--out", "runs/broken", "--quiet"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env)
+    _assert_one_line_error(result, "hls4ml conversion or C simulation failed", "tool log: runs/broken/logs/convert.log")
+    assert "fake g++: refusing to compile" in (tmp_path / "runs" / "broken" / "logs" / "convert.log").read_text()
+    assert "fake g++" not in result.stderr

@@ -52,5 +52,10 @@ def test_jets_local_file_schema(tmp_path):
     assert ds.input_shape == (16,) and ds.classes == ("g", "q", "t", "w", "z")
     assert abs(ds.train.x.mean()) < 0.05  # standardized with training statistics
     (tmp_path / "broken.csv").write_text("zlogz,class\n1.0,g\n")
-    with pytest.raises(CodesignError, match="columns missing"):
+    with pytest.raises(CodesignError, match=r"jets: .*broken\.csv lacks the column\(s\) c1_b0_mmdt, .*multiplicity"):
         data.load("jets", path=str(tmp_path / "broken.csv"))
+    with pytest.raises(CodesignError, match=r"jets: file .*missing\.parquet does not exist"):
+        data.load("jets", path=str(tmp_path / "missing.parquet"))
+    (tmp_path / "garbage.parquet").write_text("not parquet")
+    with pytest.raises(CodesignError, match=r"jets: cannot read .*garbage\.parquet"):
+        data.load("jets", path=str(tmp_path / "garbage.parquet"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from codesign.accel.golden import ROUNDING_CODES, Layer
-from codesign.accel.spec import SPARSE_M_CHOICES, AccelSpec
+from codesign.accel.spec import MAX_ARRAY_DIM, SPARSE_M_CHOICES, AccelSpec
 
 
 def act_range(spec: AccelSpec, signed: bool) -> tuple[int, int]:
@@ -57,7 +57,7 @@ def random_layer(spec: AccelSpec, rng: np.random.Generator, max_dim: int = 24,
 
 # ------------------------------------------------------------------ the parameter space
 
-MAX_ARRAY_SIZE = 16        # rows and cols the randomized parameter tests draw from (1..16)
+MAX_ARRAY_SIZE = MAX_ARRAY_DIM   # rows and cols the randomized parameter tests draw from: all AccelSpec accepts
 
 
 def draw_spec(rng: np.random.Generator, max_size: int = MAX_ARRAY_SIZE) -> AccelSpec:

@@ -10,7 +10,8 @@ activation-memory write-back where the build allows one (``AccelSpec.check_write
 are checked bit for bit, perf_cycles (and start->done where nothing streams) cycle for cycle.
 
 A program is built (and sized to the build's memory depths) by pure functions (``param_cases``),
-so ``benchmarks/bench_params.py`` runs the same programs through the interpreter.
+so each point also runs them through ``codesign.accel.interpreter`` and requires it to return what the
+RTL returned, beat for beat and cycle for cycle (``benchmarks/bench_params.py`` times the two side by side).
 
 Every run draws ``ACCEL_PARAM_DRAWS`` new points (default 2) beside the corners; the pytest seed
 picks them: ``SEED=<n> pytest sim/test_params.py -k random-1`` replays draw 1 of seed n.
@@ -32,6 +33,7 @@ import pytest
 from codesign.accel import golden, status
 from codesign.accel.golden import Bases, Layer, ceil_div
 from codesign.accel.harness import AccelTB
+from codesign.accel.interpreter import Accelerator
 from codesign.accel.sim import run_top, spec_from_env
 from codesign.accel.spec import DESCRIPTOR_BITS, AccelSpec
 from codesign.errors import CodesignError
@@ -402,6 +404,64 @@ async def param_point(dut):
     dut._log.info("param_point: %d programs exact, cycles as predicted, %.1f s (seed %d)", len(cases), seconds, seed)
 
 
+# ------------------------------------------------------------------ the interpreter beside the RTL
+
+def interpret(spec: AccelSpec, cases: list[Case]) -> tuple[list[dict], float]:
+    """Run ``cases`` in order on one interpreter instance; (per case what it returned, seconds)."""
+    acc = Accelerator(spec)
+    record = []
+    wall = time.perf_counter()
+    for case in cases:
+        acc.load(case.beats)
+        res = acc.run()
+        read = []
+        for command, _ in case.readouts:
+            before = len(acc.stream)
+            acc.load(command)
+            read.append(acc.stream[before:])
+        record.append({"what": case.what, "beats": res.beats, "perf_cycles": res.cycles, "read": read,
+                       "status": res.status})
+    return record, time.perf_counter() - wall
+
+
+def _specified(readouts) -> list[bool]:
+    """Per result beat of a stream or read-out: whether golden specifies it (a Readout's mask)."""
+    return [bool(v) for r in readouts
+            for v in (np.ones(r.count, dtype=bool) if r.mask is None else r.mask.reshape(-1))]
+
+
+def compare(cases: list[Case], rtl: list[dict], interp: list[dict]) -> tuple[list[str], int]:
+    """Where the interpreter differs from the RTL on a result golden specifies (and from the golden
+    prediction), one line each; and how many unspecified results differ. Unspecified results (a conv's
+    pixels past the valid region) read memory the layer's own write-back may already have written on
+    the RTL; the interpreter does every read of a column tile before its writes."""
+    problems, unspecified = [], 0
+    for case, r, i in zip(cases, rtl, interp):
+        if i["status"]:
+            problems.append(f"{case.what}: interpreter error status {i['status']:#x} ({status.describe(i['status'])})")
+        if i["perf_cycles"] != r["perf_cycles"]:
+            problems.append(f"{case.what}: interpreter {i['perf_cycles']} cycles, RTL {r['perf_cycles']}")
+        parts = [("stream", i["beats"], r["beats"], _specified(case.stream))] + [
+            (f"read-out {k}", x, y, _specified([readout]))
+            for k, (x, y, (_, readout)) in enumerate(zip(i["read"], r["read"], case.readouts))]
+        for name, a, b, specified in parts:
+            if len(a) != len(b):
+                problems.append(f"{case.what}: {name}: interpreter {len(a)} beats, RTL {len(b)}")
+                continue
+            bad = [k for k, (x, y, known) in enumerate(zip(a, b, specified)) if x != y and known]
+            unspecified += sum(x != y and not known for x, y, known in zip(a, b, specified))
+            if bad:
+                problems.append(f"{case.what}: {name} differs from beat {bad[0]} on ({len(bad)} of {sum(specified)} "
+                                f"specified beats)")
+        try:
+            case.check(i["beats"], i["perf_cycles"], None, i["read"])
+        except AssertionError as exc:
+            problems.append(f"interpreter vs golden: {exc}")
+    if len(rtl) != len(cases):
+        problems.append(f"the RTL returned {len(rtl)} of {len(cases)} programs")
+    return problems, unspecified
+
+
 # ------------------------------------------------------------------ pytest side
 
 SIM_DIR = Path(__file__).resolve().parent
@@ -410,6 +470,18 @@ SIM_DIR = Path(__file__).resolve().parent
 def run_point(spec: AccelSpec, build_dir: Path, seed: int, extra_env: dict[str, str] | None = None) -> Path:
     """Build accel_top for ``spec`` under ``build_dir`` and run ``param_point`` on it."""
     return run_top(spec, "test_params", SIM_DIR, build_dir, "verilator", {"SEED": str(seed), **(extra_env or {})})
+
+
+def check_point(spec: AccelSpec, build_dir: Path, seed: int) -> None:
+    """The RTL runs this build's programs exactly as golden predicts, and the interpreter returns what
+    the RTL returned, beat for beat and cycle for cycle."""
+    result_file = build_dir / "rtl_results.json"
+    result_file.unlink(missing_ok=True)
+    run_point(spec, build_dir, seed, {RESULTS_ENV: str(result_file)})
+    cases = param_cases(spec, seed, counts_from_env())
+    problems, unspecified = compare(cases, json.loads(result_file.read_text())["cases"], interpret(spec, cases)[0])
+    print(f"interpreter vs RTL: {unspecified} unspecified results differ")
+    assert not problems, "interpreter vs RTL: " + "; ".join(problems[:5])
 
 
 def random_point(seed: int, index: int) -> AccelSpec:
@@ -421,11 +493,11 @@ def random_point(seed: int, index: int) -> AccelSpec:
 def test_corner(name, build_root, seed):
     spec = CORNERS[name]
     print(f"{name}: {spec}")
-    run_point(spec, build_root / "params" / name, seed)
+    check_point(spec, build_root / "params" / name, seed)
 
 
 @pytest.mark.parametrize("index", range(DRAWS), ids=[f"random-{i}" for i in range(DRAWS)])
 def test_random_point(index, build_root, seed):
     spec = random_point(seed, index)
     print(f"random-{index}: SEED={seed} {spec}")
-    run_point(spec, build_root / "params" / f"random-{index}", seed)
+    check_point(spec, build_root / "params" / f"random-{index}", seed)

@@ -127,13 +127,13 @@ endmodule
 def test_nextpnr_keeps_every_locked_cell_on_its_site(tmp_path):
     src = tmp_path / "fp_demo.sv"
     src.write_text(FLOORPLAN_DEMO)
-    result = synthesize([src], "fp_demo", {}, tmp_path, targets=("ecp5",), floorplan=True,
-                        pnr_args=["--write", "placed.json"])
+    result = synthesize([src], "fp_demo", {}, tmp_path, targets=("ecp5",), floorplan=True)
     assert result["floorplan"] is True
     assert result["ecp5"]["floorplan"] == {"dsp_placed": 18, "skipped": None}
     assert result["ecp5"]["fmax_mhz"] > 0
     locked = json.loads((tmp_path / "ecp5" / "net_packed.json").read_text())
-    placed = json.loads((tmp_path / "ecp5" / "placed.json").read_text())
+    # the placement that gave the numbers (every seed's is kept beside its logs)
+    placed = json.loads((tmp_path / "ecp5" / f"placed_s{result['ecp5']['seed']}.json").read_text())
     locked_cells = locked["modules"]["fp_demo"]["cells"]
     placed_cells = placed["modules"]["top"]["cells"]
     wanted = {n: c["attributes"]["BEL"] for n, c in locked_cells.items() if "BEL" in c["attributes"]}

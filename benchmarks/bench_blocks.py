@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma-separated, from {', '.join(BLOCKS_8X8_INT8)}")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--router", choices=("router1", "router2"), default="router1",
-                    help="nextpnr router (default router1, as bench_synth.py; docs/BENCHMARKS.md, tenth session)")
+                    help="nextpnr router (default router1, as bench_synth.py)")
     ap.add_argument("--out", default="build/bench_blocks")
     args = ap.parse_args(argv)
     blocks = [b for b in args.blocks.split(",") if b]

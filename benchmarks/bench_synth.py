@@ -14,7 +14,7 @@ the first seed and the min / median Fmax over the seeds that finished. xc7 numbe
 keeps its logs and synth.json under --out/<name>/; all results go to --out/summary.json.
 
 nextpnr's router1 times 15-25% faster than router2 on the same placement but does not always
-finish routing an 8x8 build (docs/BENCHMARKS.md, tenth session): each seed is placed once and
+finish routing an 8x8 build: each seed is placed once and
 routed with the --router of --pnr-args (router1 by default); where that stalls, times out or
 fails, the same placement is routed with the --router of --fallback-pnr-args, and its seed is
 marked "(fallback)" in the row. --timeout is the budget of one build and seed, Yosys included

@@ -56,8 +56,7 @@ module accel_array #(
     // The step's valid flag, one kept copy per row and per column, each gating only its own word:
     // Yosys would otherwise merge them into one flip-flop with a fanout of the whole input word.
     // The copies are not reset (the words they gate are): with `!rst && step_valid` in front,
-    // all of them shared one LUT and reached across the array from it (docs/BENCHMARKS.md,
-    // eighth session).
+    // all of them would share one LUT and reach across the array from it.
     logic [ROWS-1:0] v_row;
     logic [COLS-1:0] v_col;
     for (genvar i = 0; i < ROWS; i++) begin : g_vrow
@@ -188,9 +187,8 @@ module accel_array #(
         );
     end
     assign out_valid = deskew_v[0];
-    // For the controller's own copy of out_valid (it counts the rows entering the PPUs, far
-    // from column 0: ppu in_valid -> the controller's row counters was the worst path of fc28f7f,
-    // seed 4, 5.07 ns).
+    // For the controller's own copy of out_valid: it counts the rows entering the PPUs far from
+    // column 0, so it registers the valid itself, a cycle early, instead of routing out_valid there.
     if (COLS == 1) begin : g_next_1
         assign out_valid_next = tot_v[0];
     end else begin : g_next

@@ -179,16 +179,15 @@ module accel_ctrl #(
     logic [15:0] pad, k;
     // Loop ends kept in registers (set when the counter steps onto its last value), so the issue
     // loop's updates depend on flip-flops only: k == k_last, mt == MT-1, nt == NT-1. k_end is the
-    // sign of a down counter (k_last - 1 - k), not a compare of k (k_last = max(S, ROWS) - 1):
-    // the compare was late on three of the 227777d / adba9f9 placements.
+    // sign of a down counter (k_last - 1 - k), not a compare of k (k_last = max(S, ROWS) - 1), so
+    // no 16-bit compare sits in front of the loop.
     logic mt_end, nt_end;
     logic signed [16:0] k_rem, k_last_m1;      // k_last - 1 - k, k_last - 1
     wire k_end = k_rem[16];
     // The row and column tile counters count down from MT - 3 / NT - 3 (the `_rem` registers): a
     // counter's sign is set once the tile it counts is the one before the last, which is all the
-    // loop asks of it before it steps (the counter is below its last value then). As counters
-    // compared with MT - 2 / NT - 2 they put 16-bit equality LUT chains in front of the loop-end
-    // flags (nt_eq, 5.40 ns, the worst path of the e32d1fa seed-2 placement).
+    // loop asks of it before it steps (the counter is below its last value then), so no 16-bit
+    // equality LUT chain sits in front of the loop-end flags.
     logic signed [16:0] mt_rem, nt_rem;        // MT - 3 - mt, NT - 3 - nt
     logic signed [16:0] mt_last_m3, nt_last_m3;   // MT - 3, NT - 3 (free-running)
     wire mt_eq = mt_rem[16];                   // mt == MT - 2
@@ -197,7 +196,7 @@ module accel_ctrl #(
     // block RAM's address): w_raddr = wp in HDR, w_origin + k while issuing; b_raddr = b_base + the column tile at the PPU input.
     // w_raddr steps by one per issued step; what else it takes (the restart at a pass's end, the
     // tile's first step in HDRS, w_base in DWAIT) is chosen from registers beside the adder
-    // (w_hold), so the adder feeds one LUT (its increment was the worst path of adba9f9, seed 1).
+    // (w_hold), so the adder feeds one LUT.
     logic [WA-1:0] w_raddr;
     wire [WA-1:0] w_hold;
     // The weight address after a pass (k_end): the next column tile's header after the last row
@@ -234,9 +233,9 @@ module accel_ctrl #(
     assign wmem_raddr = w_raddr;
 
     // state == ISSUE in kept copies, one per group of registers the issue loop steers (the step
-    // pipeline, the step counter, the weight address, the tile counters): as one state bit it
-    // fanned out to all of them, 3.5 ns of routing before any logic (docs/BENCHMARKS.md, ninth
-    // session). Each copy follows the state: set from HDRS, cleared at the last pass's end.
+    // pipeline, the step counter, the weight address, the tile counters): one state bit would fan
+    // out to all of them, nanoseconds of routing before any logic. Each copy follows the state:
+    // set from HDRS, cleared at the last pass's end.
     logic iss_v, iss_k, iss_w, iss_t;
     wire leave_issue = k_end && mt_end;
     (* keep *)
@@ -274,8 +273,8 @@ module accel_ctrl #(
     // activation read data arrives AMEM_READ cycles later (accel_amem's address copies, output
     // and select registers; ISSUE_LATENCY in codesign.accel.golden).
     // The step's `last` flag is formed one stage in, from plain copies of ISSUE (iss_v) and k_end
-    // (iss_q, k_end_q): formed in front of l0, its LUT was shared with k_end's own update and
-    // placed by l0, across the chip (docs/BENCHMARKS.md, seventh session).
+    // (iss_q, k_end_q): formed in front of l0, its LUT would be shared with k_end's own update and
+    // placed by l0, across the chip.
     logic v0, iss_q, k_end_q, v1, l1, v2, l2, v3, l3;
     logic [AA-1:0] aoff0, aoff1;
     logic [AA-1:0] row_base [ROWS];      // aoff + row_off[i], one cycle before g is added
@@ -337,9 +336,9 @@ module accel_ctrl #(
     logic ppu_in_valid;    // the same for the rows entering the PPUs (the bias address)
     // The write enables of a result row (rows m >= M are dropped) and the pool's start leave as
     // flip-flops: the write enables from the PPUs' early valid and m_ok as it will be next cycle
-    // (a combinational enable met a multiplexer in the write-back unit, by the activation memory:
-    // the worst path of db78de8, seed 1, 9.18 ns). m_ok_n leaves out HDRW's load of m_ok: no row
-    // is in flight in a descriptor's first header.
+    // (no combinational enable reaches the write-back unit's multiplexer by the activation
+    // memory). m_ok_n leaves out HDRW's load of m_ok: no row is in flight in a descriptor's first
+    // header.
     logic m_rows_nz;   // M != 0
     wire m_ok_n = !ppu_out_valid ? m_ok : out_tile_end ? m_rows_nz : m_ok_next;
     always_ff @(posedge clk) begin
@@ -356,16 +355,16 @@ module accel_ctrl #(
     assign bmem_raddr = b_raddr;
 
     // ppu_out_valid and out_tile_end once more for the write-back registers (by the activation
-    // memory) and for the output memory's write address (by its block RAMs), kept: as one pair
-    // they steered about 100 flip-flops across the chip (docs/BENCHMARKS.md, eighth session).
+    // memory) and for the output memory's write address (by its block RAMs), kept: one pair would
+    // steer about 100 flip-flops across the chip.
     // Each copy is updated as out_tile_end is, below.
     // out_tile_end's two updates: in a descriptor's first header, and as a row leaves the PPUs.
     wire tile_end_first = (ROWS == 1) && mt_one;
     wire tile_end_next = i_out_last_next && mt_out_last_next;
     wire first_header = state == HDR && hdr_first;
     logic first_hdrw;   // first_header a cycle later: the first header's HDRW
-    // first_hdrw too, for the same two groups of registers (as one flip-flop it drove about 200
-    // enables, through LUTs placed between groups 70 columns apart: docs/BENCHMARKS.md, ninth session).
+    // first_hdrw too, for the same two groups of registers (one flip-flop would drive about 200
+    // enables, through LUTs placed between groups 70 columns apart).
     logic row_step_wb, row_step_om, tile_end_wb, tile_end_om, first_hdrw_wb, first_hdrw_om;
     (* keep *)
     always_ff @(posedge clk) begin
@@ -382,8 +381,7 @@ module accel_ctrl #(
     end
 
     // The free-running registers (no reset and no enable: each is valid before it is used).
-    // wp_p1_mrows is one adder (as wp_c + 1 - ROWS, two chained ones: the worst path of 75e47fa,
-    // seed 4, 5.23 ns).
+    // wp_p1_mrows is one adder (wp_c - (ROWS - 1), not two chained ones).
     always_ff @(posedge clk) begin
         w_restart_q <= (mt_end && !nt_end) ? wp : w_origin;
         wp_c <= wp;                      // wp is set in DWAIT and HDRS; these are read
@@ -392,8 +390,7 @@ module accel_ctrl #(
         first_hdrw <= first_header;
         m_rows_nz <= m_rows != 16'd0;
         // From the descriptor's counts (set in DWAIT, first read in the first header's HDRW, two
-        // cycles later): the first header loads registers, not subtractors or compares
-        // (mt_count - 3 in front of mt_out_rem was the worst path of 1a698a8, seed 1, 5.80 ns).
+        // cycles later): the first header loads registers, not subtractors or compares.
         mt_one <= mt_count == 16'd1;
         nt_one <= nt_count == 16'd1;
         m_rows_gt1 <= m_rows > 16'd1;

@@ -91,10 +91,9 @@ module accel_pool #(
                               | {AA{step[PH]}} & sum_r | {AA{step[N]}} & sum_n;
 
     // The bases load at start from a copy of start_q of their own (kept: start_q fans out to the
-    // whole loop state, and start_q -> base_c was the worst path of 6c930db, seed 1, 5.28 ns).
-    // A level's base and every base inside it take the one new base. Some level >= L steps is
-    // active && !lower[L-1] (step is one-hot), two flip-flops: as the OR of step's bits, ABC
-    // chained the four enables (the worst path of abef0a0's 4x4 int8 build, 5.82 ns).
+    // whole loop state). A level's base and every base inside it take the one new base. Some
+    // level >= L steps is active && !lower[L-1] (step is one-hot), two flip-flops, not the OR of
+    // step's bits (ABC would chain the four enables).
     logic start_b;
     (* keep *)
     always_ff @(posedge clk) start_b <= !rst && start;

@@ -51,8 +51,7 @@ module accel_streamer #(
     logic rows_left_is2;
     // cols_left - 3, counted down beside cols_left from LATCH on (loaded from a free-running copy:
     // cols_left has been stable since READ): while a row has results left after this one,
-    // its sign is cols_left == 2, so last_col needs no 16-bit compare (cols_left == 2 was the
-    // worst path of ef77daa, seed 4, 5.24 ns).
+    // its sign is cols_left == 2, so last_col needs no 16-bit compare.
     logic signed [16:0] cols_m3, cols_left_m3;
     wire beat = sending && m_axis_tready;
     logic start_q;

@@ -123,11 +123,10 @@ module accel_top #(
 
     // The descriptor memory is LUT RAM, 320 bits wide, read by the controller and the pooling
     // unit; each of its 32-bit slices reads through its own kept copy of the read address: one
-    // address register fanned out to 80 LUT-RAM cells spread over the slices (docs/BENCHMARKS.md,
-    // seventh session). The address copy takes the cycle the read data's second register used
-    // to, so a descriptor still arrives two cycles after its address. (As block RAM, with 320
-    // data pins in the block-RAM rows, the router needed 98 iterations instead of about 30 for
-    // the 8x8 build: docs/BENCHMARKS.md, fifth session.)
+    // address register would fan out to 80 LUT-RAM cells spread over the slices. A descriptor
+    // arrives two cycles after its address: the address copy, then the read. (As block RAM, its
+    // 320 data pins in the block-RAM rows take the router about three times the iterations on
+    // the 8x8 build.)
     wire [DMEM_W-1:0] dmem_q;
     accel_beat_ram #(.WIDTH(DMEM_W), .DEPTH(DMEM_DEPTH), .RADDR_REG(1)) u_dmem (
         .clk(clk), .we(we_d), .beat(beat[BEATS_D-1:0]), .waddr(waddr[DA-1:0]), .wdata(wdata),
@@ -143,11 +142,10 @@ module accel_top #(
     // One writer at a time (the loader before a run, the pooling unit, a layer's write-back);
     // the pooling unit and the write-back hold address and data at zero while not writing, so
     // the write port is an OR, with no select decoded from one writer's enables in front of the
-    // memory's input registers (docs/BENCHMARKS.md, eighth session).
-    // The loader's writes come through a kept register of their own, zero while it is not writing
-    // (the loader sits by the AXI pins, far from the activation banks: its write data, shared
-    // with the descriptor memory's, took 7.2 ns of routing to the OR, the worst path of 8d4aad5,
-    // seed 1, docs/BENCHMARKS.md, ninth session).
+    // memory's input registers.
+    // The loader's writes come through a kept register of their own, zero while it is not writing:
+    // the loader sits by the AXI pins, far from the activation banks, and its write data is shared
+    // with the descriptor memory's, so the long route to the OR starts at a register.
     // A word wider than 32 bits (LANES * ACT_BITS > 32) arrives as BEATS_A beats, least significant
     // first: the beats before the last wait in load_low, and the word is written on its last beat.
     logic load_we;

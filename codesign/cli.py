@@ -46,8 +46,8 @@ def _overrides(args: argparse.Namespace, cfg):
         cfg = replace(cfg, train=replace(cfg.train, epochs=args.epochs))
     if getattr(args, "name", None) is not None:
         cfg = replace(cfg, name=args.name)
-    hls_flags = (("io_type", "io_type"), ("strategy", "strategy"), ("reuse_factor", "reuse_factor"), ("backend", "backend"))
-    hls = {key: getattr(args, flag) for key, flag in hls_flags if getattr(args, flag, None) is not None}
+    hls = {key: getattr(args, key) for key in ("io_type", "strategy", "reuse_factor", "backend")
+           if getattr(args, key, None) is not None}
     return config.validate(replace(cfg, hls=replace(cfg.hls, **hls), rtl=_rtl_options(args, cfg.rtl)))
 
 

@@ -7,7 +7,6 @@ a program and waits for ``done``, is ``codesign.accel.harness.AccelTB``.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
@@ -74,7 +73,6 @@ def run(
     extra_env: dict[str, str] | None = None,
     testcase: str | None = None,
     waves: bool | None = None,
-    log_file: Path | None = None,
 ) -> Path:
     """Build ``toplevel`` (incremental: an existing build dir is reused) and run a cocotb test module.
 
@@ -82,35 +80,18 @@ def run(
     results.xml path; raises CodesignError when a test failed. ``waves`` (default: the WAVES
     environment variable) records ``dump.vcd`` (Verilator) or an FST (Icarus) in build_dir.
     Runs that share a build dir (pytest-xdist workers) take turns: a file lock covers build and run.
-    ``log_file``: the build's and the run's output (Verilator, make, the simulator and cocotb) is
-    appended there instead of going to the console.
     """
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return _build_and_run(toplevel, test_module, module_dir, build_dir, parameters, simulator,
-                              extra_env, testcase, waves, log_file)
-
-
-@contextlib.contextmanager
-def _step_log(log_file: Path | None, build_dir: Path, step: str):
-    """The file the runner writes one step's output to (it truncates it), appended to ``log_file`` after the step."""
-    if log_file is None:
-        yield None
-        return
-    part = build_dir / f"{step}.log"
-    try:
-        yield part
-    finally:
-        if part.exists():
-            with open(log_file, "ab") as out:
-                out.write(part.read_bytes())
+                              extra_env, testcase, waves)
 
 
 def _build_and_run(toplevel: str, test_module: str, module_dir: Path, build_dir: Path,
                    parameters: dict[str, object], simulator: str, extra_env: dict[str, str] | None,
-                   testcase: str | None, waves: bool | None, log_file: Path | None = None) -> Path:
+                   testcase: str | None, waves: bool | None) -> Path:
     waves = waves_requested() if waves is None else waves
     runner = _runner(simulator)
     build_args: list[str] = []
@@ -124,17 +105,15 @@ def _build_and_run(toplevel: str, test_module: str, module_dir: Path, build_dir:
     if simulator == "verilator":
         os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
     try:
-        with _step_log(log_file, build_dir, "build") as build_log:
-            runner.build(
-                sources=rtl_sources(),
-                hdl_toplevel=toplevel,
-                parameters=parameters,
-                build_dir=build_dir,
-                build_args=build_args,
-                waves=waves,
-                timescale=("1ns", "1ps"),
-                log_file=build_log,
-            )
+        runner.build(
+            sources=rtl_sources(),
+            hdl_toplevel=toplevel,
+            parameters=parameters,
+            build_dir=build_dir,
+            build_args=build_args,
+            waves=waves,
+            timescale=("1ns", "1ps"),
+        )
     finally:
         if saved is None:
             os.environ.pop("MAKEFLAGS", None)
@@ -143,18 +122,16 @@ def _build_and_run(toplevel: str, test_module: str, module_dir: Path, build_dir:
     if str(module_dir) not in sys.path:   # the runner passes sys.path on as the simulator's PYTHONPATH
         sys.path.insert(0, str(module_dir))
     env = dict(extra_env or {})
-    with _step_log(log_file, build_dir, "test") as test_log:
-        results = runner.test(
-            hdl_toplevel=toplevel,
-            test_module=test_module,
-            test_dir=build_dir,
-            build_dir=build_dir,
-            extra_env=env,
-            testcase=testcase,
-            waves=waves,
-            results_xml=str(Path(build_dir) / "results.xml"),
-            log_file=test_log,
-        )
+    results = runner.test(
+        hdl_toplevel=toplevel,
+        test_module=test_module,
+        test_dir=build_dir,
+        build_dir=build_dir,
+        extra_env=env,
+        testcase=testcase,
+        waves=waves,
+        results_xml=str(Path(build_dir) / "results.xml"),
+    )
     from cocotb_tools.check_results import get_results
 
     _, failed = get_results(results)

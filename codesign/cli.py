@@ -211,8 +211,10 @@ def parser() -> argparse.ArgumentParser:
     config_p.set_defaults(func=cmd_config)
 
     from codesign import synth
+    from codesign.estimate import cli as estimate_cli
 
     synth.register_cli(sub)
+    estimate_cli.register_cli(sub, _common)
     return p
 
 

@@ -31,6 +31,10 @@ class Split:
     y: np.ndarray  # integer class labels
 
 
+# Each data set's sample shape (images as H, W, C) and class count, known without loading it.
+SHAPES: dict[str, tuple[tuple[int, ...], int]] = {"digits": ((8, 8, 1), 10), "fashion-mnist": ((28, 28, 1), 10), "jets": ((16,), 5)}
+
+
 @dataclass(frozen=True)
 class Dataset:
     name: str

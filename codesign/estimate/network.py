@@ -1,0 +1,121 @@
+"""The fixed-point nodes of a run config's network, without TensorFlow: what an estimate needs before training.
+
+``nodes_from_config`` gives the same chain of ``codesign.analysis.Node`` that ``analysis.describe``
+gives for the built QKeras model: the same kinds, names, shapes and exact types (from the layer
+specs and ``fixedpoint``). The weights are synthetic: drawn as the builder initializes them
+(lecun_uniform), put on the weight type's grid, then pruned as configured (the smallest magnitudes
+to ``sparsity``, or the N largest of every M along the reduction axis). Costs that depend on the
+weights' values (zeros, bit patterns) are therefore those of a typical network of that spec; after
+training, estimate the run's own model instead (``codesign estimate --run``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from codesign.analysis import Node
+from codesign.config import LayerSpec, RunConfig
+from codesign.data import SHAPES
+from codesign.errors import CodesignError
+from codesign.fixedpoint import FixedType, accumulator_type
+
+
+def _synthetic_kernel(shape: tuple[int, ...], spec: LayerSpec, rng: np.random.Generator) -> np.ndarray:
+    fan_in = int(np.prod(shape[:-1]))
+    limit = math.sqrt(3.0 / fan_in)
+    kernel = spec.weight_type.quantize(rng.uniform(-limit, limit, size=shape))
+    matrix = kernel.reshape(fan_in, shape[-1])
+    if spec.nm_pair is not None:
+        n, m = spec.nm_pair
+        for start in range(0, fan_in, m):
+            group = matrix[start:start + m]
+            smallest = np.argsort(np.abs(group), axis=0, kind="stable")[: max(0, group.shape[0] - n)]
+            np.put_along_axis(group, smallest, 0.0, axis=0)
+    elif spec.sparsity > 0:
+        order = np.argsort(np.abs(matrix), axis=None, kind="stable")
+        matrix.flat[order[: int(round(spec.sparsity * matrix.size))]] = 0.0
+    return matrix.reshape(shape)
+
+
+def _bias(units: int, spec: LayerSpec, rng: np.random.Generator) -> np.ndarray:
+    return spec.bias_type.quantize(rng.uniform(-0.1, 0.1, size=units))
+
+
+def nodes_from_config(cfg: RunConfig, seed: int = 0) -> list[Node]:
+    """The network of ``cfg`` as fixed-point nodes, with synthetic weights (seeded)."""
+    sample_shape, n_classes = SHAPES[cfg.dataset.name]
+    shape = (int(np.prod(sample_shape)),) if cfg.layers[0].type == "dense" else tuple(sample_shape)
+    rng = np.random.default_rng(seed)
+    current: FixedType = cfg.input.type
+    nodes = [Node("inputs", "input", current, shape)]
+    for spec in cfg.layers:
+        if spec.type in ("dense", "conv2d"):
+            units = spec.units if spec.type == "dense" and spec.units is not None else (spec.filters if spec.type == "conv2d" else n_classes)
+            if spec.type == "dense":
+                kernel_shape, out_shape = (shape[-1], units), (units,)
+            else:
+                k = spec.kernel_size
+                kernel_shape = (k, k, shape[-1], units)
+                out_shape = (shape[0] - k + 1, shape[1] - k + 1, units)
+            kernel = _synthetic_kernel(kernel_shape, spec, rng)
+            fan_in = int(np.prod(kernel_shape[:-1]))
+            accum = accumulator_type(current, spec.weight_type, fan_in, spec.bias_type)
+            nodes.append(Node(spec.name, spec.type, accum, out_shape, current, accum, spec.weight_type, spec.bias_type,
+                              kernel, _bias(units, spec, rng), fan_in))
+            shape, current = out_shape, accum
+            if spec.activation == "relu":
+                nodes.append(Node(f"{spec.name}_relu", "relu", spec.act_type, shape, current))
+                current = spec.act_type
+        elif spec.type == "maxpool2d":
+            p = spec.pool_size
+            shape = (shape[0] // p, shape[1] // p, shape[2])
+            nodes.append(Node(spec.name, "maxpool2d", current, shape, current, pool_size=(p, p)))
+        elif spec.type == "flatten":
+            shape = (int(np.prod(shape)),)
+            nodes.append(Node(spec.name, "flatten", current, shape, current))
+    return nodes
+
+
+_TYPE_FIELDS = ("output_type", "input_type", "accum_type", "weight_type", "bias_type")
+NODES_FILE = "nodes.npz"
+
+
+def save_nodes(nodes: list[Node], path: Path) -> None:
+    """The nodes (types, shapes, quantized weights) in one .npz, so estimates of a run need no TensorFlow."""
+    arrays: dict[str, np.ndarray] = {}
+    meta = []
+    for i, node in enumerate(nodes):
+        entry = {"name": node.name, "kind": node.kind, "output_shape": list(node.output_shape), "fan_in": node.fan_in,
+                 "pool_size": list(node.pool_size) if node.pool_size else None}
+        for key in _TYPE_FIELDS:
+            t = getattr(node, key)
+            entry[key] = None if t is None else dataclasses.asdict(t)
+        for key in ("kernel", "bias"):
+            if getattr(node, key) is not None:
+                arrays[f"{key}{i}"] = getattr(node, key)
+        meta.append(entry)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
+    os.replace(tmp, path)
+
+
+def load_nodes(path: Path) -> list[Node]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            arrays = {key: data[key] for key in data.files if key != "meta"}
+    except (OSError, ValueError, KeyError) as err:
+        raise CodesignError(f"{path}: not a codesign nodes file ({err})") from None
+    nodes = []
+    for i, e in enumerate(meta):
+        types = {key: None if e[key] is None else FixedType(**e[key]) for key in _TYPE_FIELDS}
+        nodes.append(Node(e["name"], e["kind"], types.pop("output_type"), tuple(e["output_shape"]), fan_in=e["fan_in"],
+                          pool_size=tuple(e["pool_size"]) if e["pool_size"] else None,
+                          kernel=arrays.get(f"kernel{i}"), bias=arrays.get(f"bias{i}"), **types))
+    return nodes

@@ -1,0 +1,355 @@
+"""Cost model of the ``accel`` target (our systolic array, ``rtl/accel_top.sv``).
+
+Resources are a sum of parts (``codesign.estimate.accel_parts``): the PE array, COLS PPUs, the
+activation, weight, bias, output and descriptor memories, the controller, loader, streamer, pooling
+unit, write-back buffer and accel_top's own glue. For each part and family (``ecp5``: Yosys
+``synth_ecp5``; ``xc7``: Yosys ``synth_xilinx -family xc7 -flatten``):
+
+* LUT and FF are ``sum(coefficient * feature)`` over the features in ``features()``: register and
+  datapath bit counts read off the RTL (for example the array's ``pe_acc`` = ROWS * COLS *
+  ACC_BITS), with non-negative coefficients fitted on Yosys runs of that module alone
+  (``codesign.estimate.calibrate_accel``). The glue is fitted on whole-top runs: what accel_top adds
+  around its modules, less what flattening removes across their boundaries (a signed fit).
+* DSP is exact: one multiplier per PE (ACT_BITS + 1 by WEIGHT_BITS, at most 17 x 16, one
+  MULT18X18D or DSP48E1).
+* BRAM is exact, in 18 Kb blocks, from each RAM array's width and depth under the family's
+  block-RAM modes and Yosys' choice between block RAM, LUT RAM and flip-flops (``map_memory``).
+
+Cycles are the compiler's (``codesign.accel.compiler``, equal to the RTL's ``perf_cycles``): per
+layer and in total for ``samples`` samples run in chunks of the program's batch. Fmax is a range
+over placement seeds from nextpnr measurements (``fmax_range``); latency in µs = cycles / Fmax.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Mapping
+
+from codesign.accel.spec import AccelSpec
+from codesign.errors import CodesignError
+from codesign.estimate import Cost, EstimateError, TargetEstimate, outside
+from codesign.estimate.accel_parts import Memory, amem_layout, clog2, glue_ff, part_memories, parts, widths
+
+FAMILIES = ("ecp5", "xc7")
+DATA_FILE = Path(__file__).resolve().parent / "data" / "accel_model.json"
+
+# Block-RAM modes as (width, depth) of one 18 Kb block: ECP5 DP16KD (true dual port up to 18 bits,
+# simple dual port 36), 7-series RAMB18E1 (the same), RAMB36E1 = two 18 Kb blocks (72 x 512 simple
+# dual port, up to 36 x 1024 otherwise).
+BRAM_MODES = {
+    "ecp5": ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)),
+    "xc7": ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)),
+}
+# Yosys memory_libmap costs (share/lattice/brams_16kd.txt, lutrams_trellis.txt;
+# share/xilinx/brams_xc4v.txt, lutrams_xc5v.txt).
+BRAM_COST = {"ecp5": 128.0, "xc7": 129.0}
+
+
+# --------------------------------------------------------------------------- memories
+
+
+def bram_blocks(family: str, width: int, depth: int) -> int:
+    """18 Kb blocks of a ``width`` x ``depth`` simple dual-port RAM: the cheapest block-RAM mode."""
+    return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in BRAM_MODES[family])
+
+
+def lutram_cost(family: str, width: int, depth: int) -> float:
+    """memory_libmap's cost of the RAM as LUT RAM (ECP5: TRELLIS_DPR16X4, 16 x 4, cost 4; 7-series:
+    RAM32M 32 x 6 or RAM64M 64 x 3, cost 8, the cheaper), and infinity where none fits."""
+    if family == "ecp5":
+        return 4.0 * math.ceil(width / 4) * math.ceil(depth / 16)
+    return min(8.0 * math.ceil(width / 6) * math.ceil(depth / 32), 8.0 * math.ceil(width / 3) * math.ceil(depth / 64))
+
+
+def map_memory(family: str, mem: Memory) -> str:
+    """Where Yosys puts one RAM array: "bram", "lutram" or "ff"."""
+    if mem.block:
+        return "bram"
+    blocks = BRAM_COST[family] * bram_blocks(family, mem.width, mem.depth)
+    lut = lutram_cost(family, mem.width, mem.depth)
+    if mem.depth <= 1:
+        return "ff"
+    return "bram" if blocks <= lut else "lutram"
+
+
+def memory_bram(family: str, mem: Memory) -> int:
+    """18 Kb blocks of ``mem`` (all its copies); 0 where it is not block RAM."""
+    if map_memory(family, mem) != "bram":
+        return 0
+    if mem.write_words > 1:
+        # A wider write port (accel_amem): the block is sized for the write width.
+        return mem.count * bram_blocks(family, mem.width * mem.write_words, mem.depth // mem.write_words)
+    return mem.count * bram_blocks(family, mem.width, mem.depth)
+
+
+def part_bram(module: str, params: Mapping[str, int], family: str) -> int:
+    """18 Kb blocks of one module with its parameters."""
+    return sum(memory_bram(family, m) for m in part_memories(module, dict(params)))
+
+
+# --------------------------------------------------------------------------- features
+
+
+def _mem_features(family: str, width: int, depth: int, slices: int, slice_regs: int, raddr_regs: int) -> dict[str, float]:
+    where = map_memory(family, Memory("", width, depth))
+    lut = where == "lutram"
+    cell_depth = 16 if family == "ecp5" else (32 if lutram_cost(family, width, depth) ==
+                                              8.0 * math.ceil(width / 6) * math.ceil(depth / 32) else 64)
+    return {
+        "write_port": float(slice_regs),
+        "read_addr": float(raddr_regs),
+        "lutram_out": float(width) if lut else 0.0,
+        "lutram_mux": float(width * (math.ceil(depth / cell_depth) - 1)) if lut else 0.0,
+        "ff_bits": float(width * depth) if where == "ff" else 0.0,
+    }
+
+
+def _beat_ram_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
+    """accel_beat_ram: 32-bit slices, each with its registered write port (and read address)."""
+    width, depth, raddr = p["WIDTH"], p["DEPTH"], p["RADDR_REG"]
+    aw = clog2(depth)
+    out = {k: 0.0 for k in ("write_port", "read_addr", "lutram_out", "lutram_mux", "ff_bits")}
+    full, rest = divmod(width, 32)
+    for w, n in ((32, full), (rest, 1 if rest else 0)):
+        if n:
+            f = _mem_features(family, w, depth, n, n * (1 + aw + w), raddr * n * aw)
+            for k, v in f.items():
+                out[k] += v * (1 if k in ("write_port", "read_addr") else n)
+    return out
+
+
+def _sdpram_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
+    return _mem_features(family, p["WIDTH"], p["DEPTH"], 1, 0, 0)
+
+
+def _array_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
+    r, c, a, w, acc, lanes, idx = (p[k] for k in ("ROWS", "COLS", "ACT_BITS", "WEIGHT_BITS", "ACC_BITS",
+                                                  "LANES", "IDX_BITS"))
+    ax = a + 1
+    pe = r * c
+    return {
+        "pe": float(pe),
+        "pe_act": float(pe * ax),
+        "pe_lanes": float(pe * ax * (lanes - 1)),
+        "pe_weight": float(pe * (w + idx)),
+        "pe_acc": float(pe * acc),
+        "skew": r * (r - 1) / 2 * lanes * ax + c * (c - 1) / 2 * (w + idx + 1),
+        "deskew": c * (c - 1) / 2 * (acc + 1),
+        "col": float(c * acc),
+        "edge": float(r * lanes * a + c * (w + idx)),
+    }
+
+
+def _ppu_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
+    s = p["ACC_BITS"] + 2
+    return {"one": 1.0, "bits": float(s), "bits_bytes": float(s * math.ceil(s / 8))}
+
+
+def _amem_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
+    rows, width, words, depth, aa = (p[k] for k in ("ROWS", "WIDTH", "WORDS", "DEPTH", "AA"))
+    sb = clog2(words)
+    rs, nram = amem_layout(width, words)
+    nb = sb - clog2(rs)
+    g = min(nram, 4)
+    ng = nram // g
+    pairs = (rows + 1) // 2
+    return {
+        "write_regs": float((1 + pairs) * (words * width + words + aa - sb)),
+        "ram_regs": float(rows * nram * (rs * width + rs + (aa - sb) + (aa - nb) + 2 * width)),
+        "bank_out": float(rows * width * (ng + 1)),
+        "bank_addr": float(rows * (aa + (4 * nb + (nb - clog2(g) if ng > 1 else 0) if nb else 0))),
+        "select": float(rows * width * nram) if nb else 0.0,
+    }
+
+
+def _ctrl_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
+    addr = p["DA"] + p["AA"] + p["WA"] + p["BA"] + p["OA"]
+    return {"one": 1.0, "rows": float(p["ROWS"]), "cols": float(p["COLS"]), "addr": float(addr),
+            "step_word": float(p["COLS"] * p["WE"]), "row_addr": float(p["ROWS"] * p["AA"])}
+
+
+def _loader_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
+    return {"one": 1.0, "beats": float(p["BUF_BEATS"])}
+
+
+def _streamer_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
+    return {"one": 1.0, "row_bits": float(p["COLS"] * p["ACC_BITS"]), "addr": float(p["ADDR_BITS"]),
+            "cols": float(p["COLS"])}
+
+
+def _pool_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
+    return {"one": 1.0, "word": float(p["LANES"] * p["ACT_BITS"]), "addr": float(p["AA"])}
+
+
+def _abuf_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
+    sb = clog2(p["WORDS"])
+    return {"regs": float(p["WORDS"] * (1 + p["LANES"] * p["ACT_BITS"]) + p["AA"] - sb)}
+
+
+def glue_features(family: str, spec: AccelSpec) -> dict[str, float]:
+    """accel_top's own logic: its registers (``glue_ff``), the activation memory's OR-ed write port
+    and the streamer's read-out muxes; ``cols`` and ``rows`` take what flattening removes inside
+    the PPU chain and the array's edges."""
+    w = widths(spec)
+    return {
+        "regs": float(glue_ff(spec)),
+        "amem_port": float(w["AMEM_WR"] * w["AMEM_W"] + w["AA"]),
+        "rows": float(spec.rows),
+        "cols": float(spec.cols),
+    }
+
+
+FEATURES = {
+    "accel_array": _array_features,
+    "accel_ppu": _ppu_features,
+    "accel_amem": _amem_features,
+    "accel_beat_ram": _beat_ram_features,
+    "accel_sdpram": _sdpram_features,
+    "accel_ctrl": _ctrl_features,
+    "accel_loader": _loader_features,
+    "accel_streamer": _streamer_features,
+    "accel_pool": _pool_features,
+    "accel_abuf": _abuf_features,
+}
+
+
+def features(module: str, params: Mapping[str, int], family: str) -> dict[str, float]:
+    """The features of one module with its Verilog parameters (the fit's columns)."""
+    return FEATURES[module](family, params)
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def check_family(family: str) -> str:
+    if family not in FAMILIES:
+        raise EstimateError(f"accel estimate: family {family!r} is not one of {', '.join(FAMILIES)}")
+    return family
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EstimateError(f"accel cost model {path} is missing or unreadable ({exc}); "
+                            f"regenerate it with `codesign calibrate --target accel`") from None
+
+
+def load_model(path: str | Path | None = None) -> dict[str, Any]:
+    """The calibration data (coefficients, ranges, measured points)."""
+    return _load(str(path or DATA_FILE))
+
+
+def _apply(coefs: Mapping[str, float], feats: Mapping[str, float]) -> float:
+    return sum(coefs.get(k, 0.0) * v for k, v in feats.items())
+
+
+def component_costs(spec: AccelSpec, family: str, data: Mapping[str, Any] | None = None) -> dict[str, dict[str, float]]:
+    """Per component: lut, ff, dsp, bram (all instances of it) on ``family``."""
+    data = data or load_model()
+    fam = data["coefficients"][family]
+    out: dict[str, dict[str, float]] = {}
+    for part in parts(spec):
+        params = dict(part.params)
+        f = features(part.module, params, family)
+        c = fam[part.module]
+        bram = part.count * part_bram(part.module, params, family)
+        out[part.name] = {
+            "lut": part.count * _apply(c["lut"], f),
+            "ff": part.count * _apply(c["ff"], f),
+            "dsp": float(spec.rows * spec.cols) if part.name == "array" else 0.0,
+            "bram": float(bram),
+        }
+    g = glue_features(family, spec)
+    out["glue"] = {"lut": _apply(fam["glue"]["lut"], g), "ff": _apply(fam["glue"]["ff"], g), "dsp": 0.0, "bram": 0.0}
+    return out
+
+
+def extrapolation(spec: AccelSpec, data: Mapping[str, Any] | None = None) -> list[str]:
+    """One note per parameter outside the range the components and the whole top were fitted on."""
+    data = data or load_model()
+    notes = []
+    for name, (lo, hi) in data["ranges"].items():
+        if name == "pes":
+            value = spec.rows * spec.cols
+        else:
+            value = getattr(spec, name)
+        note = outside(name, value, lo, hi)
+        if note:
+            notes.append(note)
+    return notes
+
+
+def fmax_range(spec: AccelSpec, data: Mapping[str, Any] | None = None) -> tuple[float, float]:
+    """ECP5 Fmax (MHz) as (lowest, highest) over the measured placements of the nearest measured
+    array size (by PE count on a log scale)."""
+    data = data or load_model()
+    points = data["fmax"]["points"]
+    pes = spec.rows * spec.cols
+    sizes = sorted({p["rows"] * p["cols"] for p in points})
+    near = min(sizes, key=lambda s: abs(math.log(s) - math.log(pes)))
+    values = [p["fmax_mhz"] for p in points if p["rows"] * p["cols"] == near]
+    return (min(values), max(values))
+
+
+def _layer_cycles(nodes: list, spec: AccelSpec, samples: int) -> tuple[list[Cost], int, int]:
+    """(per-layer costs with their cycles, total cycles, batch) for ``samples`` samples."""
+    from codesign.accel.compiler import compile_model
+
+    try:
+        program = compile_model(nodes, spec)
+    except CodesignError as exc:
+        raise EstimateError(f"accel estimate: {exc}") from None
+    chunks = program.chunks(samples)
+    layers = []
+    for layer in program.layers:
+        cycles = sum(layer.cycles(spec, stop - start) for start, stop in chunks)
+        layers.append(Cost(layer.name, latency_cycles=int(cycles)))
+    total = sum(program.chunk_cycles(stop - start) for start, stop in chunks)
+    return layers, int(total), program.batch
+
+
+def estimate(nodes: list | None, spec: AccelSpec, *, samples: int = 1, family: str = "ecp5",
+             data_file: str | Path | None = None) -> TargetEstimate:
+    """Resources of the ``spec`` build on ``family`` as a sum of its components; with ``nodes``, the
+    cycles of ``samples`` samples per layer and in total (exact), and the latency range in µs."""
+    check_family(family)
+    if not isinstance(spec, AccelSpec):
+        raise EstimateError(f"accel estimate: spec must be an AccelSpec, not {type(spec).__name__}")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise EstimateError(f"accel estimate: samples={samples!r} must be an integer >= 1")
+    data = load_model(data_file)
+    comps = component_costs(spec, family, data)
+    totals = {k: sum(c[k] for c in comps.values()) for k in ("lut", "ff", "dsp", "bram")}
+    fmax = fmax_range(spec, data)
+    params: dict[str, Any] = {
+        "spec": asdict(spec),
+        "family": family,
+        "samples": samples,
+        "components": {name: {k: round(v, 1) for k, v in c.items()} for name, c in comps.items()},
+        "fmax_note": data["fmax"]["note"],
+    }
+    layers: list[Cost] = []
+    cycles = None
+    if nodes is not None:
+        layers, cycles, batch = _layer_cycles(nodes, spec, samples)
+        params["batch"] = batch
+        params["latency_us"] = [round(cycles / fmax[1], 3), round(cycles / fmax[0], 3)]
+    total = Cost("accel", lut=round(totals["lut"]), ff=round(totals["ff"]), dsp=round(totals["dsp"]),
+                 bram=round(totals["bram"]), latency_cycles=cycles, fmax_mhz=fmax)
+    notes = extrapolation(spec, data)
+    if family == "xc7":
+        params["fmax_family"] = "ecp5 (nextpnr); no xc7 place and route here"
+    return TargetEstimate("accel", layers, total, params, notes)
+
+
+def calibrate(out: Path | None = None, jobs: int = 1, progress: bool = True) -> Path:
+    """Regenerate the calibration data (Yosys runs, fits, held-out check): see calibrate_accel."""
+    from codesign.estimate.calibrate_accel import run_calibration
+
+    return run_calibration(out or DATA_FILE, jobs=jobs, progress=progress)

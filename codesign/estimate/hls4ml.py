@@ -775,7 +775,8 @@ def ci_rows(data_dir: str | Path | None = None, seed: int = 0) -> tuple[list[dic
                 reason = f"{backend} backend (not Vivado/Vitis HLS; other resource units)"
             elif "Activation(relu)" not in model and "MaxPooling2D" not in model:
                 layer = model.split("+")[-1].strip()
-                reason = f"layer not covered: {layer.split(',')[0].split(' on ')[0]}"
+                kind = layer.split("(")[0]
+                reason = f"layer not covered: {layer.split(')')[0] + ')' if kind == 'Activation' else kind}"
             elif "MaxPooling2D" in model and "padding=same" in model:
                 reason = "MaxPooling2D with padding='same' (only 'valid')"
             if reason:

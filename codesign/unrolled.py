@@ -303,17 +303,41 @@ def _top_verilog(top: str, in_bits: int, stage_modules: list[tuple[str, int, int
     return "\n".join(lines)
 
 
-def _copy_static(out_dir: Path) -> list[Path]:
+# Yosys' alumacc merges chains of additions into multi-operand $macc cells, which it maps to
+# carry-save trees of LUTs (about 1.5x the LUTs of da4ml's adders, and ABC then takes minutes on
+# their XOR cones). A kept sum keeps every da4ml adder a two-operand carry chain, as da4ml costs it.
+_KEPT_SUM = ("  wire [BW_ADD-1:0] accum;", "  (* keep *) wire [BW_ADD-1:0] accum;")
+
+
+def _static_text(name: str) -> str:
     from da4ml.codegen import rtl
 
-    src = Path(rtl.__file__).parent / "verilog" / "source"
+    text = (Path(rtl.__file__).parent / "verilog" / "source" / name).read_text()
+    if name == "shift_adder.v":
+        if text.count(_KEPT_SUM[0]) != 1:
+            raise UnrolledError(f"da4ml's {name} has no single '{_KEPT_SUM[0].strip()}' line to keep (da4ml changed?)")
+        text = text.replace(_KEPT_SUM[0], _KEPT_SUM[1])
+    return text
+
+
+def _copy_static(out_dir: Path) -> list[Path]:
     dst = out_dir / "static"
     dst.mkdir(parents=True, exist_ok=True)
     paths = []
     for name in STATIC_MODULES:
-        shutil.copyfile(src / name, dst / name)
+        (dst / name).write_text(_static_text(name))
         paths.append(dst / name)
     return paths
+
+
+def generator_digest() -> str:
+    """A digest of what the generator writes besides the network (da4ml's version and modules)."""
+    from importlib import metadata
+
+    h = hashlib.sha256(metadata.version("da4ml").encode())
+    for name in STATIC_MODULES:
+        h.update(_static_text(name).encode())
+    return h.hexdigest()[:16]
 
 
 def generate(
@@ -575,6 +599,7 @@ def synthesize(
     timeout_s: float = 600.0,
     seeds: Sequence[int] = (1,),
     freq_mhz: float = 200.0,
+    pnr_args: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Measured cost of ``design`` by codesign.synth.synthesize (every run ends with Yosys'
     statistics or raises SynthError naming its log; time limits kill the tools' process groups).
@@ -582,7 +607,8 @@ def synthesize(
     Returns {"total": {target: {lut, ff, dsp, bram, fmax_mhz, source}}, "layers": {layer: {target:
     {...}}} (with per_layer), "latency_cycles", "register_bits", "synth": the synth.json dicts}.
     per_layer synthesizes each layer's stages alone (no registers: their ff is the register bits
-    the top gives them), instead of the whole top.
+    the top gives them), instead of the whole top. pnr_args go to nextpnr (e.g. ["--out-of-context"]
+    for buses wider than the package's pins).
     """
     from codesign import synth
 
@@ -613,7 +639,8 @@ def synthesize(
             result["layers"][layer] = entry
         return result
     r = synth.synthesize(design.sources, design.top, None, out, targets, place_route=place_route,
-                         timeout_s=timeout_s, seeds=seeds, freq_mhz=freq_mhz, pack_registers=False)
+                         timeout_s=timeout_s, seeds=seeds, freq_mhz=freq_mhz, pack_registers=False,
+                         pnr_args=pnr_args)
     result["synth"] = r
     result["total"] = {t: {k: r[t].get(k) for k in ("lut", "ff", "dsp", "bram", "fmax_mhz", "source")}
                        for t in targets}

@@ -55,12 +55,13 @@ def est(nodes, **hls):
 # resource met on them when the model was fitted: LUT and FF relative, DSP/BRAM/cycles/II exact or as
 # stated. The table of every held-out row is in docs/ESTIMATOR-hls4ml.md.
 HELD_OUT = [
-    # name, LUT tol, FF tol
-    ("dense_128_128_8b_rf512_resource", 0.01, 0.01),
-    ("dense_64_160_12b_rf1024_resource", 0.01, 0.01),
-    ("dense_256_96_4b_rf1024_resource", 0.01, 0.01),
-    ("dense_32_32_8b_rf1_resource", 0.04, 0.09),
-    ("dense_32_32_10b_rf1_latency", 0.07, 0.09),
+    # name, LUT and FF relative tolerance, cycles and II relative tolerance (0: exact)
+    ("dense_128_128_8b_rf512_resource", 0.01, 0.01, 0),
+    ("dense_64_160_12b_rf1024_resource", 0.01, 0.01, 0),
+    ("dense_256_96_4b_rf1024_resource", 0.01, 0.01, 0),
+    ("dense_32_32_8b_rf1_resource", 0.04, 0.13, 0),
+    ("dense_32_32_10b_rf1_latency", 0.07, 0.03, 0),
+    ("dense_32_32_12b_rf512_latency", 0.12, 0.04, 0.01),  # Latency under a multiplier limit: a schedule
 ]
 
 
@@ -76,8 +77,8 @@ def test_the_split_holds_out_whole_architectures(rows):
 
 
 @needs_reports
-@pytest.mark.parametrize("name,lut_tol,ff_tol", HELD_OUT)
-def test_committed_model_reproduces_held_out_rows(rows, name, lut_tol, ff_tol):
+@pytest.mark.parametrize("name,lut_tol,ff_tol,cycles_tol", HELD_OUT)
+def test_committed_model_reproduces_held_out_rows(rows, name, lut_tol, ff_tol, cycles_tol):
     row = rows[name]
     assert list(row.group) in hls4ml.load_model()["split"]["test_architectures"]
     pred = hls4ml.predict_layer(row.layer, hls4ml.load_model())
@@ -85,8 +86,8 @@ def test_committed_model_reproduces_held_out_rows(rows, name, lut_tol, ff_tol):
     assert abs(pred["ff"] / row.labels["ff"] - 1) <= ff_tol
     assert abs(pred["dsp"] - row.labels["dsp"]) <= max(1.0, 0.01 * row.labels["dsp"])
     assert pred["bram"] == row.labels["bram"]
-    assert pred["latency_cycles"] == row.labels["latency_cycles"]
-    assert pred["ii"] == row.labels["ii"]
+    for key in ("latency_cycles", "ii"):
+        assert abs(pred[key] - row.labels[key]) <= cycles_tol * row.labels[key]
 
 
 @needs_reports

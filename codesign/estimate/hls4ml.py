@@ -429,19 +429,19 @@ def features(layer: Layer, resource: str, rules: dict, timing: dict, clock_ns: f
             "sh_serial_out": serial * n_out * b_acc,
             "sh_serial_in": serial * n_in * b_x,
         }
-    return {
-        "const": 1.0,
-        "out_bits": n_out * b_out,
-        "stage_acc": depth * n_out * b_acc,
-        "stage_in": depth * n_in * b_x,
-        "stage_dsp": depth * dsp_bits,
-        "stage_tree": depth * tree_bits,
-        "stage_add": depth * split["add_bits"],
-        "stage_pairs": depth * pair_bits,
-        "res_stage_dsp": res * depth * dsp_bits,
-        "res_stage_tree": res * depth * tree_bits,
-        "res_stage_in": res * depth * n_in * b_x,
+    stage = {  # registers of each pipeline stage an unrolled layer gets: what crosses the cut
+        "acc": n_out * b_acc,
+        "in": n_in * b_x,
+        "dsp": dsp_bits,
+        "tree": tree_bits,
+        "add": split["add_bits"],
+        "pairs": pair_bits,
     }
+    feats = {"const": 1.0, "out_bits": n_out * b_out}
+    for key, value in stage.items():  # the two strategies schedule the same logic differently
+        feats[f"lat_stage_{key}"] = (1 - res) * depth * value
+        feats[f"res_stage_{key}"] = res * depth * value
+    return feats
 
 
 # --------------------------------------------------------------------------------------------------

@@ -192,6 +192,9 @@ class Layer:
     stats: dict = field(hash=False, compare=False, default_factory=dict)
     io: str = "io_parallel"
     pixels: int = 1  # conv2d: output pixels computed with this kernel
+    # the top function's registered ports this layer carries: its inputs when it is the first layer of
+    # a pipelined (Latency) top, its outputs when it is the last of a dataflow one; a one-layer design both
+    ports: tuple[str, ...] = field(default=("in", "out"), compare=False)
 
     @property
     def block_factor(self) -> int:
@@ -392,12 +395,15 @@ def features(layer: Layer, resource: str, rules: dict, timing: dict, clock_ns: f
         return {
             "const": 1.0,
             "acc_bits": n_out * b_acc,
-            "dsp_mul": bf * per,
+            "dsp_mul": bf * per if unresolved else 0.0,
+            "dsp_mul_resolved": bf * per if not unresolved else 0.0,
             "lut_mul": bf * b_w if not per else 0.0,
             "in_count": n_in,
             "log_rf": math.log2(layer.rf),
             "acc_mux": bf * b_acc if unresolved else 0.0,
             "single": n_out * b_acc if bf == 1 else 0.0,
+            # with the output index resolved (RF <= 2 n_in), the ROM word feeding the DSPs is registered
+            "rom_word": bf * b_w if per and not unresolved else 0.0,
         }
     split = constant_split(layer, rules)
     tree_bits = layer.stats["terms"] * b_acc
@@ -421,14 +427,15 @@ def features(layer: Layer, resource: str, rules: dict, timing: dict, clock_ns: f
         serial = 1.0 if split["dsp"] > 0 else 0.0  # products serialized on the allocated DSPs
         return {
             "const": 1.0,
-            "out_bits": n_out * b_out,
-            "sh_in_bits": n_in * b_x,
+            "port_in": (1.0 if "in" in layer.ports else 0.0) * n_in * b_x,
             "sh_tree_bits": tree_bits,
             "sh_add_bits": split["add_bits"],
             "sh_serial_pairs": serial * pair_bits,
             "sh_serial_out": serial * n_out * b_acc,
             "sh_serial_in": serial * n_in * b_x,
         }
+    port_in = 1.0 if "in" in layer.ports else 0.0
+    port_out = 1.0 if "out" in layer.ports else 0.0
     stage = {  # registers of each pipeline stage an unrolled layer gets: what crosses the cut
         "acc": n_out * b_acc,
         "in": n_in * b_x,
@@ -437,7 +444,9 @@ def features(layer: Layer, resource: str, rules: dict, timing: dict, clock_ns: f
         "add": split["add_bits"],
         "pairs": pair_bits,
     }
-    feats = {"const": 1.0, "out_bits": n_out * b_out}
+    # the top's registered ports: a pipelined (Latency) top registers its inputs, a dataflow one
+    # (Resource) its outputs (the pilot: n_in x 16 + 2 and n_out x 16 + 2 FF at depth 0)
+    feats = {"const": 1.0, "port_in": port_in * n_in * b_x, "port_out": port_out * n_out * b_out}
     for key, value in stage.items():  # the two strategies schedule the same logic differently
         feats[f"lat_stage_{key}"] = (1 - res) * depth * value
         feats[f"res_stage_{key}"] = res * depth * value
@@ -532,7 +541,9 @@ def wa_rows(data_dir: str | Path | None = None, weights_file: str | Path | None 
                 name = rec["model_name"]
                 if name not in stats:
                     raise EstimateError(f"{fname}: no weight statistics for {name} in {weights_file or WEIGHTS_FILE}")
-                layer = Layer(d_in, d_out, 16, p, 16, 16, rf, rec["strategy"].strip().lower(), stats[name])
+                strategy = rec["strategy"].strip().lower()
+                ports = ("in",) if strategy == "latency" else ("out",)  # a pipelined top, or a dataflow one
+                layer = Layer(d_in, d_out, 16, p, 16, 16, rf, strategy, stats[name], ports=ports)
                 labels = {
                     "lut": float(rec["LUT_hls"]), "ff": float(rec["FF_hls"]), "dsp": float(rec["DSP_hls"]),
                     "bram": float(rec["BRAM_18K_hls"]), "latency_cycles": float(rec["WorstLatency_hls"]),
@@ -807,7 +818,7 @@ def _uncertainty(hls) -> float:
     return 0.27 if getattr(hls, "backend", "Vitis") == "Vitis" else 0.125
 
 
-def _elementwise(node, kind: str, model: dict, hls, in_shape: tuple[int, ...] | None = None) -> Cost:
+def _elementwise(node, kind: str, model: dict, hls, in_shape: tuple[int, ...] | None = None, ports: tuple[str, ...] = ()) -> Cost:
     n = int(np.prod(node.output_shape))
     n_in = int(np.prod(in_shape)) if in_shape else n
     ew = model["elementwise"]
@@ -819,7 +830,8 @@ def _elementwise(node, kind: str, model: dict, hls, in_shape: tuple[int, ...] | 
         ph, pw = node.pool_size
         comparisons = n * (ph * pw - 1)
         lut = ew["pool_lut_per_bit"] * comparisons * bits
-        ff = ew["pool_ff_per_in_bit"] * n_in * in_bits if hls.io_type == "io_parallel" else 0.0  # registered inputs
+        ff = ew["pool_ff_per_in_bit"] * n_in * in_bits if "in" in ports else 0.0  # the top's registered inputs
+        ff += n * bits if "out" in ports else 0.0
         if hls.io_type == "io_stream":
             h, w, c = node.output_shape
             width_in = w * pw
@@ -830,10 +842,11 @@ def _elementwise(node, kind: str, model: dict, hls, in_shape: tuple[int, ...] | 
     # relu / quantize: a cast with rounding and saturation per element
     per_bit = ew["relu_lut_per_bit"] if kind == "relu" else ew["quantize_lut_per_bit"]
     lut = per_bit * n * max(bits, 1) + ew["cast_lut_per_in_bit"] * n * max(in_bits - bits, 0)
-    return Cost(node.name, lut=lut, ff=0.0, dsp=0.0, bram=0.0, latency_cycles=0, ii=1)
+    ff = (n_in * in_bits if "in" in ports else 0.0) + (n * bits if "out" in ports else 0.0)
+    return Cost(node.name, lut=lut, ff=ff, dsp=0.0, bram=0.0, latency_cycles=0, ii=1)
 
 
-def layer_of(node, hls, rf: int) -> Layer:
+def layer_of(node, hls, rf: int, ports: tuple[str, ...] = ("in", "out")) -> Layer:
     """The cost model's view of a dense or conv2d node under ``hls`` with reuse factor ``rf``."""
     matrix_codes, bias_codes = kernel_codes(node)
     n_in, n_out = matrix_codes.shape
@@ -842,7 +855,7 @@ def layer_of(node, hls, rf: int) -> Layer:
     if strategy not in STRATEGY_NAMES:
         raise EstimateError(f"hls4ml strategy {hls.strategy!r} is not one of Latency, Resource")
     return Layer(n_in, n_out, node.input_type.width, node.weight_type.width, node.accum_type.width,
-                 node.output_type.width, rf, strategy, weight_stats(matrix_codes, bias_codes), hls.io_type, pixels)
+                 node.output_type.width, rf, strategy, weight_stats(matrix_codes, bias_codes), hls.io_type, pixels, ports)
 
 
 def _extrapolation(layer: Layer, node_name: str, model: dict) -> list[str]:
@@ -870,7 +883,7 @@ def _extrapolation(layer: Layer, node_name: str, model: dict) -> list[str]:
     return notes
 
 
-def estimate(nodes: list, hls, reuse_factors: dict[str, int] | None = None, model_path: str | Path | None = None) -> TargetEstimate:
+def estimate(nodes: list, hls, reuse_factors: dict[str, int] | None = None, model_path: str | Path | dict | None = None) -> TargetEstimate:
     """The hls4ml design of ``nodes`` built as ``hls`` (HlsConfig) says: per layer and total LUT, FF,
     DSP, BRAM18, latency (cycles) and II, with every parameter outside the fitted ranges flagged.
 
@@ -879,7 +892,7 @@ def estimate(nodes: list, hls, reuse_factors: dict[str, int] | None = None, mode
     """
     if not nodes:
         raise EstimateError("the hls4ml estimate needs at least one layer")
-    model = load_model(model_path)
+    model = model_path if isinstance(model_path, dict) else load_model(model_path)
     if hls.io_type not in ("io_parallel", "io_stream"):
         raise EstimateError(f"io_type {hls.io_type!r} is not one of io_parallel, io_stream")
     reuse_factors = dict(reuse_factors or {})
@@ -894,6 +907,18 @@ def estimate(nodes: list, hls, reuse_factors: dict[str, int] | None = None, mode
     stream = model["stream"]
     strategies = set()
     in_shape: tuple[int, ...] | None = None
+    body = [n for n in nodes if n.kind != "input"]
+    pipelined = hls.io_type == "io_parallel" and hls.strategy.lower() == "latency" and not any(n.kind == "conv2d" for n in body)
+
+    def ports_of(node) -> tuple[str, ...]:
+        """hls4ml's pipeline style ('auto'): a pipelined top registers the first layer's inputs, a
+        dataflow top (Resource, conv2d, io_stream) the last layer's outputs; stream ports are FIFOs."""
+        if hls.io_type != "io_parallel":
+            return ()
+        if pipelined:
+            return ("in",) if node is body[0] else ()
+        return ("out",) if node is body[-1] else ()
+
     for node in nodes:
         shape, in_shape = in_shape, tuple(node.output_shape)
         if node.kind == "input":
@@ -905,7 +930,7 @@ def estimate(nodes: list, hls, reuse_factors: dict[str, int] | None = None, mode
             n_in, n_out = node.kernel_matrix().shape
             rf = closest_reuse_factor(n_in, n_out, requested)
             params_rf[node.name] = rf
-            layer = layer_of(node, hls, rf)
+            layer = layer_of(node, hls, rf, ports_of(node))
             strategies.add(layer.strategy)
             costs = predict_layer(layer, model, hls.clock_period_ns, uncertainty)
             latency, ii = costs["latency_cycles"], costs["ii"]
@@ -921,7 +946,7 @@ def estimate(nodes: list, hls, reuse_factors: dict[str, int] | None = None, mode
                                latency_cycles=int(latency), ii=int(ii)))
             extrapolated.extend(_extrapolation(layer, node.name, model))
         elif node.kind in ("relu", "quantize", "maxpool2d", "flatten"):
-            layers.append(_elementwise(node, node.kind, model, hls, shape))
+            layers.append(_elementwise(node, node.kind, model, hls, shape, ports_of(node)))
         else:
             raise EstimateError(f"layer {node.name!r} of kind {node.kind!r}: the hls4ml cost model covers dense, conv2d, relu, quantize, maxpool2d, flatten")
     total = _total(layers, hls, strategies)
@@ -980,11 +1005,13 @@ def _fit_ci_constants(data_dir, model: dict) -> tuple[dict, dict]:
     if par and identity is not None:  # ReLU against the same Dense with LeakyReLU(alpha=1), the identity
         ew["relu_lut_per_bit"] = round(max(0.0, par[0]["labels"]["lut"] - identity) / (64 * 16), 4)
     st = [c for c in vivado if c["hls"].io_type == "io_stream" and any(n.kind == "relu" for n in c["nodes"])]
-    if par and st:
+    if st:  # what the io_stream design costs beyond the model's own io_stream estimate without FIFOs
         bits = 64 * 16
-        stream["lut_per_bit"] = round(max(0.0, st[0]["labels"]["lut"] - par[0]["labels"]["lut"]) / bits, 4)
-        stream["ff_per_bit"] = round(max(0.0, st[0]["labels"]["ff"] - par[0]["labels"]["ff"]) / bits, 4)
-        stream["cycles"] = int(st[0]["labels"]["latency_cycles"] - par[0]["labels"]["latency_cycles"])
+        bare = estimate(st[0]["nodes"], st[0]["hls"], model_path={**model, "elementwise": ew,
+                                                                   "stream": {"lut_per_bit": 0.0, "ff_per_bit": 0.0, "cycles": 0}}).total
+        stream["lut_per_bit"] = round(max(0.0, st[0]["labels"]["lut"] - bare.lut) / bits, 4)
+        stream["ff_per_bit"] = round(max(0.0, st[0]["labels"]["ff"] - bare.ff) / bits, 4)
+        stream["cycles"] = int(max(0, st[0]["labels"]["latency_cycles"] - bare.latency_cycles))
     return ew, stream
 
 
@@ -1017,8 +1044,6 @@ def calibrate(out: str | Path | None = None, jobs: int = 1, progress: bool = Tru
     model["ranges"] = ranges_of(train)
     model["split"] = {"seed": SPLIT_SEED, "test_architectures": [list(g) for g in test],
                       "train_rows": len(train), "test_rows": len(rows) - len(train)}
-    ew, stream = _fit_ci_constants(data_dir, model)
-    model["elementwise"], model["stream"] = ew, stream
     model["calibration"] = {
         "tool": "hls4ml 0.8.1 + Vivado HLS 2020.1 csynth (xcu250, 5 ns)",
         "labels": "HLS estimates (csynth), not place-and-route",
@@ -1026,6 +1051,8 @@ def calibrate(out: str | Path | None = None, jobs: int = 1, progress: bool = Tru
         "weights": WEIGHTS_FILE.name,
         "command": "codesign calibrate --target hls4ml",
     }
+    model["elementwise"], model["stream"] = ELEMENTWISE_DEFAULT, STREAM_DEFAULT
+    model["elementwise"], model["stream"] = _fit_ci_constants(data_dir, model)
     say("scoring the held-out architectures")
     scores = heldout(rows, model)
     model["heldout"] = {k: {r: {m: (round(v, 2) if v is not None else None) for m, v in s.items()} for r, s in sets.items()}

@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO))
 
 from codesign.estimate import hls4ml  # noqa: E402
 
-VENV = REPO / "build" / "rule4ml-venv"
-RUNNER = REPO / "build" / "rule4ml_runner.py"
+VENV = Path(os.environ.get("RULE4ML_VENV", REPO / "build" / "rule4ml-venv"))
+RUNNER = VENV.parent / "rule4ml_runner.py"
 RESOURCES = ("lut", "ff", "dsp", "bram", "latency_cycles", "ii")
 NAMES = {"lut": "LUT", "ff": "FF", "dsp": "DSP", "bram": "BRAM18", "latency_cycles": "cycles", "ii": "II"}
 PUBLISHED_RULE4ML = {"lut": 14.4, "ff": 15.3, "dsp": 103, "bram": 52, "latency_cycles": 13.7, "ii": None}

@@ -213,8 +213,10 @@ class Layer:
 
 def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
     """hls4ml's valid reuse factors of a dense layer (FPGABackend._validate_reuse_factor)."""
+    total = n_in * n_out
+    divisors = sorted({d for k in range(1, math.isqrt(total) + 1) if total % k == 0 for d in (k, total // k)})
     valid = []
-    for rf in range(1, n_in * n_out + 1):
+    for rf in divisors:  # hls4ml's last condition: RF divides n_in * n_out
         mult = math.ceil(n_in * n_out / min(n_in, rf))
         ok = (mult % n_out == 0) or rf >= n_in
         ok = ok and ((rf % n_in == 0) or rf < n_in)
@@ -418,8 +420,9 @@ def features(layer: Layer, resource: str, rules: dict, timing: dict, clock_ns: f
             "out_bits": n_out * b_out,
             "res_out_bits": res * n_out * b_out,
             "shared_tree_bits": tree_bits if regime == "shared" else 0.0,
-            "lut_pairs_bits": (sum(layer.stats["pairs"][2:]) - split["dsp_pairs"]) * b_acc,
-            "shift_bits": layer.stats["pairs"][1] * b_acc,
+            # a product in logic: shift-and-add (or a negation) about as wide as the input
+            "lut_pairs_bits": (sum(layer.stats["pairs"][2:]) - split["dsp_pairs"]) * b_x,
+            "shift_bits": layer.stats["pairs"][1] * b_x,
         }
     depth = unrolled_depth(layer, timing, split, clock_ns, uncertainty)
     pair_bits = sum(layer.stats["pairs"][1:]) * b_acc  # every distinct product, as wide as the accumulator

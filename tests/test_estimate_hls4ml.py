@@ -3,7 +3,6 @@ formulas, extrapolation flags, deterministic calibration, and the csynth report 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -172,8 +171,10 @@ def test_reuse_factor_is_the_one_hls4ml_would_use():
         theirs = [rf for rf in range(1, n_in * n_out + 1) if FPGABackend._validate_reuse_factor(None, n_in, n_out, rf)]
         assert hls4ml.valid_reuse_factors(n_in, n_out) == theirs
     assert hls4ml.closest_reuse_factor(96, 32, 512) == 384  # the pilot asked for 512 and got 384
-    total = est([dense_node(random_codes(96, 32, 8), 8)], strategy="Resource", reuse_factor=512).total
-    assert total.ii == 384
+    e = est([dense_node(random_codes(96, 32, 8), 8)], strategy="Resource", reuse_factor=512)
+    assert e.total.ii == 384 and e.params["reuse_factors"] == {"fc": 384}
+    # hls4ml corrects the reuse factor of the Resource strategy only
+    assert est([dense_node(random_codes(96, 32, 8), 8)], reuse_factor=500).params["reuse_factors"] == {"fc": 500}
 
 
 def test_latency_strategy_rf1_is_one_pipeline():

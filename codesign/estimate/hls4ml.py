@@ -25,8 +25,8 @@ maps it, and whose coefficients are fitted by least squares on the public report
   strategy under a multiplier limit (RF > 1), are the HLS scheduler's: modelled, not exact.
 
 ``estimate`` takes the network's fixed-point nodes (``codesign.analysis.Node``) and ``HlsConfig``;
-``calibrate`` refits the committed coefficients (``data/hls4ml_model.json``); ``heldout`` scores
-the model on architectures it was not fitted on.
+``calibrate`` refits the committed coefficients (``data/hls4ml_model.json``) on all but the held-out
+architectures; ``heldout`` scores the model on those, ``cross_validate`` over folds of all of them.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -174,7 +174,7 @@ def derive_weight_stats(models_dir: str | Path, out: str | Path | None = None) -
 # --------------------------------------------------------------------------------------------------
 # One weighted layer as the cost model sees it.
 
-STRATEGY_NAMES = {"latency": "latency", "resource": "resource"}
+STRATEGY_NAMES = ("latency", "resource")
 
 
 @dataclass(frozen=True)
@@ -890,8 +890,8 @@ def estimate(nodes: list, hls, reuse_factors: dict[str, int] | None = None, mode
     """The hls4ml design of ``nodes`` built as ``hls`` (HlsConfig) says: per layer and total LUT, FF,
     DSP, BRAM18, latency (cycles) and II, with every parameter outside the fitted ranges flagged.
 
-    ``reuse_factors``: per layer name, overriding ``hls.reuse_factor``; each is replaced by the one
-    hls4ml would use (its closest valid reuse factor) for dense and conv2d layers.
+    ``reuse_factors``: per layer name, overriding ``hls.reuse_factor``. In the Resource strategy each
+    is replaced by the one hls4ml would use (its closest valid reuse factor), as hls4ml does.
     """
     if not nodes:
         raise EstimateError("the hls4ml estimate needs at least one layer")
@@ -908,7 +908,6 @@ def estimate(nodes: list, hls, reuse_factors: dict[str, int] | None = None, mode
     extrapolated: list[str] = []
     params_rf: dict[str, int] = {}
     stream = model["stream"]
-    strategies = set()
     in_shape: tuple[int, ...] | None = None
     body = [n for n in nodes if n.kind != "input"]
     pipelined = hls.io_type == "io_parallel" and hls.strategy.lower() == "latency" and not any(n.kind == "conv2d" for n in body)
@@ -931,10 +930,10 @@ def estimate(nodes: list, hls, reuse_factors: dict[str, int] | None = None, mode
             if requested < 1:
                 raise EstimateError(f"layer {node.name!r}: reuse factor {requested} must be at least 1")
             n_in, n_out = node.kernel_matrix().shape
-            rf = closest_reuse_factor(n_in, n_out, requested)
+            # hls4ml moves a Resource layer's reuse factor to its closest valid one; Latency keeps it
+            rf = closest_reuse_factor(n_in, n_out, requested) if hls.strategy.lower() == "resource" else requested
             params_rf[node.name] = rf
             layer = layer_of(node, hls, rf, ports_of(node))
-            strategies.add(layer.strategy)
             costs = predict_layer(layer, model, hls.clock_period_ns, uncertainty)
             latency, ii = costs["latency_cycles"], costs["ii"]
             if layer.pixels > 1:  # the kernel runs once per output pixel (a partition at a time)
@@ -952,17 +951,16 @@ def estimate(nodes: list, hls, reuse_factors: dict[str, int] | None = None, mode
             layers.append(_elementwise(node, node.kind, model, hls, shape, ports_of(node)))
         else:
             raise EstimateError(f"layer {node.name!r} of kind {node.kind!r}: the hls4ml cost model covers dense, conv2d, relu, quantize, maxpool2d, flatten")
-    total = _total(layers, hls, strategies)
+    total = _total(layers)
     params = {"backend": hls.backend, "io_type": hls.io_type, "strategy": hls.strategy, "reuse_factors": params_rf,
               "clock_period_ns": hls.clock_period_ns, "part": hls.part,
               "calibration": model["calibration"]["tool"]}
     return TargetEstimate("hls4ml", layers, total, params, extrapolated)
 
 
-def _total(layers: list[Cost], hls, strategies: set[str]) -> Cost:
-    """The design's total: resources add; in io_parallel with every layer in the Latency strategy the
-    top function is one pipeline (latencies add, II = the largest), otherwise a dataflow region
-    (latencies add, II = the slowest process)."""
+def _total(layers: list[Cost]) -> Cost:
+    """The design's total: resources add; latencies add (a pipelined top chains its layers, a dataflow
+    one passes each result on when it is done); II is the slowest layer's."""
     def add(key):
         return float(sum(getattr(c, key) or 0.0 for c in layers))
 

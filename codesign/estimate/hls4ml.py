@@ -422,6 +422,8 @@ def features(layer: Layer, resource: str, rules: dict, timing: dict, clock_ns: f
             "dsp_bits": dsp_bits,
             "out_bits": n_out * b_out,
             "res_out_bits": res * n_out * b_out,
+            "lat_dsp_bits": (1 - res) * dsp_bits,  # the strategies wire DSP products into the tree differently
+            "res_tree_bits": res * tree_bits,
             "shared_tree_bits": tree_bits if regime == "shared" else 0.0,
             # a product in logic: shift-and-add (or a negation) about as wide as the input
             "lut_pairs_bits": (sum(layer.stats["pairs"][2:]) - split["dsp_pairs"]) * b_x,

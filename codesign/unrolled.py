@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -238,14 +239,26 @@ def _maxpool(x: np.ndarray, pool: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def read_inputs(node: Node | None) -> np.ndarray | None:
+    """Which (flattened) inputs a dense layer reads: the rows of its kernel with a non-zero weight
+    (None for a conv2d layer, whose every input pixel some output reads, and for no layer)."""
+    if node is None or node.kind != "dense":
+        return None
+    return np.any(node.kernel_matrix() != 0, axis=1)
+
+
 def _trace_segment(seg: list[Node], in_ports: list[Port], in_shape: tuple[int, ...],
-                   solver_options: dict[str, Any]):
-    """da4ml's combinational logic of one segment, its inputs quantized to ``in_ports``."""
+                   solver_options: dict[str, Any], read: np.ndarray | None = None):
+    """da4ml's combinational logic of one segment, its inputs quantized to ``in_ports``; the
+    outputs the next layer does not ``read`` are left out (constant zero)."""
     from da4ml.trace import FixedVariableArrayInput, comb_trace
 
     inp = FixedVariableArrayInput(len(in_ports), solver_options=solver_options)
     x = np.empty(len(in_ports), dtype=object)
     for j, p in enumerate(in_ports):
+        if p.width == 0:  # a constant-zero input: a zero-width port (its range set by hand)
+            v = inp._vars[j]
+            v.low, v.high, v.step = Decimal(0), Decimal(0), Decimal(1)
         x[j] = inp._vars[j].quantize(p.k, p.i, p.f)
     x = x.reshape(in_shape)
     for node in seg:
@@ -257,7 +270,13 @@ def _trace_segment(seg: list[Node], in_ports: list[Port], in_shape: tuple[int, .
             x = _maxpool(x, node.pool_size)
         elif node.kind == "flatten":
             x = x.reshape(-1)
-    return comb_trace(inp, list(x.ravel()), keep_dead_inputs=True), tuple(x.shape)
+    outputs = list(x.ravel())
+    if read is not None and len(read) == len(outputs):
+        from da4ml.trace import FixedVariable
+
+        zero = FixedVariable.from_const(0, outputs[0].hwconf)
+        outputs = [v if r else zero for v, r in zip(outputs, read)]
+    return comb_trace(inp, outputs, keep_dead_inputs=True), tuple(x.shape)
 
 
 def _ports(qints) -> list[Port]:
@@ -335,6 +354,7 @@ def generator_digest() -> str:
     from importlib import metadata
 
     h = hashlib.sha256(metadata.version("da4ml").encode())
+    h.update(inspect.getsource(_trace_segment).encode())
     for name in STATIC_MODULES:
         h.update(_static_text(name).encode())
     return h.hexdigest()[:16]
@@ -351,7 +371,7 @@ def generate(
     """Write the fully unrolled Verilog of ``nodes`` (a codesign.analysis chain) to ``out_dir``.
 
     latency_cutoff: adder levels per pipeline stage (da4ml's retimed pipelining); None makes each
-    weighted layer one stage. solver_options: da4ml's CMVM solver options (e.g. {"hard_dc": 2}).
+    weighted layer one stage. An output no later layer reads (its kernel row is all zero) is not built. solver_options: da4ml's CMVM solver options (e.g. {"hard_dc": 2}).
     """
     from da4ml.codegen.rtl.verilog.comb import comb_logic_gen
     from da4ml.trace import to_pipeline
@@ -372,10 +392,12 @@ def generate(
     stages: list[Stage] = []
     files: list[Path] = []
     layer_names: list[str] = []
-    for li, seg in enumerate(segments(nodes)):
+    segs = segments(nodes)
+    for li, seg in enumerate(segs):
         layer = next(n.name for n in seg if n.has_weights) if any(n.has_weights for n in seg) else seg[0].name
         layer_names.append(layer)
-        comb, shape = _trace_segment(seg, ports, shape, options)
+        nxt = next((n for n in segs[li + 1] if n.has_weights), None) if li + 1 < len(segs) else None
+        comb, shape = _trace_segment(seg, ports, shape, options, read_inputs(nxt))
         if design_inputs is None:
             design_inputs = _ports(comb.inp_qint)
         parts = list(to_pipeline(comb, latency_cutoff, verbose=False).solutions) if latency_cutoff else [comb]
@@ -390,6 +412,10 @@ def generate(
         ports = _ports(comb.out_qint)
     if any(s.out_bits == 0 for s in stages):
         raise UnrolledError("a layer's outputs are all constant zero; nothing to build")
+    for before, after in zip(stages, stages[1:]):
+        if before.out_bits != after.in_bits:  # the packed buses between stages must line up bit for bit
+            raise UnrolledError(f"stage {after.module} takes {after.in_bits} bits but {before.module} gives "
+                                f"{before.out_bits} (a generator bug)")
     top_path = out / f"{top}.v"
     top_path.write_text(_top_verilog(top, sum(p.width for p in design_inputs),
                                      [(s.module, s.in_bits, s.out_bits) for s in stages]))

@@ -14,8 +14,7 @@ from codesign.accel.spec import AccelSpec
 from codesign.analysis import Node
 from codesign.estimate import EstimateError, TargetEstimate
 from codesign.estimate import accel as model
-from codesign.estimate.accel_parts import parts
-from codesign.estimate.calibrate_accel import run_part
+from codesign.estimate.calibrate_accel import run_top
 from codesign.fixedpoint import FixedType, accumulator_type, quantized_bits_type, quantized_relu_type
 
 TOLERANCE = 0.05
@@ -69,19 +68,15 @@ def test_block_ram_rules_on_every_measured_memory() -> None:
         assert spec_free == r["bram"], r
 
 
-def test_fresh_yosys_components(tmp_path) -> None:
-    """A fresh Yosys run (ECP5) of a small build's PE array and one PPU against the model's parts."""
-    spec = AccelSpec(rows=2, cols=3, weight_bits=5, act_bits=6, acc_bits=20, sparse_m=0)
-    est = model.estimate(None, spec, family="ecp5").params["components"]
-    by_name = {p.name: p for p in parts(spec)}
-    t0 = time.monotonic()
-    for name in ("array", "ppu"):
-        measured = run_part(by_name[name], "ecp5", tmp_path)
-        count = by_name[name].count
-        assert est[name]["dsp"] == (measured["dsp"] * count), name
-        assert abs(est[name]["lut"] - count * measured["lut"]) <= 0.1 * count * measured["lut"], (name, measured)
-        assert abs(est[name]["ff"] - count * measured["ff"]) <= 0.1 * count * measured["ff"], (name, measured)
-    assert time.monotonic() - t0 < 120
+def test_fresh_yosys_top(tmp_path) -> None:
+    """A fresh Yosys run (synth_ecp5, flattened) of a small build in no fit, against the estimate."""
+    spec = AccelSpec(rows=2, cols=3, weight_bits=5, act_bits=6, acc_bits=22, sparse_m=0, amem_depth=256,
+                     wmem_depth=512, bmem_depth=32, omem_depth=256, dmem_depth=8)
+    est = model.estimate(None, spec, family="ecp5").total
+    measured = run_top(spec, "ecp5", tmp_path)
+    assert est.dsp == measured["dsp"] and est.bram == measured["bram"], measured
+    assert _close(est.lut, measured["lut"]), (est.lut, measured)
+    assert _close(est.ff, measured["ff"]), (est.ff, measured)
 
 
 def test_cycles_equal_verilator(tmp_path) -> None:
@@ -128,10 +123,13 @@ def test_estimate_shape_and_speed() -> None:
 def test_extrapolation_flagged() -> None:
     inside = AccelSpec(rows=4, cols=4, weight_bits=8, act_bits=8, acc_bits=32, sparse_m=4)
     assert model.estimate(None, inside).extrapolated == []
-    big = AccelSpec(rows=16, cols=16, weight_bits=8, act_bits=8, acc_bits=32, sparse_m=4, amem_depth=1 << 16)
+    ranges = model.load_model()["ranges"]
+    assert ranges["rows"] == [1, 16] and ranges["cols"] == [1, 16]
+    big = AccelSpec(rows=16, cols=16, weight_bits=16, act_bits=8, acc_bits=32, sparse_m=4, amem_depth=1 << 16)
     notes = model.estimate(None, big).extrapolated
-    assert any(n.startswith("rows=16 ") for n in notes)
+    assert any(n.startswith(f"weight_bits=16 is outside the calibrated range {ranges['weight_bits'][0]}..") for n in notes)
     assert any(n.startswith("amem_depth=65536 ") for n in notes)
+    assert not any(n.startswith("rows=") for n in notes)
 
 
 @pytest.mark.parametrize("call, words", [

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -37,53 +37,91 @@ from codesign.estimate.accel_parts import Memory, amem_layout, clog2, glue_ff, p
 FAMILIES = ("ecp5", "xc7")
 DATA_FILE = Path(__file__).resolve().parent / "data" / "accel_model.json"
 
-# Block-RAM modes as (width, depth) of one 18 Kb block: ECP5 DP16KD (true dual port up to 18 bits,
-# simple dual port 36), 7-series RAMB18E1 (the same), RAMB36E1 = two 18 Kb blocks (72 x 512 simple
-# dual port, up to 36 x 1024 otherwise).
-BRAM_MODES = {
-    "ecp5": ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)),
-    "xc7": ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)),
+@dataclass(frozen=True)
+class RamCell:
+    """One RAM cell type of a Yosys memory library (``memory_libmap``): its cost, widthscale, address
+    bits at its narrowest width, data widths, byte-enable width (0: none) and 18 Kb blocks per cell."""
+
+    name: str
+    kind: str           # block | distributed
+    cost: float
+    widthscale: float
+    abits: int
+    widths: tuple[int, ...]
+    byte: int = 0
+    blocks: int = 1
+
+
+# The cells synth_ecp5 and synth_xilinx -family xc7 map a simple dual-port RAM to
+# (share/lattice/brams_16kd.txt, lutrams_trellis.txt; share/xilinx/brams_xc4v.txt, lutrams_xc5v.txt).
+RAM_CELLS: dict[str, tuple[RamCell, ...]] = {
+    "ecp5": (
+        RamCell("DP16KD", "block", 128, 0, 14, (1, 2, 4, 9, 18), byte=9),
+        RamCell("PDPW16KD", "block", 128, 0, 14, (9, 18, 36), byte=9),
+        RamCell("TRELLIS_DPR16X4", "distributed", 4, 0, 4, (4,)),
+    ),
+    "xc7": (
+        RamCell("RAMB18E1", "block", 129, 0, 14, (1, 2, 4, 9, 18, 36), byte=9),
+        RamCell("RAMB36E1", "block", 257, 0, 15, (1, 2, 4, 9, 18, 36, 72), byte=9, blocks=2),
+        RamCell("RAM32M", "distributed", 8, 7, 5, (6,)),
+        RamCell("RAM64M", "distributed", 8, 7, 6, (3,)),
+        RamCell("RAM32X1D", "distributed", 8, 8, 5, (4,)),
+        RamCell("RAM64X1D", "distributed", 8, 8, 6, (2,)),
+        RamCell("RAM128X1D", "distributed", 8, 8, 7, (1,)),
+    ),
 }
-# Yosys memory_libmap costs (share/lattice/brams_16kd.txt, lutrams_trellis.txt;
-# share/xilinx/brams_xc4v.txt, lutrams_xc5v.txt).
-BRAM_COST = {"ecp5": 128.0, "xc7": 129.0}
+FACTOR_MUX = 0.5     # memory_libmap's cost of one read-mux input bit
+FACTOR_DEMUX = 0.5   # and of one write-enable decode output
 
 
-# --------------------------------------------------------------------------- memories
+def _cell_options(cell: RamCell, width: int, depth: int) -> list[tuple[float, int]]:
+    """(memory_libmap cost, cells) of ``width`` x ``depth`` on ``cell`` at each of its base widths."""
+    out = []
+    for b, unit in enumerate(cell.widths):
+        byte = unit if not cell.byte or cell.byte > unit else cell.byte
+        padded = -(-width // byte) * byte
+        cell_depth = 1 << (cell.abits - _width_index(cell, b))
+        mult_a = -(-depth // cell_depth)
+        repl = -(-mult_a * padded // unit)
+        cost = (cell.cost - cell.widthscale) * repl + cell.widthscale * mult_a * width / unit
+        cost += FACTOR_MUX * (mult_a - 1) * width + (FACTOR_DEMUX * mult_a if mult_a > 1 else 0.0)
+        out.append((cost, repl))
+    return out
+
+
+def _width_index(cell: RamCell, b: int) -> int:
+    """log2 of the depth ratio between the narrowest width and base width ``b`` (1, 2, 4, 9, 18, 36,
+    72 are the powers-of-two steps of the block RAMs)."""
+    ladder = (1, 2, 4, 9, 18, 36, 72)
+    return ladder.index(cell.widths[b]) if cell.widths[b] in ladder and cell.kind == "block" else b
+
+
+def map_memory(family: str, mem: Memory) -> tuple[str, str, int]:
+    """Where Yosys puts one RAM array: (kind "block" | "distributed", cell, cells per copy), the
+    cheapest configuration by memory_libmap's cost (ties to the first in library order)."""
+    best: tuple[float, str, str, int] | None = None
+    for cell in RAM_CELLS[family]:
+        if mem.block and cell.kind != "block":
+            continue
+        for cost, repl in _cell_options(cell, mem.width, mem.depth):
+            if best is None or cost < best[0]:
+                best = (cost, cell.kind, cell.name, repl * cell.blocks)
+    assert best is not None
+    return best[1], best[2], best[3]
 
 
 def bram_blocks(family: str, width: int, depth: int) -> int:
-    """18 Kb blocks of a ``width`` x ``depth`` simple dual-port RAM: the cheapest block-RAM mode."""
-    return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in BRAM_MODES[family])
-
-
-def lutram_cost(family: str, width: int, depth: int) -> float:
-    """memory_libmap's cost of the RAM as LUT RAM (ECP5: TRELLIS_DPR16X4, 16 x 4, cost 4; 7-series:
-    RAM32M 32 x 6 or RAM64M 64 x 3, cost 8, the cheaper), and infinity where none fits."""
-    if family == "ecp5":
-        return 4.0 * math.ceil(width / 4) * math.ceil(depth / 16)
-    return min(8.0 * math.ceil(width / 6) * math.ceil(depth / 32), 8.0 * math.ceil(width / 3) * math.ceil(depth / 64))
-
-
-def map_memory(family: str, mem: Memory) -> str:
-    """Where Yosys puts one RAM array: "bram", "lutram" or "ff"."""
-    if mem.block:
-        return "bram"
-    blocks = BRAM_COST[family] * bram_blocks(family, mem.width, mem.depth)
-    lut = lutram_cost(family, mem.width, mem.depth)
-    if mem.depth <= 1:
-        return "ff"
-    return "bram" if blocks <= lut else "lutram"
+    """18 Kb blocks of a ``width`` x ``depth`` RAM mapped to block RAM (the cheapest block mode)."""
+    return map_memory(family, Memory("", width, depth, block=True))[2]
 
 
 def memory_bram(family: str, mem: Memory) -> int:
-    """18 Kb blocks of ``mem`` (all its copies); 0 where it is not block RAM."""
-    if map_memory(family, mem) != "bram":
-        return 0
+    """18 Kb blocks of ``mem`` (all its copies); 0 where it goes to LUT RAM."""
     if mem.write_words > 1:
-        # A wider write port (accel_amem): the block is sized for the write width.
+        # A write port of several words (accel_amem): the block is sized for the write width.
         return mem.count * bram_blocks(family, mem.width * mem.write_words, mem.depth // mem.write_words)
-    return mem.count * bram_blocks(family, mem.width, mem.depth)
+    kind, _, blocks = map_memory(family, mem)
+    return mem.count * blocks if kind == "block" else 0
 
 
 def part_bram(module: str, params: Mapping[str, int], family: str) -> int:
@@ -94,17 +132,15 @@ def part_bram(module: str, params: Mapping[str, int], family: str) -> int:
 # --------------------------------------------------------------------------- features
 
 
-def _mem_features(family: str, width: int, depth: int, slices: int, slice_regs: int, raddr_regs: int) -> dict[str, float]:
-    where = map_memory(family, Memory("", width, depth))
-    lut = where == "lutram"
-    cell_depth = 16 if family == "ecp5" else (32 if lutram_cost(family, width, depth) ==
-                                              8.0 * math.ceil(width / 6) * math.ceil(depth / 32) else 64)
+def _mem_features(family: str, width: int, depth: int, slice_regs: int, raddr_regs: int) -> dict[str, float]:
+    kind, cell, _ = map_memory(family, Memory("", width, depth))
+    lut = kind == "distributed"
+    cell_depth = next(1 << c.abits for c in RAM_CELLS[family] if c.name == cell)
     return {
         "write_port": float(slice_regs),
         "read_addr": float(raddr_regs),
         "lutram_out": float(width) if lut else 0.0,
         "lutram_mux": float(width * (math.ceil(depth / cell_depth) - 1)) if lut else 0.0,
-        "ff_bits": float(width * depth) if where == "ff" else 0.0,
     }
 
 
@@ -112,18 +148,18 @@ def _beat_ram_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
     """accel_beat_ram: 32-bit slices, each with its registered write port (and read address)."""
     width, depth, raddr = p["WIDTH"], p["DEPTH"], p["RADDR_REG"]
     aw = clog2(depth)
-    out = {k: 0.0 for k in ("write_port", "read_addr", "lutram_out", "lutram_mux", "ff_bits")}
+    out = {k: 0.0 for k in ("write_port", "read_addr", "lutram_out", "lutram_mux")}
     full, rest = divmod(width, 32)
     for w, n in ((32, full), (rest, 1 if rest else 0)):
         if n:
-            f = _mem_features(family, w, depth, n, n * (1 + aw + w), raddr * n * aw)
+            f = _mem_features(family, w, depth, n * (1 + aw + w), raddr * n * aw)
             for k, v in f.items():
                 out[k] += v * (1 if k in ("write_port", "read_addr") else n)
     return out
 
 
 def _sdpram_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
-    return _mem_features(family, p["WIDTH"], p["DEPTH"], 1, 0, 0)
+    return _mem_features(family, p["WIDTH"], p["DEPTH"], 0, 0)
 
 
 def _array_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
@@ -140,6 +176,7 @@ def _array_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
         "skew": r * (r - 1) / 2 * lanes * ax + c * (c - 1) / 2 * (w + idx + 1),
         "deskew": c * (c - 1) / 2 * (acc + 1),
         "col": float(c * acc),
+        "collect": float(c * (acc + 1) * ((r + 3) // 4)) if r > 1 else 0.0,
         "edge": float(r * lanes * a + c * (w + idx)),
     }
 
@@ -159,10 +196,13 @@ def _amem_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
     pairs = (rows + 1) // 2
     return {
         "write_regs": float((1 + pairs) * (words * width + words + aa - sb)),
-        "ram_regs": float(rows * nram * (rs * width + rs + (aa - sb) + (aa - nb) + 2 * width)),
+        "bank_regs": float(rows * nram * (rs * width + rs + (aa - sb) + (aa - nb))),
+        "ram_out": float(rows * nram * 2 * width),
         "bank_out": float(rows * width * (ng + 1)),
-        "bank_addr": float(rows * (aa + (4 * nb + (nb - clog2(g) if ng > 1 else 0) if nb else 0))),
-        "select": float(rows * width * nram) if nb else 0.0,
+        "bank_addr": float(rows * aa),
+        "sel_regs": float(rows * (4 * nb + (nb - clog2(g) if ng > 1 else 0))) if nb else 0.0,
+        "select_group": float(rows * width * ng) if g > 1 else 0.0,
+        "select_groups": float(rows * width * (ng - 1)),
     }
 
 
@@ -191,16 +231,10 @@ def _abuf_features(family: str, p: Mapping[str, int]) -> dict[str, float]:
 
 
 def glue_features(family: str, spec: AccelSpec) -> dict[str, float]:
-    """accel_top's own logic: its registers (``glue_ff``), the activation memory's OR-ed write port
-    and the streamer's read-out muxes; ``cols`` and ``rows`` take what flattening removes inside
-    the PPU chain and the array's edges."""
+    """accel_top's own logic: its registers (``glue_ff``) and the activation memory's OR-ed write
+    port (its words and address bits)."""
     w = widths(spec)
-    return {
-        "regs": float(glue_ff(spec)),
-        "amem_port": float(w["AMEM_WR"] * w["AMEM_W"] + w["AA"]),
-        "rows": float(spec.rows),
-        "cols": float(spec.cols),
-    }
+    return {"regs": float(glue_ff(spec)), "amem_port": float(w["AMEM_WR"] * w["AMEM_W"] + w["AA"])}
 
 
 FEATURES = {
@@ -215,6 +249,15 @@ FEATURES = {
     "accel_pool": _pool_features,
     "accel_abuf": _abuf_features,
 }
+
+
+# Modules fitted together (one coefficient set): the RAM wrappers share their mapping.
+FIT_GROUPS = {"accel_beat_ram": "memory", "accel_sdpram": "memory"}
+
+
+def fit_group(module: str) -> str:
+    """The coefficient set of ``module``."""
+    return FIT_GROUPS.get(module, module)
 
 
 def features(module: str, params: Mapping[str, int], family: str) -> dict[str, float]:
@@ -257,7 +300,7 @@ def component_costs(spec: AccelSpec, family: str, data: Mapping[str, Any] | None
     for part in parts(spec):
         params = dict(part.params)
         f = features(part.module, params, family)
-        c = fam[part.module]
+        c = fam[fit_group(part.module)]
         bram = part.count * part_bram(part.module, params, family)
         out[part.name] = {
             "lut": part.count * _apply(c["lut"], f),

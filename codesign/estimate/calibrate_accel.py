@@ -58,19 +58,29 @@ GRID: tuple[AccelSpec, ...] = (
     _spec(8, 4, 8, 8, 24, 4, amem_depth=512, wmem_depth=2048, bmem_depth=32, omem_depth=4096),
     _spec(4, 8, 12, 10, 28, 0, dmem_depth=64),
     _spec(8, 8, 8, 8, 32, 0),
+    _spec(8, 8, 8, 8, 32, 4),
+    _spec(6, 6, 6, 6, 20, 0),
+    _spec(8, 2, 4, 4, 12, 4),
+    _spec(12, 6, 10, 8, 24, 4),
+    _spec(5, 12, 8, 4, 16, 0, amem_depth=8192, omem_depth=128),
+    _spec(16, 16, 8, 8, 32, 0),
 )
 # Whole accel_top, flattened: the glue fit.
 TOP_FIT: tuple[AccelSpec, ...] = (
     _spec(2, 2, 8, 8, 32, 0),
     _spec(4, 4, 8, 8, 32, 4),
     _spec(2, 4, 6, 8, 24, 4),
+    _spec(8, 8, 8, 8, 32, 0),
 )
 # Whole accel_top on configurations in no fit (neither the component grid nor TOP_FIT).
 TOP_HELD_OUT: tuple[AccelSpec, ...] = (
     _spec(3, 3, 8, 8, 32, 0),
     _spec(4, 4, 4, 8, 20, 4, amem_depth=512),
     _spec(2, 8, 6, 6, 18, 0, omem_depth=2048),
-    _spec(8, 8, 8, 8, 32, 0),
+    _spec(8, 8, 6, 8, 24, 4),
+    _spec(6, 10, 5, 7, 22, 0, wmem_depth=2048),
+    _spec(12, 12, 8, 8, 32, 0),
+    _spec(16, 16, 8, 8, 32, 4),
 )
 
 
@@ -126,14 +136,28 @@ def distinct_parts(specs: Iterable[AccelSpec]) -> list[Part]:
     return list(seen.values())
 
 
-def measure_parts(specs: Iterable[AccelSpec], work: Path, jobs: int = 1, progress: bool = True) -> list[dict]:
+def measure_parts(specs: Iterable[AccelSpec], work: Path, jobs: int = 1, progress: bool = True,
+                  known: Iterable[dict] = ()) -> list[dict]:
+    """Yosys of every distinct component of ``specs`` on both families; ``known`` rows (same module,
+    parameters and family) are taken as they are."""
+    have = {(r["key"], r["family"]): r for r in known if "key" in r}
     items = [(part, fam) for part in distinct_parts(specs) for fam in FAMILIES]
-    return _pool_map(lambda it: run_part(it[0], it[1], work), items, jobs, progress, "part")
+    todo = [it for it in items if (it[0].key, it[1]) not in have]
+    done = _pool_map(lambda it: run_part(it[0], it[1], work), todo, jobs, progress, "part")
+    got = {**have, **{(r["key"], r["family"]): r for r in done}}
+    return [got[(part.key, fam)] for part, fam in items]
 
 
-def measure_tops(specs: Iterable[AccelSpec], work: Path, jobs: int = 1, progress: bool = True) -> list[dict]:
+def measure_tops(specs: Iterable[AccelSpec], work: Path, jobs: int = 1, progress: bool = True,
+                 known: Iterable[dict] = ()) -> list[dict]:
+    """Yosys of the whole accel_top for ``specs`` on both families (``known`` rows reused)."""
+    have = {(json.dumps(r["spec"], sort_keys=True), r["family"]): r for r in known if "spec" in r}
     items = [(spec, fam) for spec in specs for fam in FAMILIES]
-    return _pool_map(lambda it: run_top(it[0], it[1], work), items, jobs, progress, "top")
+    key = lambda spec, fam: (json.dumps(spec_dict(spec), sort_keys=True), fam)  # noqa: E731
+    todo = [it for it in items if key(*it) not in have]
+    done = _pool_map(lambda it: run_top(it[0], it[1], work), todo, jobs, progress, "top")
+    got = {**have, **{(json.dumps(r["spec"], sort_keys=True), r["family"]): r for r in done}}
+    return [got[key(spec, fam)] for spec, fam in items]
 
 
 # --------------------------------------------------------------------------- fits
@@ -164,14 +188,14 @@ def fit_parts(part_rows: list[dict]) -> dict[str, dict[str, dict[str, dict[str, 
     out: dict[str, dict] = {}
     for fam in FAMILIES:
         out[fam] = {}
-        for module in sorted({r["module"] for r in part_rows}):
-            mine = [r for r in part_rows if r["family"] == fam and r["module"] == module]
-            out[fam][module] = {res: _nnls([(model.features(module, r["params"], fam), float(r[res])) for r in mine])
-                                for res in ("lut", "ff")}
+        for group in sorted({model.fit_group(r["module"]) for r in part_rows}):
+            mine = [r for r in part_rows if r["family"] == fam and model.fit_group(r["module"]) == group]
+            out[fam][group] = {res: _nnls([(model.features(r["module"], r["params"], fam), float(r[res]))
+                                           for r in mine]) for res in ("lut", "ff")}
     return out
 
 
-GLUE_FEATURES = {"lut": ("amem_port", "cols"), "ff": ("regs", "cols")}
+GLUE_FEATURES = {"lut": ("amem_port",), "ff": ("regs",)}
 
 
 def fit_glue(coefficients: dict, top_rows: list[dict]) -> None:
@@ -225,6 +249,8 @@ def build_model(part_rows: list[dict], top_fit: list[dict], held_out: list[dict]
     coefficients = fit_parts(part_rows)
     fit_glue(coefficients, top_fit)
     fit_specs = list(GRID) + [AccelSpec(**r["spec"]) for r in top_fit]
+    every = part_rows + top_fit + held_out
+    meta = {**meta, "yosys_runs": len(every), "yosys_seconds": round(sum(r.get("seconds", 0.0) for r in every))}
     data = {
         "meta": meta,
         "coefficients": coefficients,
@@ -266,15 +292,76 @@ def _meta(seconds: float) -> dict[str, Any]:
                                                                  "xc7": "synth_xilinx -family xc7 -flatten"}}
 
 
-def run_calibration(out: Path, jobs: int = 1, progress: bool = True, work: Path | None = None) -> Path:
-    """Every Yosys run of the calibration (components, glue fit, held out), the fits, the data file."""
+def measured_rows(path: Path) -> list[dict]:
+    """Every measured point of a data file (components and whole tops)."""
+    data = json.loads(Path(path).read_text())
+    return [r for rows in data["measured"].values() for r in rows]
+
+
+def run_calibration(out: Path, jobs: int = 1, progress: bool = True, work: Path | None = None,
+                    reuse: Path | None = None) -> Path:
+    """Every Yosys run of the calibration (components, glue fit, held out), the fits, the data file.
+    ``reuse``: a data file whose measured points (same RTL and tools) are taken instead of rerun."""
     t0 = time.monotonic()
+    known = measured_rows(reuse) if reuse else []
     with TemporaryDirectory(prefix="codesign-calibrate-accel-") as tmp:
         root = Path(work or tmp)
-        part_rows = measure_parts(GRID, root / "parts", jobs, progress)
-        top_fit = measure_tops(TOP_FIT, root / "top", jobs, progress)
-        held = measure_tops(TOP_HELD_OUT, root / "top", jobs, progress)
+        part_rows = measure_parts(GRID, root / "parts", jobs, progress, known)
+        top_fit = measure_tops(TOP_FIT, root / "top", jobs, progress, known)
+        held = measure_tops(TOP_HELD_OUT, root / "top", jobs, progress, known)
     data = build_model(part_rows, top_fit, held, _meta(time.monotonic() - t0))
+    data["fmax"]["points"] += kept_fmax_points(out)
+    return write(data, out)
+
+
+def kept_fmax_points(path: Path) -> list[dict[str, Any]]:
+    """The Fmax points ``calibrate_fmax`` added to an existing data file (kept by a recalibration)."""
+    try:
+        old = json.loads(Path(path).read_text())["fmax"]["points"]
+    except (OSError, ValueError, KeyError):
+        return []
+    return [p for p in old if p not in FMAX_POINTS]
+
+
+# Fmax grid of calibrate_fmax: small arrays, two placement seeds each, one nextpnr at a time.
+FMAX_GRID: tuple[AccelSpec, ...] = (_spec(2, 2, 8, 8, 32, 0), _spec(4, 4, 8, 8, 32, 0))
+FMAX_SEEDS = (1, 2)
+FMAX_TIMEOUT_S = 900.0
+
+
+def run_fmax(spec: AccelSpec, seed: int, work: Path) -> dict[str, Any]:
+    """nextpnr-ecp5 of accel_top with one placement seed (``codesign synth``'s flow: register
+    packing, floorplan, router1 then router2)."""
+    t0 = time.monotonic()
+    result = synthesize_accel(spec, work / f"{spec.tag()}_s{seed}", targets=("ecp5",), seeds=(seed,),
+                              timeout_s=FMAX_TIMEOUT_S)
+    ecp5 = result["ecp5"]
+    return {"rows": spec.rows, "cols": spec.cols, "bits": spec.weight_bits,
+            "build": "dense" if spec.sparse_m == 0 else f"sparse_m={spec.sparse_m}", "seed": seed,
+            "router": ecp5.get("router"), "fmax_mhz": ecp5.get("fmax_mhz"),
+            "command": "codesign.estimate.calibrate_accel.calibrate_fmax (codesign synth defaults, one seed)",
+            "seconds": round(time.monotonic() - t0, 1)}
+
+
+def calibrate_fmax(out: Path | None = None, progress: bool = True, specs: Iterable[AccelSpec] = FMAX_GRID,
+                   seeds: Iterable[int] = FMAX_SEEDS) -> Path:
+    """Place and route ``specs`` at each seed (one nextpnr at a time) and add the points to the data
+    file's Fmax points (replacing earlier points of the same array, bits, build and seed). Not part of
+    ``calibrate()``: a 4x4 placement takes minutes."""
+    out = Path(out or DATA_FILE)
+    data = json.loads(out.read_text())
+    points = data["fmax"]["points"]
+    with TemporaryDirectory(prefix="codesign-fmax-accel-") as tmp:
+        for spec in specs:
+            for seed in seeds:
+                row = run_fmax(spec, seed, Path(tmp))
+                if progress:
+                    print(f"[fmax] {spec.tag()} seed {seed}: {row['fmax_mhz']} MHz ({row['router']}, {row['seconds']} s)",
+                          file=sys.stderr, flush=True)
+                if row["fmax_mhz"] is None:
+                    continue
+                same = lambda p: all(p[k] == row[k] for k in ("rows", "cols", "bits", "build", "seed"))  # noqa: E731
+                points[:] = [p for p in points if not same(p)] + [row]
     return write(data, out)
 
 
@@ -291,8 +378,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=None, help=f"output file (default {DATA_FILE})")
     ap.add_argument("--jobs", type=int, default=1, help="Yosys runs at a time (default 1)")
+    ap.add_argument("--reuse", type=Path, default=None,
+                    help="a data file whose measured points (same RTL and tools) are reused, not rerun")
+    ap.add_argument("--fmax", action="store_true",
+                    help="place and route FMAX_GRID at FMAX_SEEDS and add the Fmax points (minutes per run)")
     args = ap.parse_args(argv)
-    print(model.calibrate(args.out, jobs=args.jobs))
+    if args.fmax:
+        print(calibrate_fmax(args.out))
+    else:
+        print(run_calibration(args.out or DATA_FILE, jobs=args.jobs, reuse=args.reuse))
     return 0
 
 

@@ -1,6 +1,7 @@
 """Unrolled target benchmark: held-out error of the cost model against Yosys, bit-exactness, speed.
 
-    .venv/bin/python benchmarks/bench_unrolled.py [--families ecp5,xc7] [--samples 2000] [--from-data]
+    .venv/bin/python benchmarks/bench_unrolled.py [--families ecp5] [--samples 2000] [--from-data]
+    .venv/bin/python benchmarks/bench_unrolled.py --pipeline mlp12-12-8-4_w4 [--cutoffs 0,4,2]
 
 For every held-out network of codesign.estimate.unrolled (networks and bit-width assignments used
 in no fit): generates the fully unrolled design (codesign.unrolled.generate, da4ml), runs
@@ -9,6 +10,9 @@ synthesizes it with Yosys for each family (one run at a time), and estimates it.
 Markdown row per network and family: estimated and measured LUT and FF, the LUT error, samples
 bit-exact, the estimate's time and Yosys' time. ``--from-data`` prints the same table from the
 committed measurements (codesign/estimate/data/unrolled_model.json) without running any tool.
+``--pipeline NAME`` instead places and routes that held-out network on ECP5 (nextpnr, seed 1, out
+of context) at each latency cutoff (adder levels per stage; 0 = one stage per layer) and prints
+cycles, LUT, FF and Fmax.
 """
 
 from __future__ import annotations
@@ -55,14 +59,33 @@ HEADER = ("| network | family | LUT est. | LUT Yosys | LUT error | FF est. | FF 
           "estimate | Yosys |\n|---|---|---|---|---|---|---|---|---|---|---|")
 
 
+def pipeline(name: str, cutoffs: list[float], timeout_s: float) -> None:
+    point = {p.name: p for p in model.held_out_networks()}[name]
+    print("| network | latency cutoff | cycles | LUT (nextpnr) | FF | Fmax MHz |\n|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(prefix="bench_unrolled_pipe_") as tmp:
+        for cutoff in cutoffs:
+            work = Path(tmp) / f"c{cutoff:g}"
+            design = unrolled.generate(point.nodes(), work / "rtl", latency_cutoff=cutoff or None)
+            r = unrolled.synthesize(design, work / "pnr", ("ecp5",), place_route=True, seeds=(1,),
+                                    pnr_args=("--out-of-context",), timeout_s=timeout_s)
+            e = r["synth"]["ecp5"]
+            fmax = "—" if e["fmax_mhz"] is None else f"{e['fmax_mhz']:.1f}"
+            print(f"| {name} | {cutoff:g} | {design.latency_cycles} | {e['lut']:,} | {e['ff']:,} | {fmax} |", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--families", default="ecp5,xc7", help="device families (comma-separated; default ecp5,xc7)")
+    ap.add_argument("--families", default="ecp5", help="calibrated device families (comma-separated; default ecp5)")
     ap.add_argument("--samples", type=int, default=2000, help="random inputs checked in Verilator per network")
     ap.add_argument("--seed", type=int, default=20261202)
     ap.add_argument("--from-data", action="store_true", help="print the committed measurements; run no tool")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per Yosys run")
+    ap.add_argument("--pipeline", metavar="NAME", help="place and route this held-out network at each --cutoffs")
+    ap.add_argument("--cutoffs", default="0,4,2", help="latency cutoffs for --pipeline (0 = one stage per layer)")
     args = ap.parse_args()
+    if args.pipeline:
+        pipeline(args.pipeline, [float(c) for c in args.cutoffs.split(",")], args.timeout)
+        return 0
     families = [f for f in args.families.split(",") if f]
     print(HEADER)
     errors: dict[str, list[float]] = {f: [] for f in families}

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_unrolled.py [--families ecp5] [--samples 2000] [--from-data]
     .venv/bin/python benchmarks/bench_unrolled.py --pipeline mlp12-12-8-4_w4 [--cutoffs 0,4,2]
+    .venv/bin/python benchmarks/bench_unrolled.py --config configs/jets-mlp.yaml
 
 For every held-out network of codesign.estimate.unrolled (networks and bit-width assignments used
 in no fit): generates the fully unrolled design (codesign.unrolled.generate, da4ml), runs
@@ -12,7 +13,9 @@ bit-exact, the estimate's time and Yosys' time. ``--from-data`` prints the same 
 committed measurements (codesign/estimate/data/unrolled_model.json) without running any tool.
 ``--pipeline NAME`` instead places and routes that held-out network on ECP5 (nextpnr, seed 1, out
 of context) at each latency cutoff (adder levels per stage; 0 = one stage per layer) and prints
-cycles, LUT, FF and Fmax.
+cycles, LUT, FF and Fmax. ``--config RUN.yaml`` runs the same row for a run config's network
+(codesign.estimate.network.nodes_from_config: its layers and bit-widths with synthetic weights at
+the configured sparsity), and lists what the estimate flags as extrapolated.
 """
 
 from __future__ import annotations
@@ -80,11 +83,31 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=20261202)
     ap.add_argument("--from-data", action="store_true", help="print the committed measurements; run no tool")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per Yosys run")
+    ap.add_argument("--config", metavar="RUN.yaml", help="estimate, simulate and synthesize a run config's network")
     ap.add_argument("--pipeline", metavar="NAME", help="place and route this held-out network at each --cutoffs")
     ap.add_argument("--cutoffs", default="0,4,2", help="latency cutoffs for --pipeline (0 = one stage per layer)")
     args = ap.parse_args()
     if args.pipeline:
         pipeline(args.pipeline, [float(c) for c in args.cutoffs.split(",")], args.timeout)
+        return 0
+    if args.config:
+        from codesign.config import load
+        from codesign.estimate.network import nodes_from_config
+
+        cfg = load(Path(args.config))
+        nodes = nodes_from_config(cfg)
+        print(HEADER)
+        with tempfile.TemporaryDirectory(prefix="bench_unrolled_cfg_") as tmp:
+            design = unrolled.generate(nodes, Path(tmp) / "rtl")
+            ok, n = exact_samples(nodes, design, args.samples, args.seed)
+            for family in args.families.split(","):
+                t0 = time.monotonic()
+                r = unrolled.synthesize(design, Path(tmp) / family, (family,), timeout_s=args.timeout)
+                yosys_s = time.monotonic() - t0
+                est, ms = estimate_ms(nodes, family)
+                print(row(cfg.name, family, est, ms, r["total"][family], f"{ok}/{n}", yosys_s), flush=True)
+                for note in est.extrapolated:
+                    print(f"- extrapolated: {note}")
         return 0
     families = [f for f in args.families.split(",") if f]
     print(HEADER)

@@ -25,7 +25,6 @@ import hashlib
 import inspect
 import json
 import os
-import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal

@@ -80,6 +80,9 @@ def test_bad_input_gives_one_line_errors():
     with pytest.raises(EstimateError, match="unknown device family 'ice40'") as err:
         model.estimate(_layer(), family="ice40")
     assert "\n" not in str(err.value)
+    for family in sorted(set(model.FAMILIES) - set(FAMILIES)):
+        with pytest.raises(EstimateError, match=f"not calibrated for {family}"):
+            model.estimate(_layer(), family=family)
     nodes = _layer()
     with pytest.raises(EstimateError, match="must start with its input node"):
         model.estimate(nodes[1:])

@@ -338,8 +338,8 @@ def estimate(nodes: Sequence[Node], *, family: str = "ecp5", data: Path | None =
         raise EstimateError(f"unknown device family {family!r} for the unrolled target; allowed: {', '.join(FAMILIES)}")
     model = model_data(data) if coefficients is None else {}
     if coefficients is None and family not in model.get("coefficients", {}):
-        raise EstimateError(f"the unrolled cost model has no {family} coefficients; regenerate it with "
-                            f"`codesign calibrate --target unrolled`")
+        raise EstimateError(f"the unrolled cost model is not calibrated for {family}; calibrated: "
+                            f"{', '.join(sorted(model.get('coefficients', {}))) or 'none'} (calibrate(families=...) adds one)")
     coef = coefficients if coefficients is not None else model["coefficients"][family]
     feats = network_features(nodes, [k for k in coef if k != "const"])
     in_bits = input_register_bits(nodes)
@@ -352,7 +352,8 @@ def estimate(nodes: Sequence[Node], *, family: str = "ecp5", data: Path | None =
     total = Cost("total", "estimate", lut=sum(c.lut for c in layers), ff=float(in_bits + sum(c.ff for c in layers)),
                  dsp=0.0, bram=0.0, latency_cycles=len(layers) + 1, ii=1,
                  fmax_mhz=tuple(fmax) if isinstance(fmax, list) else fmax)
-    params = {"family": family, "stages": "one per layer", "calibrated": model.get("date", "?")}
+    terms = " + ".join(f"{c:.3g}*{k}" for k, c in coef.items())
+    params = {"family": family, "stages": "one per layer", "lut": terms, "calibrated": model.get("date", "?")}
     return TargetEstimate("unrolled", layers, total, params, notes)
 
 

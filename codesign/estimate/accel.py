@@ -12,8 +12,10 @@ unit, write-back buffer and accel_top's own glue. For each part and family (``ec
   around its modules, less what flattening removes across their boundaries (a signed fit).
 * DSP is exact: one multiplier per PE (ACT_BITS + 1 by WEIGHT_BITS, at most 17 x 16, one
   MULT18X18D or DSP48E1).
-* BRAM is exact, in 18 Kb blocks, from each RAM array's width and depth under the family's
-  block-RAM modes and Yosys' choice between block RAM, LUT RAM and flip-flops (``map_memory``).
+* BRAM is exact, in 18 Kb blocks, from each RAM array's width and depth: ``map_memory`` computes
+  Yosys memory_libmap's cost of every block-RAM and LUT-RAM cell and base width of the family and
+  takes the cheapest, as Yosys does (its flip-flop fallback is not modelled: Yosys chose it for no
+  memory of the calibrated builds, whose memories are at least four words deep).
 
 Cycles are the compiler's (``codesign.accel.compiler``, equal to the RTL's ``perf_cycles``): per
 layer and in total for ``samples`` samples run in chunks of the program's batch. Fmax is a range
@@ -90,8 +92,8 @@ def _cell_options(cell: RamCell, width: int, depth: int) -> list[tuple[float, in
 
 
 def _width_index(cell: RamCell, b: int) -> int:
-    """log2 of the depth ratio between the narrowest width and base width ``b`` (1, 2, 4, 9, 18, 36,
-    72 are the powers-of-two steps of the block RAMs)."""
+    """How many times a block RAM's depth halves from its narrowest width to base width ``b`` (its
+    widths 1, 2, 4, 9, 18, 36, 72 are consecutive halvings; a LUT RAM cell has one width)."""
     ladder = (1, 2, 4, 9, 18, 36, 72)
     return ladder.index(cell.widths[b]) if cell.widths[b] in ladder and cell.kind == "block" else b
 

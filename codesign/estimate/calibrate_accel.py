@@ -19,7 +19,7 @@ import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -29,7 +29,6 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from codesign.accel.spec import AccelSpec
-from codesign.estimate import EstimateError
 from codesign.estimate import accel as model
 from codesign.estimate.accel_parts import Part, parts
 from codesign.synth import RTL_DIR, rtl_sources, synthesize, synthesize_accel
@@ -239,8 +238,8 @@ FMAX_POINTS: tuple[dict[str, Any], ...] = (
     {"rows": 4, "cols": 4, "bits": 4, "build": "dense", "seed": 1, "router": "router1", "fmax_mhz": 193.4,
      "command": "bench_synth.py --sizes 4x4 --bits 4 --sparse dense --seeds 1 (timing weight 40)"},
 )
-FMAX_NOTE = ("ECP5 (LFE5U-85F) nextpnr Fmax over placement seeds and routers, from the measurements in "
-             "docs/BENCHMARKS.md: the range of the nearest measured array size (4x4: seed 1; 8x8: seeds 1, 2, 4)")
+FMAX_NOTE = ("ECP5 (LFE5U-85F) nextpnr Fmax: the lowest and highest over the placements (seeds, routers) measured "
+             "for the nearest array size (docs/BENCHMARKS.md, and calibrate_fmax's runs)")
 
 
 def build_model(part_rows: list[dict], top_fit: list[dict], held_out: list[dict], meta: dict[str, Any]) -> dict:
@@ -362,7 +361,8 @@ def calibrate_fmax(out: Path | None = None, progress: bool = True, specs: Iterab
                     continue
                 same = lambda p: all(p[k] == row[k] for k in ("rows", "cols", "bits", "build", "seed"))  # noqa: E731
                 points[:] = [p for p in points if not same(p)] + [row]
-    return write(data, out)
+                write(data, out)   # each placement's point is kept as soon as it is measured
+    return out
 
 
 def write(data: dict, out: Path) -> Path:

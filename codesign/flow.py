@@ -176,6 +176,7 @@ def compare(reference: np.ndarray, other: np.ndarray) -> dict:
 def convert_stage(cfg: RunConfig, model, out_dir: Path, inputs: Inputs, hls_root: Path, *, progress: bool = True, float_accuracy=None, train_seconds=None) -> dict:
     """hls4ml project + C simulation of the whole test split, compared with QKeras; writes the report."""
     from codesign import hls, train
+    from codesign.estimate import design, network
 
     nodes = analysis.describe(model, cfg.input.type)
     project_dir = Path(hls_root) / cfg.name
@@ -200,6 +201,8 @@ def convert_stage(cfg: RunConfig, model, out_dir: Path, inputs: Inputs, hls_root
         hls_project=result.project_dir,
         seconds={"train": train_seconds, "convert_and_csim": round(time.monotonic() - start, 1), "csim": round(result.csim_seconds, 2)},
     )
+    network.save_nodes(nodes, out_dir / network.NODES_FILE)
+    rep["estimate"] = design.report_section(nodes, cfg)
     report.write(out_dir, rep)
     if exactness["mismatched"] or reference_exactness["mismatched"]:
         raise CodesignError(
@@ -320,6 +323,21 @@ def rtl_stage(out_dir: Path, options: RtlConfig | None = None, *, progress: bool
         return _rtl_stage(out_dir, options, progress)
 
 
+def _accel_estimate(nodes, cfg: RunConfig, spec, measured: dict | None) -> dict:
+    """The accel estimate of the array that was built, with the ECP5 numbers measured on it beside it."""
+    from codesign.estimate import Cost, design
+
+    try:
+        est = design.estimate_design(nodes, cfg, ["accel"], accel_spec=spec)["accel"]
+    except CodesignError as err:
+        return {"target": "accel", "error": str(err)}
+    if measured:
+        est.measured[measured["source"]] = Cost(f"ecp5 ({measured['source']})", measured["source"], measured.get("lut"),
+                                                measured.get("ff"), measured.get("dsp"), measured.get("bram"),
+                                                fmax_mhz=measured.get("fmax_mhz"))
+    return est.to_dict()
+
+
 def _rtl_stage(out_dir: Path, options: RtlConfig | None, progress: bool) -> dict:
     from codesign import models, train
     from codesign.accel import compiler, network
@@ -362,6 +380,7 @@ def _rtl_stage(out_dir: Path, options: RtlConfig | None, progress: bool) -> dict
         rep["rtl"]["synth_status"] = result["status"]  # "incomplete": no placement finished, ECP5 numbers from Yosys
         if result["status"] != "complete":
             _say(progress, f"synthesis: {result.get('message', result['status'])}")
+    rep.setdefault("estimate", {})["accel"] = _accel_estimate(nodes, cfg, spec, rep["rtl"].get("resources", {}).get("ecp5"))
     report.write(out_dir, rep)
     mismatched = rep["exactness"]["qkeras_vs_rtl"]["mismatched"]
     if mismatched or run.cycles_per_inference != cycles_predicted:

@@ -90,6 +90,10 @@ def markdown(rep: dict) -> str:
             for target, res in r["resources"].items():
                 lines.append(f"| {target} | {res.get('lut')} | {res.get('ff')} | {res.get('dsp')} | {res.get('bram')} | {_fmt(res.get('fmax_mhz'))} | {res.get('source')} |")
             lines.append("")
+    if "estimate" in rep:
+        from codesign.estimate.design import tables
+
+        lines += ["## Estimated cost (before synthesis; measured numbers beside, with their source)", "", tables(rep["estimate"])]
     lines += ["## HLS project", "", f"`{rep['hls_project']}` ({rep['hls']['backend']}, {rep['hls']['io_type']}, {rep['hls']['strategy']}, reuse factor {rep['hls']['reuse_factor']}, part {rep['hls']['part']}).",
               f"With Vitis HLS installed: `cd {rep['hls_project']} && vitis_hls -f build_prj.tcl \"csim=1 synth=1\"`.", ""]
     return "\n".join(lines)

@@ -44,6 +44,14 @@ def test_demo_default_meets_the_targets(tmp_path):
         resources = rep["rtl"]["resources"][target]
         assert resources["source"] == "yosys" and resources["lut"] > 1000 and resources["ff"] > 1000, resources
         assert resources["dsp"] >= 64, resources  # one multiplier per PE at least
+    # The estimate of the array that was built sits beside what Yosys measured on it.
+    accel = rep["estimate"]["accel"]
+    assert accel["total"]["source"] == "estimate" and accel["total"]["latency_cycles"] == rep["rtl"]["cycles_predicted"]
+    measured = accel["measured"]["yosys"]
+    assert measured["source"] == "yosys" and measured["dsp"] == accel["total"]["dsp"] and measured["bram"] == accel["total"]["bram"]
+    assert abs(accel["total"]["lut"] - measured["lut"]) <= 0.05 * measured["lut"], (accel["total"], measured)
+    for target in ("hls4ml", "unrolled"):
+        assert rep["estimate"][target]["total"]["lut"] > 0 and rep["estimate"][target]["total"]["source"] == "estimate"
     assert rep["accuracy"]["hls4ml_csim"] >= 0.95
     assert all(layer["weight_bits"] <= 6 for layer in rep["layers"])
     assert rep["totals"]["sparsity"] >= 0.5

@@ -54,6 +54,8 @@ def _cell(value) -> str:
         return "—"
     if isinstance(value, (tuple, list)):
         return "–".join(f"{v:.0f}" for v in value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, float):
         return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
     return f"{value:,}"
@@ -72,7 +74,7 @@ def table(est: dict) -> str:
     for cost in [*est["layers"], est["total"], *est["measured"].values()]:
         name = f"**{cost['name']}**" if cost is est["total"] else cost["name"]
         rows.append((name, *(_cell(cost.get(key)) for key in COLUMNS), cost["source"]))
-    params = ", ".join(f"{k}={v}" for k, v in est["params"].items() if not isinstance(v, (dict, list)))
+    params = ", ".join(f"{k}={v}" for k, v in est["params"].items() if isinstance(v, (int, float)) or (isinstance(v, str) and len(v) <= 40))
     lines = [f"### {est['target']} (estimate{': ' + params if params else ''})", ""]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += [f"- extrapolated: {note}" for note in est["extrapolated"]]

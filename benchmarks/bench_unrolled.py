@@ -1,6 +1,6 @@
 """Unrolled target benchmark: held-out error of the cost model against Yosys, bit-exactness, speed.
 
-    .venv/bin/python benchmarks/bench_unrolled.py [--families ecp5] [--samples 2000] [--from-data]
+    .venv/bin/python benchmarks/bench_unrolled.py [--families ecp5,xc7] [--samples 2000] [--from-data]
     .venv/bin/python benchmarks/bench_unrolled.py --pipeline mlp12-12-8-4_w4 [--cutoffs 0,4,2]
     .venv/bin/python benchmarks/bench_unrolled.py --config configs/jets-mlp.yaml
 
@@ -78,7 +78,7 @@ def pipeline(name: str, cutoffs: list[float], timeout_s: float) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--families", default="ecp5", help="calibrated device families (comma-separated; default ecp5)")
+    ap.add_argument("--families", default="ecp5,xc7", help="device families (comma-separated; default ecp5,xc7)")
     ap.add_argument("--samples", type=int, default=2000, help="random inputs checked in Verilator per network")
     ap.add_argument("--seed", type=int, default=20261202)
     ap.add_argument("--from-data", action="store_true", help="print the committed measurements; run no tool")

@@ -611,6 +611,13 @@ def simulate(design: UnrolledDesign, x_codes: np.ndarray, timeout_s: float = SIM
     return unpack(values, design.output_type, design.outputs).reshape(n, *design.output_shape)
 
 
+def logits(design: UnrolledDesign, x: np.ndarray, timeout_s: float = SIM_TIMEOUT_S) -> np.ndarray:
+    """The design's outputs as values for float inputs ``x`` on the input type's grid (what
+    ``codesign.reference.logits`` gives for the same nodes)."""
+    codes = simulate(design, design.input_type.to_codes(x), timeout_s)
+    return design.output_type.from_codes(codes)
+
+
 # --------------------------------------------------------------------------- synthesis
 
 

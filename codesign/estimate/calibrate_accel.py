@@ -345,7 +345,7 @@ def run_fmax(spec: AccelSpec, seed: int, work: Path) -> dict[str, Any]:
 def calibrate_fmax(out: Path | None = None, progress: bool = True, specs: Iterable[AccelSpec] = FMAX_GRID,
                    seeds: Iterable[int] = FMAX_SEEDS) -> Path:
     """Place and route ``specs`` at each seed (one nextpnr at a time) and add the points to the data
-    file's Fmax points (replacing earlier points of the same array, bits, build and seed). Not part of
+    file's Fmax points (replacing an earlier point of the same array, bits, build, seed and command). Not part of
     ``calibrate()``: a 4x4 placement takes minutes."""
     out = Path(out or DATA_FILE)
     data = json.loads(out.read_text())
@@ -359,7 +359,7 @@ def calibrate_fmax(out: Path | None = None, progress: bool = True, specs: Iterab
                           file=sys.stderr, flush=True)
                 if row["fmax_mhz"] is None:
                     continue
-                same = lambda p: all(p[k] == row[k] for k in ("rows", "cols", "bits", "build", "seed"))  # noqa: E731
+                same = lambda p: all(p.get(k) == row[k] for k in ("rows", "cols", "bits", "build", "seed", "command"))  # noqa: E731
                 points[:] = [p for p in points if not same(p)] + [row]
                 write(data, out)   # each placement's point is kept as soon as it is measured
     return out

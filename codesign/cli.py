@@ -55,7 +55,7 @@ def _rtl_options(args: argparse.Namespace, rtl):
     """The run config's rtl section with the command line's overrides."""
     flags = {"rows": "rows", "cols": "cols", "samples": "rtl_samples", "simulator": "simulator"}
     changes = {key: getattr(args, flag) for key, flag in flags.items() if getattr(args, flag, None) is not None}
-    for key, flag, value in (("enabled", "no_rtl", False), ("sparse", "dense", False), ("synth", "no_synth", False), ("place_route", "pnr", True)):
+    for key, flag, value in (("enabled", "no_rtl", False), ("sparse", "dense", False), ("synth", "no_synth", False), ("place_route", "pnr", True), ("unrolled", "unrolled", True)):
         if getattr(args, flag, False):
             changes[key] = value
     return dataclasses.replace(rtl, **changes)
@@ -169,6 +169,7 @@ def _array_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--simulator", choices=("verilator", "icarus"))
     p.add_argument("--no-synth", action="store_true", help="skip the Yosys resource counts")
     p.add_argument("--pnr", action="store_true", help="also place and route with nextpnr for ECP5 Fmax (minutes)")
+    p.add_argument("--unrolled", action="store_true", help="also run the fully unrolled Verilog (da4ml) in Verilator and check it bit for bit")
 
 
 def parser() -> argparse.ArgumentParser:

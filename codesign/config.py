@@ -143,6 +143,7 @@ class RtlConfig:
     simulator: str = "verilator"
     synth: bool = True  # Yosys resource counts of the chosen array (ECP5 and 7-series)
     place_route: bool = False  # also nextpnr-ecp5 for Fmax (minutes)
+    unrolled: bool = False  # also the fully unrolled Verilog (da4ml) in Verilator: a fourth execution (minutes for large layers)
     pnr_seeds: tuple[int, ...] = (1, 2)  # placement seeds, in parallel on the cores; best Fmax kept
     pnr_timeout_s: float = 1080.0  # budget of synthesis + place & route (router1, then router2)
 
@@ -293,7 +294,7 @@ def validate_layer(layer: LayerSpec, where: str, is_last: bool) -> LayerSpec:
 
 
 def validate_rtl(r: RtlConfig) -> RtlConfig:
-    for key in ("enabled", "sparse", "synth", "place_route"):
+    for key in ("enabled", "sparse", "synth", "place_route", "unrolled"):
         if not isinstance(getattr(r, key), bool):
             raise CodesignError(f"rtl: {key}={getattr(r, key)!r} must be true or false")
     # the simulated array sizes (AccelSpec's MAX_ARRAY_DIM)

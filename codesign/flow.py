@@ -338,6 +338,19 @@ def _accel_estimate(nodes, cfg: RunConfig, spec, measured: dict | None) -> dict:
     return est.to_dict()
 
 
+def _unrolled_check(rep: dict, nodes, x: np.ndarray, qkeras_logits: np.ndarray, hls_logits: np.ndarray, out_dir: Path, progress: bool) -> None:
+    """The fourth execution: the fully unrolled Verilog (da4ml) in Verilator, against QKeras and hls4ml."""
+    from codesign import unrolled
+
+    _say(progress, f"running {len(x)} test samples through the fully unrolled design (da4ml, Verilator)")
+    design = unrolled.generate(nodes, out_dir / "unrolled")
+    logits = unrolled.logits(design, x)
+    np.save(out_dir / "unrolled_logits.npy", logits)
+    rep["exactness"]["qkeras_vs_unrolled"] = compare(qkeras_logits, logits)
+    rep["exactness"]["hls4ml_vs_unrolled"] = compare(hls_logits, logits)
+    rep["unrolled"] = {"latency_cycles": design.latency_cycles, "ii": 1, "verilog": str(out_dir / "unrolled")}
+
+
 def _rtl_stage(out_dir: Path, options: RtlConfig | None, progress: bool) -> dict:
     from codesign import models, train
     from codesign.accel import compiler, network
@@ -380,12 +393,16 @@ def _rtl_stage(out_dir: Path, options: RtlConfig | None, progress: bool) -> dict
         rep["rtl"]["synth_status"] = result["status"]  # "incomplete": no placement finished, ECP5 numbers from Yosys
         if result["status"] != "complete":
             _say(progress, f"synthesis: {result.get('message', result['status'])}")
+    if options.unrolled:
+        _unrolled_check(rep, nodes, x, qkeras_logits, hls_logits, out_dir, progress)
     rep.setdefault("estimate", {})["accel"] = _accel_estimate(nodes, cfg, spec, rep["rtl"].get("resources", {}).get("ecp5"))
     report.write(out_dir, rep)
     mismatched = rep["exactness"]["qkeras_vs_rtl"]["mismatched"]
-    if mismatched or run.cycles_per_inference != cycles_predicted:
+    unrolled_mismatched = rep["exactness"].get("qkeras_vs_unrolled", {}).get("mismatched", 0)
+    if mismatched or unrolled_mismatched or run.cycles_per_inference != cycles_predicted:
+        unrolled_note = f"; the unrolled design differs on {unrolled_mismatched}" if options.unrolled else ""
         raise CodesignError(
-            f"RTL check failed: {mismatched} of {count} samples differ from QKeras; cycles per inference "
+            f"RTL check failed: {mismatched} of {count} samples differ from QKeras{unrolled_note}; cycles per inference "
             f"measured {run.cycles_per_inference}, predicted {cycles_predicted}; see {out_dir / 'report.md'}"
         )
     return rep

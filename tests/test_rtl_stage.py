@@ -17,3 +17,16 @@ def test_three_way_exactness_on_digits_cnn(tmp_path):
     for key in ("qkeras_vs_rtl", "hls4ml_vs_rtl"):
         assert rep["exactness"][key] == {"samples": 24, "mismatched": 0, "max_abs_diff": 0.0}
     assert rep["rtl"]["cycles_per_inference"] == rep["rtl"]["cycles_predicted"] > 0
+
+
+def test_four_way_exactness_with_the_unrolled_design(tmp_path):
+    """A small MLP with rtl.unrolled: QKeras == hls4ml == accelerator RTL == the fully unrolled Verilog (da4ml)."""
+    layers = (config.LayerSpec("dense", name="fc1", units=8, weight_bits=4, sparsity=0.5),
+              config.LayerSpec("dense", name="output", activation="linear", weight_bits=4))
+    cfg = config.validate(dataclasses.replace(config.default_config("digits"), name="digits-tiny", layers=layers))
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=3, float_epochs=0),
+                              rtl=config.RtlConfig(rows=4, cols=4, samples=64, synth=False, unrolled=True))
+    rep = flow.run_flow(cfg, tmp_path / "run", tmp_path / "hls", progress=False)
+    for key in ("qkeras_vs_rtl", "qkeras_vs_unrolled", "hls4ml_vs_unrolled"):
+        assert rep["exactness"][key] == {"samples": 64, "mismatched": 0, "max_abs_diff": 0.0}, key
+    assert rep["unrolled"]["latency_cycles"] == rep["estimate"]["unrolled"]["total"]["latency_cycles"] == 3

@@ -45,7 +45,7 @@ def estimate_design(nodes: list[Node], cfg: RunConfig, targets: Iterable[str] = 
         else:
             from codesign.estimate import unrolled
 
-            out[target] = unrolled.estimate(nodes)
+            out[target] = unrolled.estimate(nodes, family=family)
     return out
 
 

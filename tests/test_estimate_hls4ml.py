@@ -52,7 +52,7 @@ def est(nodes, **hls):
 
 # Rows of architectures the committed model was not fitted on (model["split"]), and the tolerance each
 # resource met on them when the model was fitted: LUT and FF relative, DSP/BRAM/cycles/II exact or as
-# stated. The table of every held-out row is in docs/ESTIMATOR.md (the hls4ml section).
+# stated. The table of every held-out row is in the hls4ml section of docs/ESTIMATOR.md.
 HELD_OUT = [
     # name, LUT and FF relative tolerance, cycles and II relative tolerance (0: exact)
     ("dense_128_128_8b_rf512_resource", 0.01, 0.01, 0),

@@ -4,7 +4,7 @@ would report it after C synthesis (csynth), fitted on public synthesis reports.
 There is no vendor tool on our machines, so every number here is a prediction of a *csynth estimate*
 (not of place-and-route), from a model whose structure follows what hls4ml generates and how HLS
 maps it, and whose coefficients are fitted by least squares on the public reports of
-``shared/data/hls4ml-reports/`` (see docs/ESTIMATOR.md (the hls4ml section)):
+``shared/data/hls4ml-reports/`` (see the hls4ml section of docs/ESTIMATOR.md):
 
 * **Which multiplications exist.** In the Latency strategy (and in Resource with reuse factor 1) the
   weights are constants: a zero weight costs nothing, a power of two is wiring, and a product by

@@ -15,7 +15,10 @@ parameter and its calibrated range), never silent.
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from codesign.errors import CodesignError
@@ -100,3 +103,13 @@ def outside(name: str, value: float, lo: float, hi: float) -> str | None:
     if lo <= value <= hi:
         return None
     return f"{name}={value:g} is outside the calibrated range {lo:g}..{hi:g}"
+
+
+@functools.lru_cache(maxsize=8)
+def load_data(path: str, target: str) -> dict[str, Any]:
+    """A target's committed calibration data (cached: estimates read it on every call)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise EstimateError(f"{target} cost model data {path} is missing or unreadable ({err}); "
+                            f"regenerate it with `codesign calibrate --target {target}`") from None

@@ -24,7 +24,6 @@ over placement seeds from nextpnr measurements (``fmax_range``); latency in µs 
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -33,7 +32,7 @@ from typing import Any, Mapping
 
 from codesign.accel.spec import AccelSpec
 from codesign.errors import CodesignError
-from codesign.estimate import Cost, EstimateError, TargetEstimate, outside
+from codesign.estimate import Cost, EstimateError, TargetEstimate, load_data, outside
 from codesign.estimate.accel_parts import Memory, amem_layout, clog2, glue_ff, part_memories, parts, widths
 
 FAMILIES = ("ecp5", "xc7")
@@ -276,18 +275,9 @@ def check_family(family: str) -> str:
     return family
 
 
-@functools.lru_cache(maxsize=4)
-def _load(path: str) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise EstimateError(f"accel cost model {path} is missing or unreadable ({exc}); "
-                            f"regenerate it with `codesign calibrate --target accel`") from None
-
-
 def load_model(path: str | Path | None = None) -> dict[str, Any]:
     """The calibration data (coefficients, ranges, measured points)."""
-    return _load(str(path or DATA_FILE))
+    return load_data(str(path or DATA_FILE), "accel")
 
 
 def _apply(coefs: Mapping[str, float], feats: Mapping[str, float]) -> float:

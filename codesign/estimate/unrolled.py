@@ -30,14 +30,13 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from codesign.analysis import Node
-from codesign.estimate import Cost, EstimateError, TargetEstimate, outside
+from codesign.estimate import Cost, EstimateError, TargetEstimate, load_data, outside
 from codesign.fixedpoint import FixedType, accumulator_type, quantized_bits_type, quantized_relu_type, signed_width_for
 
 FAMILIES = ("ecp5", "xc7")
@@ -144,8 +143,8 @@ class LayerFeatures:
         return 1.0 - self.nonzero / (self.n_in * self.n_out)
 
 
-def _column_acc_bits(node: Node) -> np.ndarray:
-    """Exact width of each output's sum (products and bias on the accumulator's grid)."""
+def _output_range(node: Node) -> tuple[np.ndarray, np.ndarray]:
+    """Each output's exact (lowest, highest) sum code: products and bias on the accumulator's grid."""
     t_in, t_w, t_b = node.input_type, node.weight_type, node.bias_type
     w = t_w.to_codes(node.kernel_matrix())
     b = t_b.to_codes(node.bias)
@@ -153,6 +152,12 @@ def _column_acc_bits(node: Node) -> np.ndarray:
     up = frac - (t_in.frac + t_w.frac)
     hi = (np.maximum(w * t_in.max_code, w * t_in.min_code).sum(axis=0) << up) + (b << (frac - t_b.frac))
     lo = (np.minimum(w * t_in.max_code, w * t_in.min_code).sum(axis=0) << up) + (b << (frac - t_b.frac))
+    return lo, hi
+
+
+def _column_acc_bits(node: Node) -> np.ndarray:
+    """Exact width of each output's sum (products and bias on the accumulator's grid)."""
+    lo, hi = _output_range(node)
     return np.array([signed_width_for(int(l), int(h)) for l, h in zip(lo, hi)])
 
 
@@ -209,19 +214,14 @@ def _code_width(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 def _register_bits(node: Node, act: Node | None) -> np.ndarray:
     """Width of each registered output of the layer: its exact value range, requantized by the
     activation (rounding then saturation) when there is one."""
-    t_in, t_w, t_b = node.input_type, node.weight_type, node.bias_type
-    w = t_w.to_codes(node.kernel_matrix())
-    b = t_b.to_codes(node.bias)
-    frac = max(t_in.frac + t_w.frac, t_b.frac)
-    up = frac - (t_in.frac + t_w.frac)
-    hi = (np.maximum(w * t_in.max_code, w * t_in.min_code).sum(axis=0) << up) + (b << (frac - t_b.frac))
-    lo = (np.minimum(w * t_in.max_code, w * t_in.min_code).sum(axis=0) << up) + (b << (frac - t_b.frac))
+    lo, hi = _output_range(node)
     if act is None:
         return _code_width(lo, hi)
     t = act.output_type
     from codesign.fixedpoint import requantize
 
-    live = np.any(w != 0, axis=0)
+    live = np.any(node.kernel_matrix() != 0, axis=0)
+    frac = max(node.input_type.frac + node.weight_type.frac, node.bias_type.frac)  # the accumulator's grid
     shift = frac - t.frac
     # A live output's upper end can round up from any remainder (the interval, not the values).
     hi_up = np.where(live & (shift > 0), hi + (1 << max(shift - 1, 0)), hi)
@@ -299,17 +299,8 @@ def predict_lut(f: LayerFeatures, coef: dict[str, float]) -> float:
     return max(0.0, f.positions * per_position) + POOL_LUT_PER_BIT * f.pool_bits
 
 
-@lru_cache(maxsize=4)
-def _load(path: str) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise EstimateError(f"unrolled cost model data {path} is missing or unreadable ({err}); "
-                            f"regenerate it with `codesign calibrate --target unrolled`") from None
-
-
 def model_data(path: Path | None = None) -> dict[str, Any]:
-    return _load(str(path or DATA_FILE))
+    return load_data(str(path or DATA_FILE), "unrolled")
 
 
 def _extrapolation(f: LayerFeatures, ranges: dict[str, list[float]]) -> list[str]:
@@ -652,7 +643,7 @@ def _finish(data: dict[str, Any], path: Path) -> dict[str, Any]:
     data["ranges"] = _ranges(data["fit_points"])
     data["held_out_error"] = held_out_error(data)
     path.write_text(json.dumps(data, indent=1) + "\n")
-    _load.cache_clear()
+    load_data.cache_clear()
     return data
 
 
@@ -691,5 +682,5 @@ def calibrate_fmax(path: Path | None = None, names: Sequence[str] = FMAX_NETWORK
     data["fmax_runs"] = runs
     data["fmax_mhz"] = {"ecp5": [min(fmax), max(fmax)]} if fmax else {}
     path.write_text(json.dumps(data, indent=1) + "\n")
-    _load.cache_clear()
+    load_data.cache_clear()
     return data

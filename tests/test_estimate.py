@@ -72,6 +72,13 @@ def test_cli_estimate_errors_are_one_line(capsys, tmp_path):
     assert main(["estimate", "--dataset", "digits", "--family", "xc7", "--vitis-report", str(tmp_path / "none.xml")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("codesign: error:") and "none.xml" in err and "\n" not in err
+    assert main(["calibrate", "--out", str(tmp_path / "model.json")]) == 1
+    assert "give --target too" in capsys.readouterr().err
+
+
+def test_cli_calibrate_hls4ml_regenerates_the_committed_data(capsys, tmp_path):
+    assert main(["calibrate", "--target", "hls4ml", "--out", str(tmp_path / "model.json"), "--quiet"]) == 0
+    assert (tmp_path / "model.json").read_bytes() == (REPO / "codesign" / "estimate" / "data" / "hls4ml_model.json").read_bytes()
 
 
 @pytest.mark.parametrize("cfg_file", ["digits-cnn.yaml", "jets-mlp.yaml"])

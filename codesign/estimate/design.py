@@ -8,7 +8,7 @@ from typing import Iterable
 
 from codesign.analysis import Node
 from codesign.config import RunConfig
-from codesign.estimate import TARGETS, TargetEstimate, check_target
+from codesign.estimate import TARGETS, EstimateError, TargetEstimate, check_target
 
 FAMILIES = ("ecp5", "xc7")
 
@@ -22,8 +22,6 @@ def estimate_design(nodes: list[Node], cfg: RunConfig, targets: Iterable[str] = 
     """
     targets = [check_target(t) for t in targets]
     if family not in FAMILIES:
-        from codesign.estimate import EstimateError
-
         raise EstimateError(f"unknown device family {family!r}; allowed: {', '.join(FAMILIES)}")
     out: dict[str, TargetEstimate] = {}
     for target in targets:
@@ -94,7 +92,7 @@ def to_report(estimates: dict[str, TargetEstimate]) -> dict:
 def report_section(nodes: list[Node], cfg: RunConfig, **options) -> dict:
     """The ``estimate`` section of a run's report: every target, each either its estimate or the
     one-line reason it has none (a model the accelerator cannot run still gets its hls4ml costs)."""
-    from codesign.errors import CodesignError
+    from codesign.errors import CodesignError  # an estimate's own error, or the compiler refusing the model
 
     section = {}
     for target in TARGETS:

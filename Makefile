@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	# da4ml's numba kernels are compiled once per environment (about two minutes) and cached in it
+	$(PY) -c "from codesign import unrolled; unrolled.warm_up()"
 	touch $(STAMP)
 
 # Debian packages: Icarus Verilog (second simulator) and the fashion-mnist IDX files.

@@ -678,3 +678,23 @@ def synthesize(
                        for t in targets}
     result["status"] = r.get("status")
     return result
+
+
+def warm_up() -> None:
+    """Compile da4ml's numba kernels (cached in its site-packages): the first trace in a new
+    environment otherwise pays minutes of compilation. `make venv` calls it once."""
+    import dataclasses
+    import tempfile
+
+    from codesign import config
+    from codesign.estimate.network import nodes_from_config
+
+    cfg = config.default_config("jets")
+    layers = (config.LayerSpec("dense", name="fc1", units=4, sparsity=0.5), config.LayerSpec("dense", name="output", activation="linear"))
+    nodes = nodes_from_config(config.validate(dataclasses.replace(cfg, layers=layers)))
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(nodes, Path(tmp))
+        generate(nodes, Path(tmp) / "cut", latency_cutoff=2)
+    from codesign.estimate import unrolled as cost
+
+    cost.estimate(nodes)

@@ -214,8 +214,11 @@ def parser() -> argparse.ArgumentParser:
     from codesign import synth
     from codesign.estimate import cli as estimate_cli
 
+    from codesign.select import cli as select_cli
+
     synth.register_cli(sub)
     estimate_cli.register_cli(sub, _common)
+    select_cli.register_cli(sub, _common)
     return p
 
 

@@ -131,45 +131,77 @@ def _fit(model, x, y, val, config: RunConfig, epochs: int, loss, metrics, callba
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
-def train(config: RunConfig, x_train, y_train, x_val, y_val, x_test, y_test, n_classes: int, *, progress: bool = True) -> TrainResult:
-    """Train the float baseline (and teacher), then the quantized, pruned student; strip pruning."""
+def float_model(config: RunConfig, x_train, y_train, x_val, y_val, n_classes: int, *, progress: bool = True):
+    """The float twin of ``config``'s model, trained ``train.float_epochs`` epochs: the float baseline,
+    the distillation teacher, and the shared checkpoint that fine-tunes start from."""
+    import tensorflow as tf
+
+    onehot = lambda y: tf.keras.utils.to_categorical(y, n_classes)  # noqa: E731
+    val = (x_val, onehot(y_val)) if len(y_val) else None
+    _seed(config.train.seed)
+    teacher = models.build(config, tuple(x_train.shape[1:]), n_classes, quantized=False)
+    loss = tf.keras.losses.CategoricalCrossentropy(from_logits=True)
+    history = _fit(teacher, x_train, onehot(y_train), val, config, config.train.float_epochs, loss, ["accuracy"], [], "float baseline", progress)
+    return teacher, {f"float_{k}": v for k, v in history.items()}
+
+
+def _copy_weights(student, init) -> None:
+    """Start every weighted layer of ``student`` (pruning wrappers included) from the same-named layer of ``init``."""
+    source = {layer.name: layer for layer in init.layers if getattr(layer, "kernel", None) is not None}
+    for layer in student.layers:
+        inner = getattr(layer, "layer", layer)  # PruneLowMagnitude holds the layer it prunes
+        if inner.name in source:
+            inner.kernel.assign(source[inner.name].kernel)
+            inner.bias.assign(source[inner.name].bias)
+
+
+def quantized_model(config: RunConfig, x_train, y_train, x_val, y_val, n_classes: int, *, epochs: int | None = None,
+                    init=None, teacher=None, progress: bool = True):
+    """Quantization-aware training with pruning of ``config``'s QKeras model; returns it stripped, with its history.
+
+    ``init``: a model whose weights (by layer name) the student starts from, e.g. the float twin, so a
+    short fine-tune replaces training from scratch. ``teacher``: a float model to distill from (when
+    ``train.distill`` is on). ``epochs`` defaults to ``train.epochs``; the pruning schedule spans them.
+    """
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
 
-    input_shape = tuple(x_train.shape[1:])
+    epochs = config.train.epochs if epochs is None else epochs
     onehot = lambda y: tf.keras.utils.to_categorical(y, n_classes)  # noqa: E731
     val = (x_val, onehot(y_val)) if len(y_val) else None
-    history: dict[str, list[float]] = {}
-
-    float_accuracy, teacher_logits = None, None
-    if config.train.float_epochs:
-        _seed(config.train.seed)
-        teacher = models.build(config, input_shape, n_classes, quantized=False)
-        loss = tf.keras.losses.CategoricalCrossentropy(from_logits=True)
-        history.update({f"float_{k}": v for k, v in _fit(teacher, x_train, onehot(y_train), val, config, config.train.float_epochs, loss, ["accuracy"], [], "float baseline", progress).items()})
-        float_accuracy = accuracy(teacher.predict(x_test, verbose=0, batch_size=4096), y_test)
-        if config.train.distill.enabled:
-            teacher_logits = teacher.predict(x_train, verbose=0, batch_size=4096)
-
     _seed(config.train.seed)
-    steps = math.ceil(len(x_train) / config.train.batch_size) * config.train.epochs
+    steps = math.ceil(len(x_train) / config.train.batch_size) * epochs
     try:
-        student = models.build(config, input_shape, n_classes, wrap=_pruning_wrapper(config, steps))
+        student = models.build(config, tuple(x_train.shape[1:]), n_classes, wrap=_pruning_wrapper(config, steps))
     except ValueError as err:  # tfmot refuses N:M on shapes it cannot group
         raise CodesignError(f"pruning: {err}") from None
     _check_nm_shapes(student)
+    if init is not None:
+        _copy_weights(student, init)
     targets = onehot(y_train)
     metrics = ["accuracy"]
-    if teacher_logits is not None:
+    if teacher is not None and config.train.distill.enabled:
         d = config.train.distill
-        targets = np.concatenate([targets, teacher_logits], axis=1)
+        targets = np.concatenate([targets, teacher.predict(x_train, verbose=0, batch_size=4096)], axis=1)
         loss = _distillation_loss(n_classes, d.temperature, d.alpha)
         val = (x_val, np.concatenate([onehot(y_val), teacher.predict(x_val, verbose=0)], axis=1)) if val else None
         metrics = []
     else:
         loss = tf.keras.losses.CategoricalCrossentropy(from_logits=True)
     callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
-    history.update(_fit(student, x_train, targets, val, config, config.train.epochs, loss, metrics, callbacks, "quantization-aware training", progress))
-    stripped = tfmot.sparsity.keras.strip_pruning(student)
-    qkeras_accuracy = accuracy(stripped.predict(x_test, verbose=0, batch_size=4096), y_test)
-    return TrainResult(stripped, float_accuracy, qkeras_accuracy, history)
+    history = _fit(student, x_train, targets, val, config, epochs, loss, metrics, callbacks, "quantization-aware training", progress)
+    return tfmot.sparsity.keras.strip_pruning(student), history
+
+
+def train(config: RunConfig, x_train, y_train, x_val, y_val, x_test, y_test, n_classes: int, *, progress: bool = True) -> TrainResult:
+    """Train the float baseline (and teacher), then the quantized, pruned student; strip pruning."""
+    history: dict[str, list[float]] = {}
+    float_accuracy, teacher = None, None
+    if config.train.float_epochs:
+        teacher, float_history = float_model(config, x_train, y_train, x_val, y_val, n_classes, progress=progress)
+        history.update(float_history)
+        float_accuracy = accuracy(teacher.predict(x_test, verbose=0, batch_size=4096), y_test)
+    student, student_history = quantized_model(config, x_train, y_train, x_val, y_val, n_classes, teacher=teacher, progress=progress)
+    history.update(student_history)
+    qkeras_accuracy = accuracy(student.predict(x_test, verbose=0, batch_size=4096), y_test)
+    return TrainResult(student, float_accuracy, qkeras_accuracy, history)

@@ -26,11 +26,12 @@ from codesign.errors import CodesignError
 from codesign.fixedpoint import FixedType, accumulator_type
 
 
-def _synthetic_kernel(shape: tuple[int, ...], spec: LayerSpec, rng: np.random.Generator) -> np.ndarray:
-    fan_in = int(np.prod(shape[:-1]))
-    limit = math.sqrt(3.0 / fan_in)
-    kernel = spec.weight_type.quantize(rng.uniform(-limit, limit, size=shape))
-    matrix = kernel.reshape(fan_in, shape[-1])
+def prune(kernel: np.ndarray, spec: LayerSpec) -> np.ndarray:
+    """``kernel`` pruned as ``spec`` says: the smallest magnitudes to ``sparsity``, or the N largest of
+    every M consecutive weights along the reduction axis."""
+    shape = kernel.shape
+    matrix = np.array(kernel, dtype=np.float64).reshape(-1, shape[-1])
+    fan_in = matrix.shape[0]
     if spec.nm_pair is not None:
         n, m = spec.nm_pair
         for start in range(0, fan_in, m):
@@ -43,12 +44,18 @@ def _synthetic_kernel(shape: tuple[int, ...], spec: LayerSpec, rng: np.random.Ge
     return matrix.reshape(shape)
 
 
+def _synthetic_kernel(shape: tuple[int, ...], spec: LayerSpec, rng: np.random.Generator) -> np.ndarray:
+    limit = math.sqrt(3.0 / int(np.prod(shape[:-1])))
+    return prune(spec.weight_type.quantize(rng.uniform(-limit, limit, size=shape)), spec)
+
+
 def _bias(units: int, spec: LayerSpec, rng: np.random.Generator) -> np.ndarray:
     return spec.bias_type.quantize(rng.uniform(-0.1, 0.1, size=units))
 
 
-def nodes_from_config(cfg: RunConfig, seed: int = 0) -> list[Node]:
-    """The network of ``cfg`` as fixed-point nodes, with synthetic weights (seeded)."""
+def nodes_from_config(cfg: RunConfig, seed: int = 0, weights: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> list[Node]:
+    """The network of ``cfg`` as fixed-point nodes, with synthetic weights (seeded), or with ``weights``
+    (layer name -> float kernel and bias, e.g. of a float checkpoint) pruned and put on the layer's types."""
     sample_shape, n_classes = SHAPES[cfg.dataset.name]
     shape = (int(np.prod(sample_shape)),) if cfg.layers[0].type == "dense" else tuple(sample_shape)
     rng = np.random.default_rng(seed)
@@ -63,11 +70,17 @@ def nodes_from_config(cfg: RunConfig, seed: int = 0) -> list[Node]:
                 k = spec.kernel_size
                 kernel_shape = (k, k, shape[-1], units)
                 out_shape = (shape[0] - k + 1, shape[1] - k + 1, units)
-            kernel = _synthetic_kernel(kernel_shape, spec, rng)
+            if weights is None:
+                kernel, bias = _synthetic_kernel(kernel_shape, spec, rng), _bias(units, spec, rng)
+            else:
+                kernel, bias = weights[spec.name]
+                if tuple(kernel.shape) != kernel_shape:
+                    raise CodesignError(f"layer {spec.name!r}: weights of shape {tuple(kernel.shape)}, the config needs {kernel_shape}")
+                kernel, bias = spec.weight_type.quantize(prune(kernel, spec)), spec.bias_type.quantize(np.asarray(bias, dtype=np.float64))
             fan_in = int(np.prod(kernel_shape[:-1]))
             accum = accumulator_type(current, spec.weight_type, fan_in, spec.bias_type)
             nodes.append(Node(spec.name, spec.type, accum, out_shape, current, accum, spec.weight_type, spec.bias_type,
-                              kernel, _bias(units, spec, rng), fan_in))
+                              kernel, bias, fan_in))
             shape, current = out_shape, accum
             if spec.activation == "relu":
                 nodes.append(Node(f"{spec.name}_relu", "relu", spec.act_type, shape, current))

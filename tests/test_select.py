@@ -202,3 +202,19 @@ def test_every_bit_width_in_the_space_is_exact_in_hls4ml(bits, tmp_path):
     assert flow.compare(np.load(tmp_path / "run" / "qkeras_logits.npy"), logits)["mismatched"] == 0
     covered = {b[0] for b in bits} | {b[1] for b in bits if b[1]}
     assert covered <= set(space.WEIGHT_BITS)
+
+
+def test_select_on_the_accelerator_checks_the_budget_against_yosys(tmp_path):
+    """A LUT budget on a 4x4 array: the chosen design runs through the flow's accelerator RTL
+    (exact against QKeras), and Yosys' LUTs of the array stay within 1.1x the budget."""
+    cfg = dataclasses.replace(SMALL, rtl=config.RtlConfig(enabled=False, rows=4, cols=4))
+    options = SelectOptions(target="accel", budgets={"lut": 6000}, finetune_epochs=2, candidates=2, uniform_candidates=1,
+                            front_points=2, eval_seeds=1)
+    result = run_select(cfg, options, tmp_path / "sel", tmp_path / "hls", progress=False)
+    saved = _check_result(result, tmp_path / "sel")
+    built = saved["chosen"]["flow"]
+    assert built["exactness"]["qkeras_vs_rtl"]["mismatched"] == 0 and built["exactness"]["qkeras_vs_rtl"]["samples"] == 360
+    check = built["budget_checks"]["lut"]
+    assert check["estimate_ok"] and check["measured_ok"] and built["measured"]["source"] == "yosys", check
+    assert abs(check["estimate"] - check["measured"]) <= 0.05 * check["measured"]
+    assert config.load(tmp_path / "sel" / "config.yaml").rtl.rows == 4

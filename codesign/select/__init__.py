@@ -41,7 +41,7 @@ from codesign import analysis, config as run_config, reference
 from codesign.config import RunConfig
 from codesign.errors import CodesignError
 from codesign.select import search, sensitivity
-from codesign.select.space import (DEFAULT_COST, FLAGS, CostFigure, Design, LayerOption, SearchSpace, apply, baseline,
+from codesign.select.space import (DEFAULT_COST, FLAGS, RESOURCES, CostFigure, Design, LayerOption, SearchSpace, apply, baseline,
                                    check_budgets, design_key, parse_cost, uniform_designs, weighted_layers, within)
 
 OUTPUT_FILES = ("select.json", "report.md", "pareto.png", "config.yaml")
@@ -231,9 +231,15 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
     tables = sensitivity.table(cfg, knobs, weights, inputs.x_train[:2000])
     lap("sensitivity")
 
+    refused: dict[str, str] = {}  # designs the target cannot build (e.g. the accelerator's operand limits)
+
     def cost_of(design: Design) -> dict[str, float]:
         dcfg = apply(cfg, design)
-        return design_costs(network.nodes_from_config(dcfg, weights=weights), dcfg, options.target, options.family, figure)
+        try:
+            return design_costs(network.nodes_from_config(dcfg, weights=weights), dcfg, options.target, options.family, figure)
+        except CodesignError as err:
+            refused[design_key(design)] = str(err)
+            return dict.fromkeys((*RESOURCES, "bops", "cost"), math.inf)
 
     ev = search.Evaluated(cost_of, lambda d: sensitivity.proxy(tables, d), lambda costs: costs["cost"])
     path = search.greedy_path(knobs, ev)
@@ -243,6 +249,8 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
     feasible = lambda d: within(ev(d)[0], budgets)  # noqa: E731
     start_points = [d for d, _, _ in ev.points.values() if feasible(d)]
     if not start_points:
+        if len(refused) == len(ev.points):
+            raise InfeasibleBudget(f"the {options.target} target cannot build any design of the space: {next(iter(refused.values()))}")
         cheapest = min((d for d, _, _ in ev.points.values()), key=ev.cost)
         costs = ev(cheapest)[0]
         over = ", ".join(f"{FLAGS[k]} {v:g} (cheapest has {costs[k]:,.1f})" for k, v in budgets.items() if costs[k] > v)
@@ -256,6 +264,8 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
     out.mkdir(parents=True, exist_ok=True)
     _clean(out)
     uniform_keys = {design_key(d) for d in uniform}
+    for key in refused:
+        del ev.points[key]
     points = {key: _point(d, costs, proxy, figure, budgets, names, uniform_keys) for key, (d, costs, proxy) in ev.points.items()}
     proxy_front = [list(ev.points.values())[i][0] for i in search.pareto([(ev.cost(d), -p) for d, _, p in ev.points.values()])]
     for d in proxy_front:
@@ -321,6 +331,7 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
         "finetune_epochs": options.finetune_epochs, "config": cfg.name, "dataset": cfg.dataset.name,
         "layer_widths": "unchanged: the selection keeps every layer's units and filters",
         "evaluated": len(points), "trained": len(tuned), "front": front,
+        "refused": {"designs": len(refused), "example": next(iter(refused.values()), None)},
         "points": sorted(points.values(), key=lambda p: p["cost"]),
     }
     base_cfg = baseline(cfg)

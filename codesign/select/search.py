@@ -12,6 +12,7 @@ every budget holds, until no exchange lowers the proxy.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -69,17 +70,22 @@ def most_precise(knobs: list[dict[str, tuple]]) -> Design:
 
 
 def greedy_path(knobs: list[dict[str, tuple]], ev: Evaluated) -> list[Design]:
-    """From the most precise design down to one no move makes cheaper."""
+    """From the most precise design down to one no move makes cheaper (infinite cost: the target cannot build it)."""
     design = most_precise(knobs)
     path = [design]
     while True:
         cost, proxy = ev.cost(design), ev(design)[1]
         best, best_rate = None, None
         for candidate in moves(knobs, design, +1):
-            saved = cost - ev.cost(candidate)
-            if saved <= 0:
-                continue
-            rate = (ev(candidate)[1] - proxy) / saved
+            if math.isinf(cost):  # a design the target cannot build: leave for the buildable one of least proxy
+                if math.isinf(ev.cost(candidate)):
+                    continue
+                rate = ev(candidate)[1]
+            else:
+                saved = cost - ev.cost(candidate)
+                if not saved > 0:
+                    continue
+                rate = (ev(candidate)[1] - proxy) / saved
             if best_rate is None or rate < best_rate:
                 best, best_rate = candidate, rate
         if best is None:

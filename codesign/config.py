@@ -119,6 +119,7 @@ class TrainConfig:
     seed: int = 0
     pruning: PruningConfig = field(default_factory=PruningConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    init_from_float: bool = False  # QAT starts from the trained float twin's weights instead of a fresh initialization
 
 
 @dataclass(frozen=True)
@@ -356,6 +357,10 @@ def validate(config: RunConfig) -> RunConfig:
     _check_range("train.pruning", "frequency", t.pruning.frequency, 1, 100_000)
     _check_range("train.distill", "temperature", t.distill.temperature, 0.1, 100.0, kind=float)
     _check_range("train.distill", "alpha", t.distill.alpha, 0.0, 1.0, kind=float)
+    if not isinstance(t.init_from_float, bool):
+        raise CodesignError(f"train: init_from_float={t.init_from_float!r} must be true or false")
+    if t.init_from_float and t.float_epochs == 0:
+        raise CodesignError("train.init_from_float: quantization-aware training starts from the float twin: set train.float_epochs >= 1")
     if t.distill.enabled and t.float_epochs == 0:
         raise CodesignError("train.distill: distillation needs a float teacher: set train.float_epochs >= 1")
     h = config.hls

@@ -194,14 +194,16 @@ def quantized_model(config: RunConfig, x_train, y_train, x_val, y_val, n_classes
 
 
 def train(config: RunConfig, x_train, y_train, x_val, y_val, x_test, y_test, n_classes: int, *, progress: bool = True) -> TrainResult:
-    """Train the float baseline (and teacher), then the quantized, pruned student; strip pruning."""
+    """Train the float baseline (and teacher), then the quantized, pruned student (from the float
+    weights with ``train.init_from_float``); strip pruning."""
     history: dict[str, list[float]] = {}
     float_accuracy, teacher = None, None
     if config.train.float_epochs:
         teacher, float_history = float_model(config, x_train, y_train, x_val, y_val, n_classes, progress=progress)
         history.update(float_history)
         float_accuracy = accuracy(teacher.predict(x_test, verbose=0, batch_size=4096), y_test)
-    student, student_history = quantized_model(config, x_train, y_train, x_val, y_val, n_classes, teacher=teacher, progress=progress)
+    init = teacher if config.train.init_from_float else None
+    student, student_history = quantized_model(config, x_train, y_train, x_val, y_val, n_classes, init=init, teacher=teacher, progress=progress)
     history.update(student_history)
     qkeras_accuracy = accuracy(student.predict(x_test, verbose=0, batch_size=4096), y_test)
     return TrainResult(student, float_accuracy, qkeras_accuracy, history)

@@ -70,3 +70,20 @@ def test_nm_on_channels_that_groups_cannot_tile_is_refused(digits_inputs):
     cfg = config.validate(config.RunConfig(layers=layers, train=config.TrainConfig(epochs=1, float_epochs=0)))
     with pytest.raises(CodesignError, match=r"output: N:M pruning needs its input channels \(30\) to be a multiple of M=4"):
         _train(cfg, digits_inputs)
+
+
+def test_init_from_float_starts_quantization_aware_training_from_the_float_twin(digits_inputs):
+    """With a learning rate too small to move a weight, the student is the float twin's weights on
+    the weight grid; without init_from_float it is a fresh initialization."""
+    layers = (config.LayerSpec("dense", units=16, weight_bits=8, weight_integer=1), config.LayerSpec("dense", activation="linear", weight_bits=8, weight_integer=1))
+    base = config.validate(config.RunConfig(layers=layers, train=config.TrainConfig(epochs=1, float_epochs=3)))
+    ds = digits_inputs.dataset
+    teacher, _ = train.float_model(base, digits_inputs.x_train, ds.train.y, digits_inputs.x_val, ds.val.y, 10, progress=False)
+    frozen = dataclasses.replace(base, train=dataclasses.replace(base.train, learning_rate=1e-7))
+    kernels = {}
+    for init in (teacher, None):
+        student, _ = train.quantized_model(frozen, digits_inputs.x_train, ds.train.y, digits_inputs.x_val, ds.val.y, 10, init=init, progress=False)
+        kernels[init is None] = student.get_layer("fc1").kernel.numpy()
+    grid = layers[0].weight_type
+    np.testing.assert_allclose(grid.quantize(kernels[False]), grid.quantize(teacher.get_layer("fc1").kernel.numpy()), atol=grid.lsb)
+    assert np.abs(grid.quantize(kernels[True]) - grid.quantize(teacher.get_layer("fc1").kernel.numpy())).max() > 4 * grid.lsb

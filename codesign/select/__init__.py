@@ -140,8 +140,8 @@ class _Trainer:
         tf.keras.backend.clear_session()
         return result
 
-    def from_scratch(self, cfg: RunConfig, seed: int) -> float:
-        """Test accuracy of ``cfg`` trained as the flow trains it (float twin, then QAT), with ``seed``."""
+    def trained(self, cfg: RunConfig, seed: int) -> float:
+        """Test accuracy of ``cfg`` trained by its own recipe (``train.train``: float twin, then QAT) with ``seed``."""
         import tensorflow as tf
 
         from codesign import train
@@ -272,6 +272,14 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
         points[design_key(d)]["proxy_front"] = True
 
     # What gets fine-tuned, in order: the best candidates under the budget, the best uniform ones, the front.
+    def finetuned(design: Design) -> RunConfig:
+        """The run config of ``design`` trained as its fine-tune was: QAT of ``finetune_epochs`` from the
+        float twin (same seed, so the flow retraces the checkpoint). Training the design from scratch
+        instead would give other weights, with other zeros and so another cost."""
+        dcfg = apply(cfg, design)
+        return dataclasses.replace(dcfg, train=dataclasses.replace(dcfg.train, init_from_float=True, epochs=options.finetune_epochs),
+                                   rtl=dataclasses.replace(dcfg.rtl, enabled=options.target == "accel", synth=options.target == "accel"))
+
     queue: list[Design] = []
     if budgets:
         by_proxy = sorted((d for d, _, _ in ev.points.values() if feasible(d)), key=lambda d: (ev(d)[1], ev.cost(d)))
@@ -354,9 +362,7 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
     else:
         chosen_key = max(chosen_keys, key=lambda k: (points[k]["val_accuracy"], -points[k]["trained_cost"]))
     chosen_design = ev.points[chosen_key][0]
-    chosen_cfg = apply(cfg, chosen_design)
-    chosen_cfg = dataclasses.replace(chosen_cfg, name=f"{cfg.name}-selected", rtl=dataclasses.replace(
-        chosen_cfg.rtl, enabled=options.target == "accel", synth=options.target == "accel"))
+    chosen_cfg = dataclasses.replace(finetuned(chosen_design), name=f"{cfg.name}-selected")
     chosen = dict(points[chosen_key])
     result["chosen"] = chosen
     _say(progress, f"chose [{chosen_key}]: {figure.text} {chosen['trained_cost']:,.0f} (estimate), validation accuracy {chosen['val_accuracy']:.4f}")
@@ -371,11 +377,11 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
     if uniform_keys_ok and chosen_key not in uniform_keys_ok:
         best_uniform = max(uniform_keys_ok, key=lambda k: (points[k]["val_accuracy"], -points[k]["trained_cost"]))
         result["best_uniform"] = dict(points[best_uniform])
-        finals.append((result["best_uniform"], apply(cfg, ev.points[best_uniform][0])))
+        finals.append((result["best_uniform"], finetuned(ev.points[best_uniform][0])))
     _say(progress, f"training the chosen design and {len(finals) - 1} comparison(s) from scratch with {options.eval_seeds} seed(s)")
     with flow.tool_output(os.devnull, verbose=verbose):
         for entry, entry_cfg in finals:
-            entry["test_accuracy_seeds"] = _mean_std([trainer.from_scratch(entry_cfg, options.seed + s) for s in range(options.eval_seeds)])
+            entry["test_accuracy_seeds"] = _mean_std([trainer.trained(entry_cfg, options.seed + s) for s in range(options.eval_seeds)])
     lap("seeds")
     seconds["total"] = round(time.monotonic() - start, 1)
     result["seconds"] = seconds

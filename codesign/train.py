@@ -29,6 +29,7 @@ def _seed(seed: int) -> None:
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()  # the same seed gives the same weights (select's fine-tunes are retraced by the flow)
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -176,11 +176,13 @@ def test_an_infeasible_budget_says_the_cheapest_design_and_writes_nothing(tmp_pa
 
 
 def test_the_search_is_reproducible(tmp_path):
-    """Same seed, same costed designs and proxies (the checkpoint trains with a fixed seed)."""
+    """Same seed, same costed designs and proxies, same fine-tuned weights (TensorFlow's ops run deterministically)."""
     a = _select(tmp_path / "a", budgets={"cost": 5000}, flow=False, front_points=0, candidates=1, uniform_candidates=0)
     b = _select(tmp_path / "b", budgets={"cost": 5000}, flow=False, front_points=0, candidates=1, uniform_candidates=0)
     assert [(p["key"], p["cost"], p["proxy"]) for p in a["points"]] == [(p["key"], p["cost"], p["proxy"]) for p in b["points"]]
     assert a["chosen"]["key"] == b["chosen"]["key"]
+    trained = lambda r: [(p["key"], p["val_accuracy"], p["trained_cost"]) for p in r["points"] if p["val_accuracy"] is not None]  # noqa: E731
+    assert trained(a) == trained(b) and trained(a)
 
 
 # --- every value the selection can choose, through hls4ml's C simulation --------------------------

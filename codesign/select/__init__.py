@@ -46,6 +46,7 @@ from codesign.select.space import (DEFAULT_COST, FLAGS, RESOURCES, CostFigure, D
 
 OUTPUT_FILES = ("select.json", "report.md", "pareto.png", "config.yaml")
 BUDGET_SLACK = 1.1  # the measured cost of the chosen design may exceed a budget by this factor
+RETRIES = 4  # fine-tunes beyond --candidates spent on candidates whose trained weights broke the budget
 
 
 class InfeasibleBudget(CodesignError):
@@ -256,22 +257,15 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
         over = ", ".join(f"{FLAGS[k]} {v:g} (cheapest has {costs[k]:,.1f})" for k, v in budgets.items() if costs[k] > v)
         raise InfeasibleBudget(f"no design in the search space meets the budget: {over}; the cheapest design found is "
                                f"[{design_key(cheapest)}] at {figure.text} = {ev.cost(cheapest):,.1f}")
-    best = search.local_search(knobs, ev, min(start_points, key=lambda d: (ev(d)[1], ev.cost(d))), feasible) if budgets else None
     lap("search")
     _say(progress, f"searched {len(ev.points)} designs in {seconds['search']:.1f} s (sensitivity {seconds['sensitivity']:.1f} s)")
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _clean(out)
-    uniform_keys = {design_key(d) for d in uniform}
-    for key in refused:
-        del ev.points[key]
-    points = {key: _point(d, costs, proxy, figure, budgets, names, uniform_keys) for key, (d, costs, proxy) in ev.points.items()}
-    proxy_front = [list(ev.points.values())[i][0] for i in search.pareto([(ev.cost(d), -p) for d, _, p in ev.points.values()])]
-    for d in proxy_front:
-        points[design_key(d)]["proxy_front"] = True
+    buildable = [(d, p) for d, _, p in ev.points.values() if design_key(d) not in refused]
+    proxy_front = [buildable[i][0] for i in search.pareto([(ev.cost(d), -p) for d, p in buildable])]
 
-    # What gets fine-tuned, in order: the best candidates under the budget, the best uniform ones, the front.
     def finetuned(design: Design) -> RunConfig:
         """The run config of ``design`` trained as its fine-tune was: QAT of ``finetune_epochs`` from the
         float twin (same seed, so the flow retraces the checkpoint). Training the design from scratch
@@ -280,12 +274,6 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
         return dataclasses.replace(dcfg, train=dataclasses.replace(dcfg.train, init_from_float=True, epochs=options.finetune_epochs),
                                    rtl=dataclasses.replace(dcfg.rtl, enabled=options.target == "accel", synth=options.target == "accel"))
 
-    queue: list[Design] = []
-    if budgets:
-        by_proxy = sorted((d for d, _, _ in ev.points.values() if feasible(d)), key=lambda d: (ev(d)[1], ev.cost(d)))
-        queue += [best] + [d for d in by_proxy if d != best][: options.candidates - 1]
-        queue += sorted((d for d in uniform if feasible(d)), key=lambda d: (ev(d)[1], ev.cost(d)))[: options.uniform_candidates]
-    queue += _spread(proxy_front, ev.cost, options.front_points)
     trainer = _Trainer(cfg, inputs, options, checkpoint, figure)
     tuned: dict[str, dict] = {}
 
@@ -294,11 +282,38 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
         if key not in tuned:
             with flow.tool_output(os.devnull, verbose=verbose):
                 tuned[key] = trainer.finetune(design)
-            points[key].update(tuned[key])
-            _say(progress, f"fine-tuned [{key}]: {figure.text} {points[key]['cost']:,.0f}, validation accuracy {tuned[key]['val_accuracy']:.4f}")
+            _say(progress, f"fine-tuned [{key}]: {figure.text} {tuned[key]['trained_cost']:,.0f} on its trained weights "
+                           f"(checkpoint {ev.cost(design):,.0f}), validation accuracy {tuned[key]['val_accuracy']:.4f}")
         return tuned[key]
 
-    for d in dict.fromkeys(queue):
+    def eligible(key: str) -> bool:
+        t = tuned[key]
+        return within(t["trained_estimate"], budgets) and (options.min_accuracy is None or t["val_accuracy"] >= options.min_accuracy)
+
+    # What gets fine-tuned, in order: the best candidates under the budget, the best uniform ones, the front.
+    if budgets:
+        # The best design by proxy under the budget (local search), fine-tuned. Trained weights may
+        # cost more than the checkpoint's (fewer zeros): then the budget the search sees shrinks by
+        # the growth the fine-tune showed, and the search runs again. A candidate that fits is
+        # followed by the next best, a second opinion against the noise of a small validation split.
+        effective, fitted = dict(budgets), 0
+        for _ in range(options.candidates + RETRIES):
+            if fitted == options.candidates:
+                break
+            fits = lambda d: within(ev(d)[0], effective)  # noqa: E731
+            starts = sorted((d for d, _, _ in list(ev.points.values()) if fits(d) and design_key(d) not in tuned),
+                            key=lambda d: (ev(d)[1], ev.cost(d)))
+            if not starts:
+                break
+            candidate = search.local_search(knobs, ev, starts[0], lambda d: fits(d) and design_key(d) not in tuned)
+            trained = tune(candidate)["trained_estimate"]
+            fitted += within(trained, budgets)
+            for r, limit in budgets.items():
+                if trained[r] > limit:
+                    effective[r] = min(effective[r], 0.99 * effective[r] * limit / trained[r])
+        for d in sorted((d for d in uniform if feasible(d)), key=lambda d: (ev(d)[1], ev.cost(d)))[: options.uniform_candidates]:
+            tune(d)
+    for d in _spread(proxy_front, ev.cost, options.front_points):
         tune(d)
     if options.min_accuracy is not None:
         # the cheapest front design whose fine-tune reaches the floor, by bisection along the front's cost
@@ -310,24 +325,18 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
                 hi = mid
             else:
                 lo = mid + 1
-        tune(ordered[lo])
+        if ordered:
+            tune(ordered[lo])
 
-    def eligible(key: str) -> bool:
-        p = points[key]
-        ok = within(p["trained_estimate"], budgets)
-        return ok and (options.min_accuracy is None or p["val_accuracy"] >= options.min_accuracy)
-
-    if budgets and not any(eligible(k) for k in tuned):
-        # Trained weights cost more than the checkpoint's (fewer zeros, wider ranges): try the next
-        # candidates with the margin the fine-tunes showed.
-        growth = max(max(tuned[k]["trained_estimate"][r] / max(ev.points[k][1][r], 1e-9) for r in budgets) for k in tuned)
-        margin = [d for d in by_proxy if design_key(d) not in tuned and within(ev(d)[0], budgets, 1 / growth)]
-        for d in margin[: options.candidates]:
-            tune(d)
-            if eligible(design_key(d)):
-                break
     lap("finetune")
 
+    uniform_keys = {design_key(d) for d in uniform}
+    points = {key: _point(d, costs, proxy, figure, budgets, names, uniform_keys) for key, (d, costs, proxy) in ev.points.items()
+              if key not in refused}
+    for d in proxy_front:
+        points[design_key(d)]["proxy_front"] = True
+    for key, t in tuned.items():
+        points[key].update(t)
     trained_keys = list(tuned)
     front = [trained_keys[i] for i in search.pareto([(points[k]["trained_cost"], points[k]["val_accuracy"]) for k in trained_keys])]
     for k in front:

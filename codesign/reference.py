@@ -27,6 +27,16 @@ def im2col(x: np.ndarray, kernel_size: tuple[int, int]) -> np.ndarray:
     return patches.reshape(n, rows, cols, kh * kw * c)
 
 
+def _exact_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``x @ w`` of integer codes, exactly: through float64 BLAS when every partial sum stays below
+    2**53 (where doubles hold integers exactly), else in int64."""
+    x, w = np.asarray(x, dtype=np.int64), np.asarray(w, dtype=np.int64)
+    bound = float(np.abs(x).max(initial=0)) * float(np.abs(w).max(initial=0)) * w.shape[0]
+    if bound < 2.0**53:
+        return np.rint(x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+    return x @ w
+
+
 def weighted_layer(node: Node, x_codes: np.ndarray) -> np.ndarray:
     """Accumulator codes (frac = accum_type.frac) of a dense or conv2d node."""
     w = node.weight_type.to_codes(node.kernel_matrix())
@@ -37,7 +47,7 @@ def weighted_layer(node: Node, x_codes: np.ndarray) -> np.ndarray:
         raise CodesignError(f"layer {node.name!r}: accumulator type {node.accum_type} cannot align products and bias exactly")
     if node.kind == "conv2d":
         x_codes = im2col(x_codes, node.kernel.shape[:2])
-    acc = (x_codes @ w) << (acc_frac - product_frac)
+    acc = _exact_matmul(x_codes, w) << (acc_frac - product_frac)
     return acc + (b << (acc_frac - node.bias_type.frac))
 
 

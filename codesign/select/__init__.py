@@ -300,12 +300,14 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
         for _ in range(options.candidates + RETRIES):
             if fitted == options.candidates:
                 break
-            fits = lambda d: within(ev(d)[0], effective)  # noqa: E731
-            starts = sorted((d for d, _, _ in list(ev.points.values()) if fits(d) and design_key(d) not in tuned),
-                            key=lambda d: (ev(d)[1], ev.cost(d)))
+            # a design is new when its cost and proxy are: options the quantizer makes equal (say 2-bit
+            # weights pruned to 50% or 75%, where rounding zeroes as many) are one network
+            seen = {(ev.cost(ev.points[k][0]), ev.points[k][2]) for k in tuned}
+            fresh = lambda d: within(ev(d)[0], effective) and (ev.cost(d), ev(d)[1]) not in seen  # noqa: E731
+            starts = sorted((d for d, _, _ in list(ev.points.values()) if fresh(d)), key=lambda d: (ev(d)[1], ev.cost(d)))
             if not starts:
                 break
-            candidate = search.local_search(knobs, ev, starts[0], lambda d: fits(d) and design_key(d) not in tuned)
+            candidate = search.local_search(knobs, ev, starts[0], fresh)
             trained = tune(candidate)["trained_estimate"]
             fitted += within(trained, budgets)
             for r, limit in budgets.items():

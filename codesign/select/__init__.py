@@ -6,17 +6,19 @@ The steps, each timed in select.json:
 1. **checkpoint**: the float twin of the run config's model, trained once (``train.float_epochs``);
 2. **sensitivity**: every layer option's output noise on that checkpoint, in exact integer arithmetic
    (``select.sensitivity``), before any quantized training;
-3. **search**: the greedy cost/proxy path, every uniform design, and a local search under the budgets
-   (``select.search``), each design costed by the target's estimator (milliseconds each);
+3. **search**: the greedy cost/proxy path and every uniform design (``select.search``), each design
+   costed by the target's estimator (milliseconds each);
 4. **fine-tune**: short quantization-aware fine-tunes from the checkpoint of the best candidates
-   under the budget, the best uniform ones, and points spread along the front; accuracy is always
+   under the budget (each found by a local search), the best uniform ones, and points spread
+   along the front; accuracy is always
    measured on the bit-exact integer model (``codesign.reference``: the bits hls4ml's C simulation
    gives), on the validation split;
 5. **flow**: the chosen design through ``codesign flow`` (train, hls4ml convert, exactness, estimate;
    the accelerator RTL and its synthesis for ``accel``; the unrolled Verilog in Verilator and its
    synthesis for ``unrolled``), and its estimated and measured cost checked against the budget;
-6. **seeds**: the chosen design and the uniform ``ap_fixed<16,6>`` baseline trained from scratch with
-   several seeds, their test accuracies averaged.
+6. **seeds**: the chosen design, the best uniform design under the budget (both by the fine-tune's
+   recipe) and the uniform ``ap_fixed<16,6>`` baseline (by the config's own) trained with several
+   seeds, their test accuracies averaged.
 
 Outputs in ``out``: select.json (every evaluated point, the front, the choice and its checks),
 report.md with pareto.png, config.yaml (the chosen design's run config) and design/ (its flow run).
@@ -137,7 +139,7 @@ class _Trainer:
         result = {"val_accuracy": _accuracy(nodes, self.inputs.x_val, self.y[1]),
                   "test_accuracy": _accuracy(nodes, self.inputs.x_test, self.y[2]),
                   "trained_estimate": costs, "trained_cost": costs["cost"],
-                  "sparsity": analysis_sparsity(nodes)}
+                  "sparsity": weight_sparsity(nodes)}
         tf.keras.backend.clear_session()
         return result
 
@@ -155,7 +157,7 @@ class _Trainer:
         return accuracy
 
 
-def analysis_sparsity(nodes) -> float:
+def weight_sparsity(nodes) -> float:
     weights = [n.kernel for n in nodes if n.has_weights]
     total = sum(w.size for w in weights)
     return round(1 - sum(int(np.count_nonzero(w)) for w in weights) / total, 4)
@@ -243,7 +245,7 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
             return dict.fromkeys((*RESOURCES, "bops", "cost"), math.inf)
 
     ev = search.Evaluated(cost_of, lambda d: sensitivity.proxy(tables, d), lambda costs: costs["cost"])
-    path = search.greedy_path(knobs, ev)
+    search.greedy_path(knobs, ev)  # its designs, costed, are in ev.points
     uniform = uniform_designs(knobs)
     for d in uniform:
         ev(d)
@@ -389,7 +391,7 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
         best_uniform = max(uniform_keys_ok, key=lambda k: (points[k]["val_accuracy"], -points[k]["trained_cost"]))
         result["best_uniform"] = dict(points[best_uniform])
         finals.append((result["best_uniform"], finetuned(ev.points[best_uniform][0])))
-    _say(progress, f"training the chosen design and {len(finals) - 1} comparison(s) from scratch with {options.eval_seeds} seed(s)")
+    _say(progress, f"training the chosen design and {len(finals) - 1} comparison(s) with {options.eval_seeds} seed(s)")
     with flow.tool_output(os.devnull, verbose=verbose):
         for entry, entry_cfg in finals:
             entry["test_accuracy_seeds"] = _mean_std([trainer.trained(entry_cfg, options.seed + s) for s in range(options.eval_seeds)])

@@ -117,6 +117,13 @@ def _accuracy(nodes, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(reference.logits(nodes, x), axis=1) == y))
 
 
+def _cross_entropy(nodes, x: np.ndarray, y: np.ndarray) -> float:
+    """Mean cross-entropy of the bit-exact logits: the tie-break between equally accurate designs."""
+    z = reference.logits(nodes, x)
+    z = z - z.max(axis=1, keepdims=True)
+    return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]))
+
+
 class _Trainer:
     """Fine-tunes and from-scratch trainings of designs, each scored on the bit-exact integer model."""
 
@@ -137,6 +144,7 @@ class _Trainer:
         nodes = analysis.describe(model, cfg.input.type)
         costs = design_costs(nodes, cfg, self.options.target, self.options.family, self.figure)
         result = {"val_accuracy": _accuracy(nodes, self.inputs.x_val, self.y[1]),
+                  "val_loss": round(_cross_entropy(nodes, self.inputs.x_val, self.y[1]), 5),
                   "test_accuracy": _accuracy(nodes, self.inputs.x_test, self.y[2]),
                   "trained_estimate": costs, "trained_cost": costs["cost"],
                   "sparsity": weight_sparsity(nodes)}
@@ -373,7 +381,7 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
     if options.min_accuracy is not None:
         chosen_key = min(chosen_keys, key=lambda k: (points[k]["trained_cost"], -points[k]["val_accuracy"]))
     else:
-        chosen_key = max(chosen_keys, key=lambda k: (points[k]["val_accuracy"], -points[k]["trained_cost"]))
+        chosen_key = max(chosen_keys, key=lambda k: (points[k]["val_accuracy"], -points[k]["val_loss"]))
     chosen_design = ev.points[chosen_key][0]
     chosen_cfg = dataclasses.replace(finetuned(chosen_design), name=f"{cfg.name}-selected")
     chosen = dict(points[chosen_key])
@@ -388,7 +396,7 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
     finals = [(chosen, chosen_cfg), (result["baseline"], base_cfg)]
     uniform_keys_ok = [k for k in chosen_keys if points[k]["uniform"]]
     if uniform_keys_ok and chosen_key not in uniform_keys_ok:
-        best_uniform = max(uniform_keys_ok, key=lambda k: (points[k]["val_accuracy"], -points[k]["trained_cost"]))
+        best_uniform = max(uniform_keys_ok, key=lambda k: (points[k]["val_accuracy"], -points[k]["val_loss"]))
         result["best_uniform"] = dict(points[best_uniform])
         finals.append((result["best_uniform"], finetuned(ev.points[best_uniform][0])))
     _say(progress, f"training the chosen design and {len(finals) - 1} comparison(s) with {options.eval_seeds} seed(s)")

@@ -191,8 +191,8 @@ def test_the_search_is_reproducible(tmp_path):
                                   ((6, 4, "0.5"), (8, 3, "0"), (5, 2, "0.5"), (2, None, "0.25"))],
                          ids=["low-weights", "low-activations"])
 def test_every_bit_width_in_the_space_is_exact_in_hls4ml(bits, tmp_path):
-    layers = (config.LayerSpec("dense", name="fc1", units=16), config.LayerSpec("dense", name="fc2", units=16),
-              config.LayerSpec("dense", name="fc3", units=16), config.LayerSpec("dense", name="output", activation="linear"))
+    layers = (config.LayerSpec("dense", name="fc1", units=8), config.LayerSpec("dense", name="fc2", units=8),
+              config.LayerSpec("dense", name="fc3", units=8), config.LayerSpec("dense", name="output", activation="linear"))
     cfg = space.apply(dataclasses.replace(SMALL, layers=layers), tuple(LayerOption(*b) for b in bits))
     rep = flow.run_flow(cfg, tmp_path / "run", tmp_path / "hls", progress=False)
     for key in ("qkeras_vs_hls4ml", "qkeras_vs_reference"):

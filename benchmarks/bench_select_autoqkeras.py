@@ -102,7 +102,10 @@ def run_autoqkeras(cfg, inputs, budget_s: float, epochs: int, max_trials: int, s
     start = time.monotonic()
     tf.keras.utils.set_random_seed(seed)
     float_model, _ = train.float_model(cfg, inputs.x_train, ds.train.y, inputs.x_val, ds.val.y, n_classes, progress=False)
-    float_model.compile(optimizer="adam", loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True), metrics=["acc"])
+    # AutoQKeras compiles every trial with this model's optimizer object: Keras 2.14's Adam binds to the
+    # first model's variables, the legacy Adam takes any model's
+    float_model.compile(optimizer=tf.keras.optimizers.legacy.Adam(cfg.train.learning_rate),
+                        loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True), metrics=["acc"])
     goal = {"type": "bits", "params": {"delta_p": 8.0, "delta_n": 8.0, "rate": 2.0, "stress": 1.0, "input_bits": cfg.input.bits,
                                        "output_bits": 8, "ref_bits": 8, "config": {"default": ["parameters", "activations"]}}}
     # AutoQKeras clones models through their configs: QKeras' layers must be known by name meanwhile
@@ -210,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config.load(args.config) if args.config else config.default_config(args.dataset)
     select_json = Path(args.select_json) if args.select_json else out / "select" / "select.json"
     if not args.select_json:
-        command = [sys.executable, "-m", "codesign", "select", "--out", str(select_json.parent), "--no-flow", "--quiet",
+        command = [sys.executable, "-m", "codesign", "select", "--out", str(select_json.parent), "--no-flow", "--eval-seeds", "1", "--quiet",
                    *(["--config", args.config] if args.config else ["--dataset", args.dataset]), *args.select_args.split()]
         subprocess.run(command, check=True, timeout=7200)
     select = json.loads(select_json.read_text())

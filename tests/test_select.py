@@ -166,7 +166,7 @@ def test_select_with_an_accuracy_floor_on_hls4ml(tmp_path):
     assert all(p["val_accuracy"] < 0.5 for p in cheaper)  # the cheapest trained design that reaches the floor
     assert chosen["flow"]["exactness"]["qkeras_vs_hls4ml"]["mismatched"] == 0
     assert saved["baseline"]["cost"] > chosen["trained_cost"]
-    assert 0 <= saved["baseline"]["test_accuracy_seeds"]["mean"] <= 1
+    assert 0 <= saved["baseline"]["test_accuracy_seeds"]["mean"] <= 1 and 0 <= saved["baseline"]["val_accuracy_seeds"]["mean"] <= 1
 
 
 def test_an_infeasible_budget_says_the_cheapest_design_and_writes_nothing(tmp_path):

@@ -151,8 +151,9 @@ class _Trainer:
         tf.keras.backend.clear_session()
         return result
 
-    def trained(self, cfg: RunConfig, seed: int) -> float:
-        """Test accuracy of ``cfg`` trained by its own recipe (``train.train``: float twin, then QAT) with ``seed``."""
+    def trained(self, cfg: RunConfig, seed: int) -> tuple[float, float]:
+        """Validation and test accuracy of ``cfg`` trained by its own recipe (``train.train``: float twin,
+        then QAT) with ``seed``."""
         import tensorflow as tf
 
         from codesign import train
@@ -160,9 +161,10 @@ class _Trainer:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
         result = train.train(cfg, self.inputs.x_train, self.y[0], self.inputs.x_val, self.y[1], self.inputs.x_test, self.y[2],
                              self.n_classes, progress=False)
-        accuracy = _accuracy(analysis.describe(result.model, cfg.input.type), self.inputs.x_test, self.y[2])
+        nodes = analysis.describe(result.model, cfg.input.type)
+        accuracies = _accuracy(nodes, self.inputs.x_val, self.y[1]), _accuracy(nodes, self.inputs.x_test, self.y[2])
         tf.keras.backend.clear_session()
-        return accuracy
+        return accuracies
 
 
 def weight_sparsity(nodes) -> float:
@@ -402,7 +404,9 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
     _say(progress, f"training the chosen design and {len(finals) - 1} comparison(s) with {options.eval_seeds} seed(s)")
     with flow.tool_output(os.devnull, verbose=verbose):
         for entry, entry_cfg in finals:
-            entry["test_accuracy_seeds"] = _mean_std([trainer.trained(entry_cfg, options.seed + s) for s in range(options.eval_seeds)])
+            runs = [trainer.trained(entry_cfg, options.seed + s) for s in range(options.eval_seeds)]
+            entry["val_accuracy_seeds"] = _mean_std([v for v, _ in runs])
+            entry["test_accuracy_seeds"] = _mean_std([t for _, t in runs])
     lap("seeds")
     seconds["total"] = round(time.monotonic() - start, 1)
     result["seconds"] = seconds

@@ -30,8 +30,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     base = result.get("baseline", {})
     if base.get("cost"):
         ax.axvline(base["cost"], color="tab:gray", ls=":", label=f"ap_fixed<16,6> baseline ({base['cost']:,.0f})")
-        if base.get("test_accuracy_seeds"):
-            ax.axhline(base["test_accuracy_seeds"]["mean"], color="tab:gray", ls="-.", lw=0.8, label="baseline test accuracy (mean)")
+        if base.get("val_accuracy_seeds"):
+            ax.axhline(base["val_accuracy_seeds"]["mean"], color="tab:gray", ls="-.", lw=0.8, label="baseline validation accuracy (mean over seeds)")
     if "cost" in result["budgets"]:
         ax.axvline(result["budgets"]["cost"], color="tab:red", ls="--", lw=0.8, label=f"budget {result['budgets']['cost']:,.0f}")
     ax.set_xscale("log")

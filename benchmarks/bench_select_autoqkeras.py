@@ -178,17 +178,27 @@ def plot_fronts(select: dict, autoqkeras: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _rivals(front: list[dict], others: list[dict], name: str, label) -> list[str]:
+    """Rows: each front design, and the other tool's best test accuracy at equal or lower cost."""
+    rows = []
+    for p in front:
+        rivals = [q["test_accuracy"] for q in others if q["cost"] <= p["cost"]]
+        rows.append(f"| {name} | {label(p)} | {p['cost']:,.0f} | {p['test_accuracy']:.4f} | {f'{max(rivals):.4f}' if rivals else 'none that cheap'} |")
+    return rows
+
+
 def comparison_table(select: dict, autoqkeras: dict) -> str:
-    """Markdown: for each codesign front point, the best AutoQKeras test accuracy at equal or lower cost."""
+    """Markdown: the search effort of each tool, then for each front design of each, the other's best
+    test accuracy at equal or lower cost."""
     ours = [{**p, "cost": p["trained_cost"]} for p in select["points"] if p.get("val_accuracy") is not None]
-    lines = [f"| | codesign select | AutoQKeras |", "|---|---|---|",
+    theirs = autoqkeras["points"]
+    bits = lambda p: " ".join(f"w{l['weight_bits']}a{l['act_bits'] or '-'}" for l in p["layers"])  # noqa: E731
+    lines = ["| | codesign select | AutoQKeras |", "|---|---|---|",
              f"| search wall-clock | {search_seconds(select):.0f} s | {autoqkeras['seconds']:.0f} s |",
              f"| designs trained | {len(ours)} | {autoqkeras['trials']} |", "",
-             "| codesign front design | cost | test accuracy | best AutoQKeras test accuracy at ≤ this cost |", "|---|---|---|---|"]
-    for p in pareto(ours, "test_accuracy"):
-        rivals = [q["test_accuracy"] for q in autoqkeras["points"] if q["cost"] <= p["cost"]]
-        lines.append(f"| `{p['key']}` | {p['cost']:,.0f} | {p['test_accuracy']:.4f} | {max(rivals):.4f} |" if rivals else
-                     f"| `{p['key']}` | {p['cost']:,.0f} | {p['test_accuracy']:.4f} | none that cheap |")
+             "| front of | design | cost | test accuracy | the other's best test accuracy at ≤ this cost |", "|---|---|---|---|---|"]
+    lines += _rivals(pareto(ours, "test_accuracy"), theirs, "codesign", lambda p: f"`{p['key']}`")
+    lines += _rivals(pareto(theirs, "test_accuracy"), ours, "AutoQKeras", lambda p: f"`{bits(p)}` (unpruned)")
     return "\n".join(lines)
 
 

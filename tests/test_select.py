@@ -220,3 +220,20 @@ def test_select_on_the_accelerator_checks_the_budget_against_yosys(tmp_path):
     assert check["estimate_ok"] and check["measured_ok"] and built["measured"]["source"] == "yosys", check
     assert abs(check["estimate"] - check["measured"]) <= 0.05 * check["measured"]
     assert config.load(tmp_path / "sel" / "config.yaml").rtl.rows == 4
+
+
+def test_design_costs_give_every_budget_its_number():
+    """Latency in ns is cycles x the HLS clock on hls4ml and cycles / the slow end of Fmax on unrolled;
+    the cost figure is computed from the same numbers."""
+    from codesign.estimate import network
+    from codesign.select import design_costs
+
+    nodes = network.nodes_from_config(SMALL)
+    figure = space.parse_cost("lut+55*dsp")
+    hls = design_costs(nodes, SMALL, "hls4ml", "ecp5", figure)
+    assert set(hls) == {*space.RESOURCES, "bops", "cost"}
+    assert hls["latency_ns"] == hls["latency_cycles"] * SMALL.hls.clock_period_ns
+    assert hls["cost"] == hls["lut"] + 55 * hls["dsp"] and hls["bops"] > 0
+    flat = design_costs(nodes, SMALL, "unrolled", "ecp5", figure)
+    assert flat["dsp"] == flat["bram"] == 0 and flat["latency_ns"] > flat["latency_cycles"]  # Fmax below 1 GHz
+    assert space.within(hls, {"latency_ns": hls["latency_ns"]}) and not space.within(hls, {"latency_ns": hls["latency_ns"] - 1})

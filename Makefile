@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBIAN_PACKAGES := iverilog dataset-fashion-mnist
+DEBIAN_PACKAGES := iverilog dataset-fashion-mnist chromium postgresql
 # pytest-xdist workers; the suite is sized for a 2-core machine
 JOBS ?= 2
 
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(PY) -c "from codesign import unrolled; unrolled.warm_up()"
 	touch $(STAMP)
 
-# Debian packages: Icarus Verilog (second simulator) and the fashion-mnist IDX files.
+# Debian packages: Icarus Verilog (second simulator), the fashion-mnist IDX files, Chromium (renders HTML reports in tests), PostgreSQL (a sweep database in tests).
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -215,10 +215,12 @@ def parser() -> argparse.ArgumentParser:
     from codesign.estimate import cli as estimate_cli
 
     from codesign.select import cli as select_cli
+    from codesign.sweep import cli as sweep_cli
 
     synth.register_cli(sub)
     estimate_cli.register_cli(sub, _common)
     select_cli.register_cli(sub, _common)
+    sweep_cli.register_cli(sub)
     return p
 
 

@@ -1,0 +1,231 @@
+"""codesign sweep: specs, the trial database, Dask workers, and what survives a kill.
+
+Every sweep here runs the real flow (TensorFlow training, the estimators) in real Dask worker
+processes against a real database; the trials are tiny so each takes seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from codesign.errors import CodesignError
+from codesign.sweep import SweepOptions, run_sweep, spec as sweep_spec
+from codesign.sweep.db import Store
+from codesign.sweep.trial import WORKER_FILE
+
+TINY = {"dataset": {"max_train": 200, "max_test": 50}, "train": {"epochs": 2, "float_epochs": 0}, "rtl": {"enabled": False}}
+
+
+def write_spec(tmp_path: Path, name: str, parameters: dict, **extra) -> Path:
+    data = {"name": name, "dataset": "digits", "config": TINY, "stages": ["train", "estimate"], "parameters": parameters, **extra}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def rows_by_status(db: Path, name: str) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for row in Store(db).trials(name):
+        out.setdefault(row.status, []).append(row)
+    return out
+
+
+# -- the spec ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, message", [
+    ({"stages": ["estimate"]}, "stage estimate needs stage train"),
+    ({"stages": ["train", "synth"]}, "hls4ml designs are synthesized by Vitis HLS"),
+    ({"parameters": {"layers.fc9.weight_bits": [4]}}, "no layer named 'fc9'"),
+    ({"parameters": {"train.no_such": [1]}}, "unknown field"),
+    ({"parameters": {"layers.fc1.weight_bits": [4, 99]}}, "value 99"),
+    ({"parameters": {"layers.fc1.weight_bits": []}}, "non-empty list"),
+    ({"parameters": {"target": ["hls4ml", "fpga"]}}, "unknown target"),
+    ({"search": {"method": "random"}}, "search.trials=None"),
+    ({"search": {"method": "annealing"}}, "allowed: grid, random, nsga2"),
+    ({"search": {"method": "nsga2", "trials": 4, "objectives": {"speed": "max"}}}, "objective(s) speed unknown"),
+    ({"timeout_s": 0}, "timeout_s=0"),
+    ({"colour": "red"}, "unknown key(s) colour"),
+])
+def test_bad_specs_are_one_line_errors(tmp_path, change, message):
+    data = {"name": "bad", "config": TINY, "parameters": {"layers.fc1.weight_bits": [4]}, **change}
+    with pytest.raises(CodesignError) as err:
+        sweep_spec.from_dict(data)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_trials_are_keyed_by_what_decides_their_result(tmp_path):
+    spec = sweep_spec.load(write_spec(tmp_path, "keys", {"layers.*.act_bits": [4, 6], "train.pruning.schedule": ["constant", "polynomial"]}))
+    trials = [spec.trial(p) for p in spec.grid()]
+    assert len({t.key for t in trials}) == 4
+    assert all(layer["act_bits"] == trials[1].params["layers.*.act_bits"] for layer in trials[1].config["layers"])
+    assert spec.trial(spec.grid()[1]).key == trials[1].key  # the same point, the same key
+    other = sweep_spec.from_dict({**yaml.safe_load((tmp_path / "keys.yaml").read_text()), "name": "renamed"})
+    assert other.trial(spec.grid()[1]).key == trials[1].key  # the sweep's name is not part of the design
+    random_spec = sweep_spec.from_dict({**yaml.safe_load((tmp_path / "keys.yaml").read_text()), "search": {"method": "random", "trials": 3, "seed": 5}})
+    points = random_spec.random_points()
+    assert len(points) == 3 and len({json.dumps(p, sort_keys=True) for p in points}) == 3 and points == random_spec.random_points()
+
+
+# -- sweeps -----------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_grid_sweep_records_every_trial_and_failures(tmp_path):
+    # input.integer 0 cannot hold the digits' pixel value 1.0: those trials raise in the worker.
+    spec = sweep_spec.load(write_spec(tmp_path, "grid4", {"layers.fc1.weight_bits": [3, 6], "input.integer": [1, 0]}))
+    out = tmp_path / "out"
+    result = run_sweep(spec, SweepOptions(out, workers=2, quiet=True))
+    db = out / "sweep.db"
+    rows = rows_by_status(db, "grid4")
+    assert result["done"] == 2 and result["failed"] == 2 and result["total"] == 4
+    assert {r.params["input.integer"] for r in rows["done"]} == {1} and {r.params["input.integer"] for r in rows["failed"]} == {0}
+    for row in rows["failed"]:
+        assert "raise input.integer" in row.error and row.worker.startswith("tcp://")
+    for row in rows["done"]:
+        m = row.metrics
+        assert 0 < m["accuracy"] <= 1 and m["accuracy"] == m["accuracy.qkeras"]
+        assert m["cost"] == pytest.approx(m["est.hls4ml.lut"] + 55 * m["est.hls4ml.dsp"]) and m["cost"] > 0
+        assert m["bits.layers"]["fc1"][0] == row.params["layers.fc1.weight_bits"]
+        run = Path(row.artifact_path)
+        assert (run / "model.h5").is_file() and (run / "train.json").is_file() and row.attempts == 1
+        assert row.started <= row.finished and row.seconds > 0
+    with pytest.raises(CodesignError, match="already in .* --resume"):
+        run_sweep(spec, SweepOptions(out, workers=2, quiet=True))
+    before = {r.key: r.finished for r in Store(db).trials("grid4")}
+    again = run_sweep(spec, SweepOptions(out, resume=True, quiet=True))  # nothing left to do: nothing runs
+    assert again["done"] == 2 and {r.key: r.finished for r in Store(db).trials("grid4")} == before
+    changed = sweep_spec.load(write_spec(tmp_path, "grid4", {"layers.fc1.weight_bits": [3, 5]}))
+    with pytest.raises(CodesignError, match="spec of sweep 'grid4' changed"):
+        run_sweep(changed, SweepOptions(out, resume=True, quiet=True))
+
+
+def _done_count(db: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute("select count(*) from trials where status = 'done'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_records_every_trial_once(tmp_path):
+    spec_path = write_spec(tmp_path, "killed", {"layers.fc1.weight_bits": [3, 4, 6], "layers.*.act_bits": [4, 6]})
+    out, db = tmp_path / "out", tmp_path / "out" / "sweep.db"
+    driver = subprocess.Popen([sys.executable, "-m", "codesign", "sweep", str(spec_path), "--out", str(out), "--workers", "2", "--quiet"],
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while _done_count(db) < 2 and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert driver.poll() is None, "the sweep finished before it could be killed"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    # The workers notice their scheduler is gone and exit: a killed sweep leaves nothing running.
+    deadline = time.monotonic() + 90
+    while _group_alive(driver.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if _group_alive(driver.pid):
+        os.killpg(driver.pid, signal.SIGKILL)
+        pytest.fail("worker processes outlived the killed sweep by 90 s")
+    store = Store(db)
+    killed_at = {r.key: (r.status, r.finished) for r in store.trials("killed")}
+    finished_before = {k: f for k, (s, f) in killed_at.items() if s == "done"}
+    assert len(killed_at) == 6 and len(finished_before) >= 2 and any(s in ("running", "pending") for s, _ in killed_at.values())
+    result = run_sweep(sweep_spec.load(spec_path), SweepOptions(out, workers=2, resume=True, quiet=True))
+    rows = store.trials("killed")
+    assert result == {**result, "done": 6, "failed": 0, "total": 6}
+    assert len(rows) == len({r.key for r in rows}) == 6 and all(r.status == "done" for r in rows)
+    assert store.count("killed") == 6
+    for row in rows:  # what finished before the kill was not run again; the rest ran once more
+        if row.key in finished_before:
+            assert row.finished == finished_before[row.key] and row.attempts == 1
+        else:
+            assert row.attempts == (2 if killed_at[row.key][0] == "running" else 1)
+
+
+@pytest.mark.slow
+def test_a_dead_worker_fails_its_trial_and_the_sweep_goes_on(tmp_path):
+    spec = sweep_spec.load(write_spec(tmp_path, "workerdies", {"layers.fc1.weight_bits": [3, 4, 6]}))
+    out = tmp_path / "out"
+    outcome: dict = {}
+    sweep = threading.Thread(target=lambda: outcome.update(run_sweep(spec, SweepOptions(out, workers=2, quiet=True))))
+    sweep.start()
+    killed = None
+    deadline = time.monotonic() + 300
+    while killed is None and sweep.is_alive() and time.monotonic() < deadline:
+        for marker in (out / "trials").glob(f"*/{WORKER_FILE}"):
+            killed = json.loads(marker.read_text())
+            os.kill(killed["pid"], signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    sweep.join(timeout=600)
+    assert killed is not None and not sweep.is_alive()
+    rows = Store(out / "sweep.db").trials("workerdies")
+    ran_there = {r.key for r in rows if json.loads((Path(r.artifact_path) / WORKER_FILE).read_text())["pid"] == killed["pid"]}
+    failed = [r for r in rows if r.status == "failed"]
+    assert failed and {r.key for r in failed} <= ran_there
+    for row in failed:
+        assert "worker running this trial died" in row.error and row.worker == killed["worker"]
+    assert outcome["done"] == 3 - len(failed) >= 1 and outcome["total"] == 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A throwaway PostgreSQL server (Debian's postgresql 15) on a Unix socket, for the tests that use it."""
+    bindir = Path("/usr/lib/postgresql/15/bin")
+    assert (bindir / "initdb").is_file(), "PostgreSQL 15 is a Debian package of `make test` (postgresql)"
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    home = Path(tempfile.mkdtemp(prefix="codesign-pg-"))
+    if as_user:
+        shutil.chown(home, "postgres")
+    data, port = home / "data", _free_port()
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres"], check=True,
+                   capture_output=True, timeout=120)
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-t", "60", "-l", str(home / "log"), "-o",
+                    f"-c listen_addresses='' -c unix_socket_directories={home} -p {port}", "start"], check=True, capture_output=True, timeout=120)
+    try:
+        yield f"postgresql://postgres@/postgres?host={home}&port={port}"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_nsga2_sweep_on_postgresql_runs_distinct_trials(tmp_path, postgres_url):
+    spec = sweep_spec.load(write_spec(tmp_path, "moo", {"layers.fc1.weight_bits": [3, 6], "layers.*.act_bits": [3, 6], "layers.fc1.sparsity": [0.0, 0.5]},
+                                      search={"method": "nsga2", "trials": 5, "seed": 1, "population": 2,
+                                              "objectives": {"accuracy": "max", "cost": "min"}}))
+    result = run_sweep(spec, SweepOptions(tmp_path / "out", db=postgres_url, workers=2, quiet=True))
+    rows = Store(postgres_url).trials("moo")
+    assert result["total"] == 5 and len({r.key for r in rows}) == 5
+    assert all(r.status == "done" and r.metrics["cost"] > 0 and 0 < r.metrics["accuracy"] <= 1 for r in rows)
+    assert not (tmp_path / "out" / "sweep.db").exists()  # the URL's database holds it
+    # Resumed, the study is rebuilt from the rows; every trial is finished, so nothing runs.
+    again = run_sweep(spec, SweepOptions(tmp_path / "out", db=postgres_url, resume=True, quiet=True))
+    assert again["total"] == 5 and again["done"] == 5

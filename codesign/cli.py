@@ -211,6 +211,10 @@ def parser() -> argparse.ArgumentParser:
     config_p.add_argument("--dataset", default="digits")
     config_p.set_defaults(func=cmd_config)
 
+    from codesign import html_report
+
+    html_report.register_cli(sub)
+
     from codesign import synth
     from codesign.estimate import cli as estimate_cli
 

@@ -4,7 +4,7 @@ Each stage reads and writes the run directory, so the CLI, scripts and sweeps sh
 
     runs/NAME/config.yaml    the validated run config
     runs/NAME/model.h5       the stripped, trained QKeras model
-    runs/NAME/train.json     training accuracies and history
+    runs/NAME/train.json     training accuracies, history and each pruned layer's sparsity per epoch (sparsity_steps)
     runs/NAME/report.json    the run's report (written last by each stage: it holds the stages that finished;
                              the RTL stage adds its `rtl` section)
     runs/NAME/report.md      the same, for people
@@ -157,7 +157,8 @@ def train_stage(cfg: RunConfig, out_dir: Path, inputs: Inputs, *, progress: bool
     result = train.train(cfg, inputs.x_train, ds.train.y, inputs.x_val, ds.val.y, inputs.x_test, ds.test.y, len(ds.classes), progress=progress)
     models.save(result.model, out_dir / "model.h5")
     _write_text(out_dir / "config.yaml", run_config.dump(cfg))
-    summary = {"float": result.float_accuracy, "qkeras": result.qkeras_accuracy, "seconds": round(time.monotonic() - start, 1), "history": result.history}
+    summary = {"float": result.float_accuracy, "qkeras": result.qkeras_accuracy, "seconds": round(time.monotonic() - start, 1), "history": result.history,
+               "sparsity_steps": result.sparsity_steps}
     _write_text(out_dir / "train.json", json.dumps(summary, indent=1))
     baseline = "none" if result.float_accuracy is None else f"{result.float_accuracy:.4f}"
     _say(progress, f"trained: QKeras accuracy {result.qkeras_accuracy:.4f} (float baseline {baseline})")

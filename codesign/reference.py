@@ -51,23 +51,35 @@ def weighted_layer(node: Node, x_codes: np.ndarray) -> np.ndarray:
     return acc + (b << (acc_frac - node.bias_type.frac))
 
 
+def step(node: Node, codes: np.ndarray) -> np.ndarray:
+    """Output codes of ``node`` (in its output type) from the codes of its input."""
+    if node.has_weights:
+        return weighted_layer(node, codes)
+    if node.kind in ("relu", "quantize"):
+        return requantize(codes, node.input_type.frac, node.output_type)
+    if node.kind == "maxpool2d":
+        ph, pw = node.pool_size
+        n, h, w, c = codes.shape
+        rows, cols = h // ph, w // pw
+        return codes[:, :rows * ph, :cols * pw, :].reshape(n, rows, ph, cols, pw, c).max(axis=(2, 4))
+    if node.kind == "flatten":
+        return codes.reshape(len(codes), -1)
+    raise CodesignError(f"layer {node.name!r}: the reference cannot execute kind {node.kind!r}")
+
+
+def outputs(nodes: list[Node], x: np.ndarray):
+    """Each node with its output codes, in order (the input node first), for inputs ``x`` on the input type's grid."""
+    codes = nodes[0].output_type.to_codes(x)
+    yield nodes[0], codes
+    for node in nodes[1:]:
+        codes = step(node, codes)
+        yield node, codes
+
+
 def run(nodes: list[Node], x: np.ndarray) -> np.ndarray:
     """Output codes of the last node for float inputs ``x`` that lie on the input type's grid."""
-    codes = nodes[0].output_type.to_codes(x)
-    for node in nodes[1:]:
-        if node.has_weights:
-            codes = weighted_layer(node, codes)
-        elif node.kind in ("relu", "quantize"):
-            codes = requantize(codes, node.input_type.frac, node.output_type)
-        elif node.kind == "maxpool2d":
-            ph, pw = node.pool_size
-            n, h, w, c = codes.shape
-            rows, cols = h // ph, w // pw
-            codes = codes[:, :rows * ph, :cols * pw, :].reshape(n, rows, ph, cols, pw, c).max(axis=(2, 4))
-        elif node.kind == "flatten":
-            codes = codes.reshape(len(codes), -1)
-        else:
-            raise CodesignError(f"layer {node.name!r}: the reference cannot execute kind {node.kind!r}")
+    for _, codes in outputs(nodes, x):
+        pass
     return codes
 
 

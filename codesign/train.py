@@ -23,6 +23,8 @@ class TrainResult:
     float_accuracy: float | None
     qkeras_accuracy: float  # on the test split
     history: dict[str, list[float]]
+    # {"step": [...], "layers": {name: [...]}}: each pruned layer's weight sparsity at each step in "step"
+    sparsity_steps: dict | None = None
 
 
 def _seed(seed: int) -> None:
@@ -55,6 +57,43 @@ class _EpochProgress:
 
             def on_train_end(self, logs=None):
                 self.bar.close()
+
+        return Callback()
+
+
+def pruned_sparsity(layer) -> float:
+    """Fraction of exact zeros of a pruning wrapper's prunable weights as masked (weights * mask)."""
+    zeros = total = 0
+    for weight, mask, _ in layer.pruning_vars:
+        masked = weight.numpy() * mask.numpy()
+        zeros += masked.size - np.count_nonzero(masked)
+        total += masked.size
+    return zeros / total if total else 0.0
+
+
+class _SparsityLog:
+    """Records into ``log`` the training step and each pruned layer's sparsity (``pruned_sparsity``)
+    before the first epoch and after every epoch: ``{"step": [...], "layers": {name: [...]}}``, one
+    entry per record in every list. Layers are named as in the run config (the wrapped layer's name)."""
+
+    def __new__(cls, log: dict):
+        import tensorflow as tf
+        from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
+
+        log.update(step=[], layers={})
+
+        class Callback(tf.keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self._record()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self._record()
+
+            def _record(self):
+                log["step"].append(int(self.model.optimizer.iterations.numpy()))
+                for layer in self.model.layers:
+                    if isinstance(layer, PruneLowMagnitude):
+                        log["layers"].setdefault(layer.layer.name, []).append(round(pruned_sparsity(layer), 6))
 
         return Callback()
 
@@ -158,7 +197,8 @@ def _copy_weights(student, init) -> None:
 
 def quantized_model(config: RunConfig, x_train, y_train, x_val, y_val, n_classes: int, *, epochs: int | None = None,
                     init=None, teacher=None, progress: bool = True):
-    """Quantization-aware training with pruning of ``config``'s QKeras model; returns it stripped, with its history.
+    """Quantization-aware training with pruning of ``config``'s QKeras model; returns it stripped, with its
+    history, which holds the per-layer sparsity record under ``"sparsity_steps"`` (see ``_SparsityLog``).
 
     ``init``: a model whose weights (by layer name) the student starts from, e.g. the float twin, so a
     short fine-tune replaces training from scratch. ``teacher``: a float model to distill from (when
@@ -189,9 +229,10 @@ def quantized_model(config: RunConfig, x_train, y_train, x_val, y_val, n_classes
         metrics = []
     else:
         loss = tf.keras.losses.CategoricalCrossentropy(from_logits=True)
-    callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
+    sparsity_steps: dict = {}
+    callbacks = [tfmot.sparsity.keras.UpdatePruningStep(), _SparsityLog(sparsity_steps)]
     history = _fit(student, x_train, targets, val, config, epochs, loss, metrics, callbacks, "quantization-aware training", progress)
-    return tfmot.sparsity.keras.strip_pruning(student), history
+    return tfmot.sparsity.keras.strip_pruning(student), {**history, "sparsity_steps": sparsity_steps}
 
 
 def train(config: RunConfig, x_train, y_train, x_val, y_val, x_test, y_test, n_classes: int, *, progress: bool = True) -> TrainResult:
@@ -205,6 +246,7 @@ def train(config: RunConfig, x_train, y_train, x_val, y_val, x_test, y_test, n_c
         float_accuracy = accuracy(teacher.predict(x_test, verbose=0, batch_size=4096), y_test)
     init = teacher if config.train.init_from_float else None
     student, student_history = quantized_model(config, x_train, y_train, x_val, y_val, n_classes, init=init, teacher=teacher, progress=progress)
+    sparsity_steps = student_history.pop("sparsity_steps")
     history.update(student_history)
     qkeras_accuracy = accuracy(student.predict(x_test, verbose=0, batch_size=4096), y_test)
-    return TrainResult(student, float_accuracy, qkeras_accuracy, history)
+    return TrainResult(student, float_accuracy, qkeras_accuracy, history, sparsity_steps)

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from rendering import DATA_IMAGE, image_states, png_outputs, run_notebook, screenshot_spread
 
+from codesign import cli
 from codesign.errors import CodesignError
 from codesign.sweep import SweepOptions, run_sweep, spec as sweep_spec
 from codesign.sweep.db import Store
@@ -29,7 +31,8 @@ TINY = {"dataset": {"max_train": 200, "max_test": 50}, "train": {"epochs": 2, "f
 
 
 def write_spec(tmp_path: Path, name: str, parameters: dict, **extra) -> Path:
-    data = {"name": name, "dataset": "digits", "config": TINY, "stages": ["train", "estimate"], "parameters": parameters, **extra}
+    data = {"name": name, "dataset": "digits", "config": TINY, "stages": ["train", "estimate"], "parameters": parameters}
+    data.update(extra)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -80,14 +83,26 @@ def test_trials_are_keyed_by_what_decides_their_result(tmp_path):
 
 # -- sweeps -----------------------------------------------------------------------------------------
 
+# A tiny network, so that the synth stage (Yosys of the fully unrolled design) takes seconds.
+SMALL_LAYERS = [{"type": "dense", "units": 8, "sparsity": 0.5}, {"type": "dense", "activation": "linear", "sparsity": 0.5}]
+
+
+@pytest.fixture(scope="module")
+def grid_sweep(tmp_path_factory):
+    """A finished grid sweep on the unrolled target with synthesis. input.integer 0 cannot hold the
+    digits' pixel value 1.0: those two trials raise in the worker."""
+    root = tmp_path_factory.mktemp("grid")
+    spec_path = write_spec(root, "grid4", {"layers.fc1.weight_bits": [3, 6], "input.integer": [1, 0]},
+                           config={**TINY, "layers": SMALL_LAYERS}, target="unrolled", stages=["train", "estimate", "synth"])
+    out = root / "out"
+    result = run_sweep(sweep_spec.load(spec_path), SweepOptions(out, workers=2, quiet=True))
+    return spec_path, out, result
+
+
 @pytest.mark.slow
-def test_grid_sweep_records_every_trial_and_failures(tmp_path):
-    # input.integer 0 cannot hold the digits' pixel value 1.0: those trials raise in the worker.
-    spec = sweep_spec.load(write_spec(tmp_path, "grid4", {"layers.fc1.weight_bits": [3, 6], "input.integer": [1, 0]}))
-    out = tmp_path / "out"
-    result = run_sweep(spec, SweepOptions(out, workers=2, quiet=True))
-    db = out / "sweep.db"
-    rows = rows_by_status(db, "grid4")
+def test_grid_sweep_records_every_trial_and_failures(grid_sweep):
+    _, out, result = grid_sweep
+    rows = rows_by_status(out / "sweep.db", "grid4")
     assert result["done"] == 2 and result["failed"] == 2 and result["total"] == 4
     assert {r.params["input.integer"] for r in rows["done"]} == {1} and {r.params["input.integer"] for r in rows["failed"]} == {0}
     for row in rows["failed"]:
@@ -95,19 +110,61 @@ def test_grid_sweep_records_every_trial_and_failures(tmp_path):
     for row in rows["done"]:
         m = row.metrics
         assert 0 < m["accuracy"] <= 1 and m["accuracy"] == m["accuracy.qkeras"]
-        assert m["cost"] == pytest.approx(m["est.hls4ml.lut"] + 55 * m["est.hls4ml.dsp"]) and m["cost"] > 0
+        assert m["cost"] == m["est.unrolled.cost"] == m["est.unrolled.lut"] > 0  # lut+55*dsp, and unrolled logic has no DSP
+        assert m["est.hls4ml.cost"] == pytest.approx(m["est.hls4ml.lut"] + 55 * m["est.hls4ml.dsp"])
+        assert 0.5 * m["synth.lut"] < m["est.unrolled.lut"] < 2 * m["synth.lut"]  # Yosys measured the same design
         assert m["bits.layers"]["fc1"][0] == row.params["layers.fc1.weight_bits"]
         run = Path(row.artifact_path)
         assert (run / "model.h5").is_file() and (run / "train.json").is_file() and row.attempts == 1
         assert row.started <= row.finished and row.seconds > 0
+
+
+@pytest.mark.slow
+def test_a_finished_sweep_is_never_rerun(grid_sweep, tmp_path):
+    spec_path, out, _ = grid_sweep
+    spec = sweep_spec.load(spec_path)
     with pytest.raises(CodesignError, match="already in .* --resume"):
         run_sweep(spec, SweepOptions(out, workers=2, quiet=True))
+    db = out / "sweep.db"
     before = {r.key: r.finished for r in Store(db).trials("grid4")}
     again = run_sweep(spec, SweepOptions(out, resume=True, quiet=True))  # nothing left to do: nothing runs
     assert again["done"] == 2 and {r.key: r.finished for r in Store(db).trials("grid4")} == before
-    changed = sweep_spec.load(write_spec(tmp_path, "grid4", {"layers.fc1.weight_bits": [3, 5]}))
+    changed = sweep_spec.from_dict({**yaml.safe_load(spec_path.read_text()), "parameters": {"layers.fc1.weight_bits": [3, 5]}})
     with pytest.raises(CodesignError, match="spec of sweep 'grid4' changed"):
         run_sweep(changed, SweepOptions(out, resume=True, quiet=True))
+
+
+@pytest.mark.slow
+def test_sweep_report_renders_fronts_and_measurements(grid_sweep, tmp_path):
+    _, out, _ = grid_sweep
+    assert cli.main(["report", "--sweep", str(out / "sweep.db"), "--out", str(tmp_path / "report")]) == 0
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "2 done, 2 failed" in text and "## Pareto front on unrolled" in text and "raise input.integer" in text
+    for target in ("hls4ml", "unrolled", "accel"):
+        assert f"## Pareto front on {target}" in text
+    page = tmp_path / "report" / "report.html"
+    images = page.read_text().count(DATA_IMAGE)
+    assert images == 2  # the fronts, and the estimate against Yosys
+    assert image_states(page, tmp_path) == ["ok"] * images
+    assert screenshot_spread(page, tmp_path) > 0
+
+
+@pytest.mark.slow
+def test_design_space_notebook_runs_on_the_sweep(grid_sweep, monkeypatch):
+    _, out, _ = grid_sweep
+    monkeypatch.setenv("CODESIGN_SWEEP_DB", str(out / "sweep.db"))
+    outputs = run_notebook("design_space.ipynb")
+    assert png_outputs(outputs) == 2
+    text = "".join(out.get("text", "") for out in outputs)
+    assert "est.unrolled.lut against synth.lut" in text
+
+
+def test_report_needs_one_of_run_or_sweep(tmp_path, capsys):
+    assert cli.main(["report"]) == 1
+    assert cli.main(["report", "--sweep", str(tmp_path / "none.db")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("codesign: error: report: give --run DIR") and err[1] == f"codesign: error: no sweep database at {tmp_path / 'none.db'}"
+    assert not (tmp_path / "none.db").exists()
 
 
 def _done_count(db: Path) -> int:

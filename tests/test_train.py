@@ -87,3 +87,24 @@ def test_init_from_float_starts_quantization_aware_training_from_the_float_twin(
     grid = layers[0].weight_type
     np.testing.assert_allclose(grid.quantize(kernels[False]), grid.quantize(teacher.get_layer("fc1").kernel.numpy()), atol=grid.lsb)
     assert np.abs(grid.quantize(kernels[True]) - grid.quantize(teacher.get_layer("fc1").kernel.numpy())).max() > 4 * grid.lsb
+
+
+def test_sparsity_is_recorded_per_epoch_as_the_schedule_ramps_it():
+    """Before the first epoch and after each: the training step and each pruned layer's fraction of
+    zero weights, named as in the run config; a polynomial ramp to 0.5 goes from 0 to 0.5, never down."""
+    layers = (config.LayerSpec("dense", units=16, sparsity=0.5), config.LayerSpec("dense", activation="linear"))
+    pruning = config.PruningConfig(schedule="polynomial", frequency=5)
+    cfg = config.validate(config.RunConfig(dataset=config.DatasetConfig(max_train=300), layers=layers,
+                                           train=config.TrainConfig(epochs=5, float_epochs=0, batch_size=16, pruning=pruning)))
+    result = _train(cfg, flow.load_inputs(cfg))
+    record = result.sparsity_steps
+    steps_per_epoch = -(-300 // 16)
+    assert record["step"] == [epoch * steps_per_epoch for epoch in range(6)]
+    assert list(record["layers"]) == ["fc1"]  # the unpruned output layer has no pruning wrapper
+    fc1 = np.array(record["layers"]["fc1"])
+    assert fc1[0] < 0.01
+    assert fc1[-1] == pytest.approx(0.5, abs=0.01)
+    assert np.all(np.diff(fc1) >= 0), fc1
+    stats = {s["name"]: s for s in analysis.layer_stats(analysis.describe(result.model, cfg.input.type))}
+    assert stats["fc1"]["sparsity"] >= fc1[-1] - 1e-6  # the last record is the stripped model's mask; quantizing only adds zeros
+    assert "sparsity_steps" not in result.history  # the history keeps Keras' per-epoch metrics only

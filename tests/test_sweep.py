@@ -286,3 +286,8 @@ def test_nsga2_sweep_on_postgresql_runs_distinct_trials(tmp_path, postgres_url):
     # Resumed, the study is rebuilt from the rows; every trial is finished, so nothing runs.
     again = run_sweep(spec, SweepOptions(tmp_path / "out", db=postgres_url, resume=True, quiet=True))
     assert again["total"] == 5 and again["done"] == 5
+
+
+def test_the_example_spec_is_a_12_trial_grid():
+    spec = sweep_spec.load(Path(__file__).resolve().parents[1] / "configs" / "sweep-digits.yaml")
+    assert spec.method == "grid" and spec.grid_size == 12 and len({spec.trial(p).key for p in spec.grid()}) == 12

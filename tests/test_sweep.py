@@ -83,17 +83,18 @@ def test_trials_are_keyed_by_what_decides_their_result(tmp_path):
 
 # -- sweeps -----------------------------------------------------------------------------------------
 
-# A tiny network, so that the synth stage (Yosys of the fully unrolled design) takes seconds.
-SMALL_LAYERS = [{"type": "dense", "units": 8, "sparsity": 0.5}, {"type": "dense", "activation": "linear", "sparsity": 0.5}]
+# A tiny network on a 4x4 array, so that every stage, Yosys included, takes seconds.
+SMALL = {**TINY, "layers": [{"type": "dense", "units": 8, "sparsity": 0.5}, {"type": "dense", "activation": "linear", "sparsity": 0.5}],
+         "rtl": {"enabled": False, "rows": 4, "cols": 4, "samples": 20}}
 
 
 @pytest.fixture(scope="module")
 def grid_sweep(tmp_path_factory):
-    """A finished grid sweep on the unrolled target with synthesis. input.integer 0 cannot hold the
-    digits' pixel value 1.0: those two trials raise in the worker."""
+    """A finished grid sweep through every stage on both hardware targets. input.integer 0 cannot
+    hold the digits' pixel value 1.0: those two trials raise in the worker."""
     root = tmp_path_factory.mktemp("grid")
-    spec_path = write_spec(root, "grid4", {"layers.fc1.weight_bits": [3, 6], "input.integer": [1, 0]},
-                           config={**TINY, "layers": SMALL_LAYERS}, target="unrolled", stages=["train", "estimate", "synth"])
+    spec_path = write_spec(root, "grid4", {"target": ["accel", "unrolled"], "input.integer": [1, 0]}, config=SMALL,
+                           target="accel", stages=["train", "estimate", "convert", "rtl", "synth"])
     out = root / "out"
     result = run_sweep(sweep_spec.load(spec_path), SweepOptions(out, workers=2, quiet=True))
     return spec_path, out, result
@@ -107,16 +108,20 @@ def test_grid_sweep_records_every_trial_and_failures(grid_sweep):
     assert {r.params["input.integer"] for r in rows["done"]} == {1} and {r.params["input.integer"] for r in rows["failed"]} == {0}
     for row in rows["failed"]:
         assert "raise input.integer" in row.error and row.worker.startswith("tcp://")
+    assert {r.target for r in rows["done"]} == {"accel", "unrolled"}
     for row in rows["done"]:
-        m = row.metrics
-        assert 0 < m["accuracy"] <= 1 and m["accuracy"] == m["accuracy.qkeras"]
-        assert m["cost"] == m["est.unrolled.cost"] == m["est.unrolled.lut"] > 0  # lut+55*dsp, and unrolled logic has no DSP
+        m, target = row.metrics, row.target
+        assert m["mismatched.hls4ml"] == 0 and m["mismatched.rtl"] == 0  # QKeras = hls4ml C-sim = the target's RTL
+        assert m["accuracy"] == m["accuracy.rtl"] and 0 <= m["accuracy"] <= 1
+        assert m["cost"] == pytest.approx(m[f"est.{target}.lut"] + 55 * m[f"est.{target}.dsp"]) and m["cost"] > 0
         assert m["est.hls4ml.cost"] == pytest.approx(m["est.hls4ml.lut"] + 55 * m["est.hls4ml.dsp"])
-        assert 0.5 * m["synth.lut"] < m["est.unrolled.lut"] < 2 * m["synth.lut"]  # Yosys measured the same design
-        assert m["bits.layers"]["fc1"][0] == row.params["layers.fc1.weight_bits"]
+        assert 0.8 * m["synth.lut"] < m[f"est.{target}.lut"] < 1.25 * m["synth.lut"]  # Yosys measured the design estimated
+        assert m["bits.layers"]["fc1"] == [6, 6]
         run = Path(row.artifact_path)
-        assert (run / "model.h5").is_file() and (run / "train.json").is_file() and row.attempts == 1
+        assert (run / "model.h5").is_file() and (run / "report.json").is_file() and row.attempts == 1
         assert row.started <= row.finished and row.seconds > 0
+    accel = next(r.metrics for r in rows["done"] if r.target == "accel")
+    assert accel["synth.dsp"] == accel["est.accel.dsp"] == 16 and accel["rtl.cycles_per_inference"] > 0
 
 
 @pytest.mark.slow
@@ -129,7 +134,7 @@ def test_a_finished_sweep_is_never_rerun(grid_sweep, tmp_path):
     before = {r.key: r.finished for r in Store(db).trials("grid4")}
     again = run_sweep(spec, SweepOptions(out, resume=True, quiet=True))  # nothing left to do: nothing runs
     assert again["done"] == 2 and {r.key: r.finished for r in Store(db).trials("grid4")} == before
-    changed = sweep_spec.from_dict({**yaml.safe_load(spec_path.read_text()), "parameters": {"layers.fc1.weight_bits": [3, 5]}})
+    changed = sweep_spec.from_dict({**yaml.safe_load(spec_path.read_text()), "parameters": {"target": ["accel"]}})
     with pytest.raises(CodesignError, match="spec of sweep 'grid4' changed"):
         run_sweep(changed, SweepOptions(out, resume=True, quiet=True))
 
@@ -139,12 +144,12 @@ def test_sweep_report_renders_fronts_and_measurements(grid_sweep, tmp_path):
     _, out, _ = grid_sweep
     assert cli.main(["report", "--sweep", str(out / "sweep.db"), "--out", str(tmp_path / "report")]) == 0
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "2 done, 2 failed" in text and "## Pareto front on unrolled" in text and "raise input.integer" in text
+    assert "2 done, 2 failed" in text and "raise input.integer" in text
     for target in ("hls4ml", "unrolled", "accel"):
         assert f"## Pareto front on {target}" in text
     page = tmp_path / "report" / "report.html"
     images = page.read_text().count(DATA_IMAGE)
-    assert images == 2  # the fronts, and the estimate against Yosys
+    assert images == 2  # the fronts, and the estimates against Yosys
     assert image_states(page, tmp_path) == ["ok"] * images
     assert screenshot_spread(page, tmp_path) > 0
 
@@ -156,7 +161,7 @@ def test_design_space_notebook_runs_on_the_sweep(grid_sweep, monkeypatch):
     outputs = run_notebook("design_space.ipynb")
     assert png_outputs(outputs) == 2
     text = "".join(out.get("text", "") for out in outputs)
-    assert "est.unrolled.lut against synth.lut" in text
+    assert "est.unrolled.lut against synth.lut" in text and "est.accel.lut against synth.lut" in text
 
 
 def test_report_needs_one_of_run_or_sweep(tmp_path, capsys):

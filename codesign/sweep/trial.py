@@ -156,7 +156,7 @@ def _hardware(cfg, nodes, out: Path, inputs, target: str, stages, metrics: dict[
 
             spec = choose_spec(nodes, rows=cfg.rtl.rows, cols=cfg.rtl.cols, sparse=cfg.rtl.sparse)
             with flow.stage_log(out, "synth"):
-                result = synth.synthesize_accel(spec, out / "synth", ("ecp5",), timeout_s=cfg.rtl.pnr_timeout_s)
+                result = synth.synthesize_accel(spec, out / "synth", ("ecp5",), place_route=False, timeout_s=cfg.rtl.pnr_timeout_s)
             _measured(metrics, result["ecp5"])
         return
     from codesign import unrolled

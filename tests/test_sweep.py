@@ -80,6 +80,23 @@ def test_trials_are_keyed_by_what_decides_their_result(tmp_path):
     assert len(points) == 3 and len({json.dumps(p, sort_keys=True) for p in points}) == 3 and points == random_spec.random_points()
 
 
+@pytest.mark.parametrize("path, value, field", [
+    ("train.pruning.schedule", "constant", ("train", "pruning", "schedule")),
+    ("train.distill.enabled", True, ("train", "distill", "enabled")),
+    ("hls.reuse_factor", 4, ("hls", "reuse_factor")),
+    ("hls.strategy", "Resource", ("hls", "strategy")),
+    ("rtl.rows", 4, ("rtl", "rows")),
+    ("dataset.name", "fashion-mnist", ("dataset", "name")),
+    ("input.bits", 6, ("input", "bits")),
+])
+def test_any_run_config_field_is_a_parameter(path, value, field):
+    spec = sweep_spec.from_dict({"name": "fields", "config": {**TINY, "train": {"float_epochs": 2}}, "parameters": {path: [value]}})
+    config = spec.trial({path: value}).config
+    for part in field:
+        config = config[part]
+    assert config == value
+
+
 # -- sweeps -----------------------------------------------------------------------------------------
 
 # A tiny network on a 4x4 array, so that every stage, Yosys included, takes seconds.
@@ -238,6 +255,16 @@ def test_a_killed_worker_and_a_killed_driver_lose_nothing(tmp_path):
             assert row.finished == finished and row.attempts == 1
         else:
             assert row.attempts == (2 if status == "running" else 1)
+
+
+@pytest.mark.slow
+def test_a_trial_past_its_time_limit_fails_and_the_sweep_ends(tmp_path):
+    spec = sweep_spec.load(write_spec(tmp_path, "late", {"layers.fc1.weight_bits": [4]}, timeout_s=3))
+    start = time.monotonic()
+    result = run_sweep(spec, SweepOptions(tmp_path / "out", workers=1, quiet=True))
+    (row,) = Store(tmp_path / "out" / "sweep.db").trials("late")
+    assert result["failed"] == 1 and row.status == "failed" and row.error.startswith("timed out after 3 s")
+    assert time.monotonic() - start < 120
 
 
 def _free_port() -> int:

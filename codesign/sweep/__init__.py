@@ -104,6 +104,11 @@ def _capacity(client) -> int:
     return max(1, sum(client.nthreads().values()))
 
 
+def run_dir_of(out: Path, trial: Trial) -> Path:
+    """A trial's run directory under the sweep's output directory."""
+    return out / "trials" / trial.key[:16]
+
+
 def _worker_of(run_dir: Path) -> str | None:
     try:
         return json.loads((run_dir / WORKER_FILE).read_text())["worker"]
@@ -124,7 +129,7 @@ class _Search:
             self._start_study()
 
     def run_dir(self, trial: Trial) -> Path:
-        return self.out / "trials" / trial.key[:16]
+        return run_dir_of(self.out, trial)
 
     def _start_study(self) -> None:
         import optuna
@@ -220,7 +225,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> dict[str, Any]:
     planned = _plan(spec)  # a combination the run config refuses fails here, before anything is written
     store = _open(spec, options)
     for trial in planned or ():
-        store.plan(spec.name, trial, out / "trials" / trial.key[:16])
+        store.plan(spec.name, trial, run_dir_of(out, trial))
     search = _Search(spec, store, out)
     unfinished = len(search.queue)
     total = len(planned) if planned is not None else spec.trials
@@ -236,7 +241,6 @@ def run_sweep(spec: SweepSpec, options: SweepOptions) -> dict[str, Any]:
                                           disable=options.quiet, file=sys.stderr) as bar:
         capacity = _capacity(client)
         in_flight: dict[Any, tuple[Trial, float]] = {}
-
         shown: list = []
 
         def show() -> None:

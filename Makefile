@@ -33,7 +33,7 @@ demo: $(STAMP) system-deps
 	$(VENV)/bin/codesign flow --dataset digits --out runs/demo
 
 test: $(STAMP) system-deps
-	$(PY) -m pytest -n $(JOBS) --dist worksteal --durations=40
+	$(PY) -m pytest -n $(JOBS) --durations=40
 
 bench: $(STAMP) system-deps
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

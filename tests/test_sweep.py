@@ -295,12 +295,18 @@ def postgres_url():
 
 
 @pytest.mark.slow
-def test_nsga2_sweep_on_postgresql_runs_distinct_trials(tmp_path, postgres_url):
+def test_nsga2_sweep_on_postgresql_and_an_existing_cluster_runs_distinct_trials(tmp_path, postgres_url):
     spec = sweep_spec.load(write_spec(tmp_path, "moo", {"layers.fc1.weight_bits": [3, 6], "layers.*.act_bits": [3, 6], "layers.fc1.sparsity": [0.0, 0.5]},
                                       search={"method": "nsga2", "trials": 4, "seed": 1, "population": 2,
                                               "objectives": {"accuracy": "max", "cost": "min"}}))
-    result = run_sweep(spec, SweepOptions(tmp_path / "out", db=postgres_url, workers=2, quiet=True))
+    # An existing cluster, by its scheduler's address (--scheduler), as on Slurm.
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        result = run_sweep(spec, SweepOptions(tmp_path / "out", db=postgres_url, scheduler=cluster.scheduler_address, quiet=True))
+        workers = set(cluster.scheduler_info["workers"])
     rows = Store(postgres_url).trials("moo")
+    assert {r.worker for r in rows} <= workers
     assert result["total"] == 4 and len({r.key for r in rows}) == 4
     assert all(r.status == "done" and r.metrics["cost"] > 0 and 0 < r.metrics["accuracy"] <= 1 for r in rows)
     assert not (tmp_path / "out" / "sweep.db").exists()  # the URL's database holds it

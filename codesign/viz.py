@@ -16,7 +16,8 @@ OBSERVED = "tab:blue"
 TYPE_RANGE = "0.85"
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A pyplot-free figure (no global state), laid out to fit, of ``width`` x ``height`` inches."""
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
@@ -53,7 +54,7 @@ def sparsity_heatmap(sparsity_steps: dict):
     data = np.array([sparsity_steps["layers"][name] for name in layers], dtype=float)
     if data.shape[1] != len(steps):
         raise CodesignError(f"sparsity_steps: {data.shape[1]} values per layer but {len(steps)} steps")
-    fig = _figure(8, 1.2 + 0.45 * len(layers))
+    fig = new_figure(8, 1.2 + 0.45 * len(layers))
     ax = fig.add_subplot()
     image = ax.imshow(data, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_yticks(range(len(layers)), layers)
@@ -82,7 +83,7 @@ def quantization_error_histograms(errors):
     error (``codesign.insight.quantization_errors``), in LSBs of each type."""
     if not errors:
         raise CodesignError("no weighted layer to plot quantization errors of")
-    fig = _figure(9, 0.4 + 2.2 * len(errors))
+    fig = new_figure(9, 0.4 + 2.2 * len(errors))
     axes = fig.subplots(len(errors), 2, squeeze=False)
     for (weights_ax, act_ax), e in zip(axes, errors):
         _histogram(weights_ax, e.weight_error, e.weight_type.lsb, f"{e.layer} weights: {e.weight_clipped:.1%} clipped\n{e.weight_type}")
@@ -109,7 +110,7 @@ def activation_ranges(ranges: list[dict]):
     the type's largest magnitude so every row spans the same width."""
     if not ranges:
         raise CodesignError("no layer ranges to plot")
-    fig = _figure(10, 1.0 + 0.42 * len(ranges))
+    fig = new_figure(10, 1.0 + 0.42 * len(ranges))
     ax = fig.add_subplot()
     for row_index, row in enumerate(ranges):
         scale = max(abs(row["type_min"]), abs(row["type_max"])) or 1.0
@@ -133,7 +134,7 @@ def layer_bits_and_sparsity(layers: list[dict]):
     if not layers:
         raise CodesignError("no weighted layer to plot bits and sparsity of")
     names = [layer["name"] for layer in layers]
-    fig = _figure(9, 3.2)
+    fig = new_figure(9, 3.2)
     bits_ax, sparsity_ax = fig.subplots(1, 2)
     positions = np.arange(len(layers))
     for offset, (key, label) in zip((-0.27, 0.0, 0.27), (("weight_bits", "weights"), ("act_bits", "activations"), ("input_bits", "inputs"))):

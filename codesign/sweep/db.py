@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from codesign.errors import CodesignError
 
@@ -99,6 +99,7 @@ class Store:
             self.engine = create_engine(url)
         except Exception as err:  # a malformed URL or a missing driver
             raise CodesignError(f"cannot open database {db}: {type(err).__name__}: {err}") from None
+        self._transaction = sessionmaker(self.engine, expire_on_commit=False)  # each call: one unit of work, committed or rolled back
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
@@ -106,40 +107,38 @@ class Store:
         except Exception as err:
             raise CodesignError(f"cannot open database {db}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
 
-    def session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
 
     def sweep(self, name: str) -> SweepRow | None:
-        with self.session() as s:
+        with self._transaction() as s:
             return s.get(SweepRow, name)
 
     def sweeps(self) -> list[SweepRow]:
-        with self.session() as s:
+        with self._transaction() as s:
             return list(s.scalars(select(SweepRow).order_by(SweepRow.created)))
 
     def add_sweep(self, name: str, spec: dict, out_dir: Path) -> None:
-        with self.session() as s:
+        with self._transaction() as s:
             s.add(SweepRow(name=name, spec=spec, out_dir=str(out_dir), created=now()))
             s.commit()
 
     def trial(self, key: str) -> TrialRow | None:
-        with self.session() as s:
+        with self._transaction() as s:
             return s.get(TrialRow, key)
 
     def trials(self, sweep: str, statuses: Iterable[str] = STATUSES) -> list[TrialRow]:
         """The sweep's trials in the order it planned them."""
-        with self.session() as s:
+        with self._transaction() as s:
             query = (select(TrialRow).join(SweepTrialRow, SweepTrialRow.key == TrialRow.key)
                      .where(SweepTrialRow.sweep == sweep, TrialRow.status.in_(tuple(statuses))).order_by(SweepTrialRow.number))
             return list(s.scalars(query))
 
     def count(self, sweep: str) -> int:
-        with self.session() as s:
+        with self._transaction() as s:
             return len(s.scalars(select(SweepTrialRow.key).where(SweepTrialRow.sweep == sweep)).all())
 
     def plan(self, sweep: str, trial, artifact_path: Path) -> TrialRow:
         """Add ``trial`` to the sweep (a new row is ``pending``); an existing row, finished or not, is kept."""
-        with self.session() as s:
+        with self._transaction() as s:
             row = s.get(TrialRow, trial.key)
             if row is None:
                 row = TrialRow(key=trial.key, params=trial.params, config=trial.config, target=trial.target, stages=list(trial.stages),
@@ -152,14 +151,14 @@ class Store:
             return row
 
     def submitted(self, key: str) -> None:
-        with self.session() as s:
+        with self._transaction() as s:
             row = s.get(TrialRow, key)
             row.status, row.submitted, row.attempts = "running", now(), (row.attempts or 0) + 1
             row.error = row.worker = row.started = row.finished = row.metrics = row.seconds = None
             s.commit()
 
     def finished(self, key: str, result: dict[str, Any]) -> None:
-        with self.session() as s:
+        with self._transaction() as s:
             row = s.get(TrialRow, key)
             row.status, row.error, row.metrics = result["status"], result.get("error"), result.get("metrics") or {}
             row.worker, row.seconds = result.get("worker"), result.get("seconds")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from codesign import viz
 from codesign.errors import CodesignError
 from codesign.select.search import pareto
 from codesign.sweep.db import Store
@@ -54,18 +55,12 @@ def front(df, cost_column: str):
     return done.iloc[pareto(points)] if points else done
 
 
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
-
-
 def pareto_plots(df):
     """Accuracy against each target's estimated LUT, DSP and latency: every done trial, its front joined."""
     names = targets(df)
     if not names:
         raise CodesignError("no trial of this sweep has estimates: give the sweep the estimate stage")
-    fig = _figure(4.2 * len(FRONT_METRICS), 3.4 * len(names))
+    fig = viz.new_figure(4.2 * len(FRONT_METRICS), 3.4 * len(names))
     axes = fig.subplots(len(names), len(FRONT_METRICS), squeeze=False)
     done = df[df["status"] == "done"]
     for row, target in zip(axes, names):
@@ -100,7 +95,7 @@ def estimate_vs_measured(df):
     pairs = measured_pairs(df)
     if not pairs:
         return None
-    fig = _figure(4.0 * len(pairs), 3.6)
+    fig = viz.new_figure(4.0 * len(pairs), 3.6)
     for ax, (est, measured) in zip(fig.subplots(1, len(pairs), squeeze=False)[0], pairs):
         target = est.split(".")[1]
         both = df[(df["target"] == target)][[est, measured]].dropna()
@@ -154,7 +149,7 @@ def markdown(df, db: str, images: dict[str, str]) -> str:
 
 def write(db: str | Path, out_dir: str | Path, name: str | None = None) -> Path:
     """OUT/report.md with OUT/plots/*.png and the self-contained OUT/report.html; returns OUT/report.html."""
-    from codesign import html_report, viz
+    from codesign import html_report
 
     df = frame(db, name)
     out = Path(out_dir)

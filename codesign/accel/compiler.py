@@ -37,12 +37,12 @@ import numpy as np
 from codesign.accel import golden
 from codesign.accel.golden import Bases, Layer, PackedWeights, ceil_div
 from codesign.accel.spec import DESCRIPTOR_BITS, AccelSpec
-from codesign.analysis import Node
+from codesign.analysis import Node, fold_scale
 from codesign.errors import CodesignError
 from codesign.fixedpoint import FixedType
 
 DEFAULT_BATCH = 32     # samples per chunk (one start) the memories are sized for
-SUPPORTED = "dense, conv2d (valid, stride 1), maxpool2d, flatten, relu, quantize"
+SUPPORTED = "dense, conv2d (valid, stride 1) with per-channel power-of-two scales, maxpool2d, flatten, relu, quantize"
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,16 @@ def plan_layers(nodes: list[Node]) -> list[LayerPlan | PoolPlan]:
         if node.kind not in ("dense", "conv2d"):
             raise CodesignError(f"layer {node.name!r} of kind {node.kind!r} is not supported on the accelerator "
                                 f"(supported: {SUPPORTED})")
+        scaled = i + 1 < len(nodes) and nodes[i + 1].kind == "scale"
+        if scaled:  # per-channel power-of-two scales ride in the weights (wider, exact)
+            node = fold_scale(node, nodes[i + 1])
+            i += 1
         act = nodes[i + 1] if i + 1 < len(nodes) and nodes[i + 1].kind in ("relu", "quantize") else None
+        relu_first = False
+        if act is not None and _is_exact_relu(act) and i + 2 < len(nodes) and nodes[i + 2].kind == "relu":
+            # relu then quantized_relu is the quantized_relu alone: one post-processing
+            relu_first, act = True, nodes[i + 2]
+            i += 1
         if node.kind == "conv2d":
             if grid is None:
                 raise CodesignError(f"conv2d layer {node.name!r} needs a feature map (H, W, C) as its input")
@@ -167,12 +176,12 @@ def plan_layers(nodes: list[Node]) -> list[LayerPlan | PoolPlan]:
             if tuple(node.output_shape) != expect:
                 raise CodesignError(f"conv2d layer {node.name!r}: output shape {tuple(node.output_shape)} is not the "
                                     f"valid-padding, stride-1 shape {expect}; only padding='valid', strides=1 are supported")
-            plan = _plan_weighted(node, act, "conv2d", grid, (kh, kw))
+            plan = _plan_weighted(node, act, "conv2d", grid, (kh, kw), relu_first)
             grid = plan.out_grid
         else:
             if grid is not None:
                 raise CodesignError(f"dense layer {node.name!r} reads a feature map; put a Flatten layer before it")
-            plan = _plan_weighted(node, act, "dense", flat_from)
+            plan = _plan_weighted(node, act, "dense", flat_from, relu_first=relu_first)
             flat_from = None
         plans.append(plan)
         current = plan.output_type
@@ -189,8 +198,14 @@ def plan_layers(nodes: list[Node]) -> list[LayerPlan | PoolPlan]:
     return plans
 
 
+def _is_exact_relu(act: Node) -> bool:
+    """An unsigned activation that keeps every non-negative input value (Keras' float relu)."""
+    t, src = act.output_type, act.input_type
+    return act.kind == "relu" and t.frac == src.frac and t.max_value >= src.max_value
+
+
 def _plan_weighted(node: Node, act: Node | None, kind: str, grid: Grid | None,
-                   kernel_hw: tuple[int, int] = (1, 1)) -> LayerPlan:
+                   kernel_hw: tuple[int, int] = (1, 1), relu_first: bool = False) -> LayerPlan:
     name = node.name
     what = f"{kind} layer {name!r}"
     in_t, w_t, b_t = node.input_type, node.weight_type, node.bias_type
@@ -222,7 +237,7 @@ def _plan_weighted(node: Node, act: Node | None, kind: str, grid: Grid | None,
         raise CodesignError(f"activation {act.name!r} of {what}: output type {out_t} wraps; the "
                             f"accelerator always saturates (allowed saturation: SAT)")
     return LayerPlan(name, weights, bias, w_t, in_t, out_t, bias_shift, shift, out_t.rounding, out_t.width,
-                     out_t.signed, act.kind == "relu", act.name, **extra)
+                     out_t.signed, relu_first or act.kind == "relu", act.name, **extra)
 
 
 def hw_weights(spec: AccelSpec, plan: LayerPlan, pixel_words: int) -> tuple[np.ndarray, list[int] | None]:

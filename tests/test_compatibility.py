@@ -1,0 +1,86 @@
+"""QKeras models written the usual way (docs/COMPATIBILITY.md): each feature is exact between QKeras,
+hls4ml's C simulation and the integer reference, and on the accelerator RTL where it runs there."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from codesign import config, flow
+
+
+def _digits_x_y(samples: int = 400):
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    return (x[:samples] / 16.0).astype(np.float32), y[:samples]
+
+
+def _train_briefly(model, epochs: int = 2):
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(0)
+    x, y = _digits_x_y()
+    model.compile(optimizer=tf.keras.optimizers.Adam(3e-3), loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=False))
+    model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
+    return model
+
+
+def _convert(model, tmp_path, name: str, input_type: str = "ufixed<8,1>", *, rtl_samples: int | None = None):
+    path = tmp_path / f"{name}.h5"
+    model.save(path)
+    cfg = flow.config_for_model(path, "digits", input_type, name)
+    cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, max_test=120))
+    rep = flow.run_convert(path, cfg, tmp_path / "runs" / name, tmp_path / "hls", progress=False)
+    for key in ("qkeras_vs_hls4ml", "qkeras_vs_reference"):
+        e = rep["exactness"][key]
+        assert e["samples"] == 120 and e["mismatched"] == 0, (key, e)
+    if rtl_samples:
+        rep = flow.rtl_stage(tmp_path / "runs" / name, config.RtlConfig(rows=4, cols=4, samples=rtl_samples, synth=False), progress=False)
+        for key in ("qkeras_vs_rtl", "hls4ml_vs_rtl"):
+            assert rep["exactness"][key] == {"samples": rtl_samples, "mismatched": 0, "max_abs_diff": 0.0}, key
+    return rep
+
+
+def test_a_tutorial_mlp_runs_three_way_exact(tmp_path):
+    """Default quantizers (alpha=None: per-channel power-of-two scales), a string 'relu', dropout and a
+    softmax head, as QKeras' tutorials write them: QKeras == hls4ml == RTL on the logits."""
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    model = tf.keras.Sequential([
+        tf.keras.layers.Input((64,), name="pixels"),
+        QDense(24, kernel_quantizer=quantized_bits(6, 0), bias_quantizer=quantized_bits(6, 0), name="fc1"),
+        QActivation(quantized_relu(6, 2), name="relu1"),
+        tf.keras.layers.Dropout(0.2, name="drop1"),
+        QDense(16, kernel_quantizer=quantized_bits(4, 0), use_bias=False, activation="relu", name="fc2"),
+        QActivation(quantized_relu(8, 3), name="relu2"),
+        QDense(10, kernel_quantizer=quantized_bits(6, 0), bias_quantizer=quantized_bits(8, 3), name="logits"),
+        tf.keras.layers.Activation("softmax", name="softmax"),
+    ])
+    kernel, bias = model.get_layer("fc1").get_weights()
+    model.get_layer("fc1").set_weights([kernel * 2.0 ** (np.arange(24) % 4 - 2), bias])  # channels of different scales
+    _train_briefly(model)
+    quantizer = model.get_layer("fc1").kernel_quantizer_internal
+    quantizer(model.get_layer("fc1").kernel)  # its scale is that of its last call: make it an eager one
+    scales = quantizer.scale
+    assert len(np.unique(np.asarray(scales))) > 1, "the test needs channels with different scales"
+    rep = _convert(model, tmp_path, "tutorial", rtl_samples=64)
+    kinds = [t["kind"] for t in rep["types"]]
+    assert kinds.count("scale") == 3 and "softmax" not in [t["name"] for t in rep["types"]]
+
+
+@pytest.mark.parametrize("alpha", ["auto", 0.5])
+def test_a_kernel_scale_that_is_not_a_power_of_two_is_refused_before_converting(tmp_path, alpha):
+    import tensorflow as tf
+    from qkeras import QDense, quantized_bits
+
+    from codesign.errors import CodesignError
+
+    model = tf.keras.Sequential([tf.keras.layers.Input((64,)),
+                                 QDense(10, kernel_quantizer=quantized_bits(6, 0, alpha=alpha), bias_quantizer=quantized_bits(6, 0), name="fc")])
+    model.save(tmp_path / "m.h5")
+    cfg = flow.config_for_model(tmp_path / "m.h5", "digits", "ufixed<8,1>", "m")
+    with pytest.raises(CodesignError, match=r"layer 'fc' kernel_quantizer: quantized_bits with alpha="):
+        flow.run_convert(tmp_path / "m.h5", cfg, tmp_path / "run", tmp_path / "hls", progress=False)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "hls").exists()

@@ -207,13 +207,13 @@ def test_a_refused_model_lists_every_problem(tmp_path):
     _assert_one_line_error(result, "layer 'plain' of type Dense is not supported", "of type Reshape", "layer 'conv' of type Conv1D is not supported", "of type Dense is not supported (allowed: InputLayer")
     model = tf.keras.Sequential([
         layers.Input((64,)),
-        QDense(8, kernel_quantizer=quantized_bits(6, 0), bias_quantizer=quantized_bits(8, 3, alpha=1), name="po2"),  # alpha=None: auto_po2
+        QDense(8, kernel_quantizer=quantized_bits(6, 0, alpha="auto"), bias_quantizer=quantized_bits(8, 3, alpha=1), name="po2"),  # scales on no grid
         QActivation(quantized_tanh(4), name="tanh"),
         QDense(10, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(8, 3, alpha=1, symmetric=1), activation=quantized_relu(4, 1), name="sym"),
     ])
     model.save(tmp_path / "quantizers.h5")
     result = codesign("convert", "--model", "quantizers.h5", "--quiet", cwd=tmp_path)
-    _assert_one_line_error(result, "3 problems", "layer 'po2' kernel_quantizer: quantized_bits with alpha=", "layer 'tanh': quantizer quantized_tanh",
+    _assert_one_line_error(result, "3 problems", "layer 'po2' kernel_quantizer: quantized_bits with alpha='auto' is not supported", "layer 'tanh': quantizer quantized_tanh",
                            "layer 'sym' bias_quantizer: quantized_bits must have symmetric=0")
     _nothing_complete(tmp_path)
 

@@ -21,7 +21,9 @@ def _train_briefly(model, epochs: int = 2):
 
     tf.keras.utils.set_random_seed(0)
     x, y = _digits_x_y()
-    model.compile(optimizer=tf.keras.optimizers.Adam(3e-3), loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=False))
+    softmax_head = getattr(model.layers[-1], "activation", None) is tf.keras.activations.softmax
+    loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=not softmax_head)
+    model.compile(optimizer=tf.keras.optimizers.Adam(3e-3), loss=loss)
     model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
     return model
 
@@ -84,3 +86,19 @@ def test_a_kernel_scale_that_is_not_a_power_of_two_is_refused_before_converting(
     with pytest.raises(CodesignError, match=r"layer 'fc' kernel_quantizer: quantized_bits with alpha="):
         flow.run_convert(tmp_path / "m.h5", cfg, tmp_path / "run", tmp_path / "hls", progress=False)
     assert not (tmp_path / "run").exists() and not (tmp_path / "hls").exists()
+
+
+def test_binary_and_ternary_kernels_run_three_way_exact(tmp_path):
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, binary, quantized_bits, quantized_relu, ternary
+
+    model = tf.keras.Sequential([
+        tf.keras.layers.Input((64,), name="pixels"),
+        QDense(16, kernel_quantizer=ternary(alpha=1), bias_quantizer=quantized_bits(6, 2), name="tern"),
+        QActivation(quantized_relu(4, 2), name="relu1"),
+        QDense(16, kernel_quantizer=binary(alpha=1), bias_quantizer=quantized_bits(4, 2), name="bin"),  # on the products grid
+        QActivation(quantized_relu(4, 2), name="relu2"),
+        QDense(10, kernel_quantizer="ternary", bias_quantizer=quantized_bits(8, 3), name="logits"),  # auto_po2 scales
+    ])
+    _train_briefly(model)
+    _convert(model, tmp_path, "binary_ternary", rtl_samples=64)

@@ -102,3 +102,29 @@ def test_binary_and_ternary_kernels_run_three_way_exact(tmp_path):
     ])
     _train_briefly(model)
     _convert(model, tmp_path, "binary_ternary", rtl_samples=64)
+
+
+def test_an_input_quantizer_and_an_activation_after_pooling_are_exact_in_hls4ml_and_refused_on_the_accelerator(tmp_path):
+    """The accelerator applies activations only in a layer's post-processing: it refuses these by name."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
+
+    from codesign.errors import CodesignError
+
+    model = tf.keras.Sequential([
+        tf.keras.layers.Input((8, 8, 1), name="image"),
+        QActivation(quantized_bits(6, 0), name="input_q"),
+        QConv2D(4, 3, kernel_quantizer=quantized_bits(6, 0), bias_quantizer=quantized_bits(6, 2), name="conv"),
+        QActivation(quantized_relu(6, 2), name="relu1"),
+        tf.keras.layers.MaxPooling2D(2, name="pool"),
+        QActivation(quantized_relu(4, 1), name="relu2"),
+        tf.keras.layers.Flatten(name="flat"),
+        QDense(10, kernel_quantizer=quantized_bits(6, 0), bias_quantizer=quantized_bits(8, 3), name="logits"),
+    ])
+    x, y = _digits_x_y()
+    model.compile(optimizer="adam", loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x.reshape(-1, 8, 8, 1), y, epochs=1, verbose=0)
+    assert np.isfinite(model.predict(x[:4].reshape(-1, 8, 8, 1), verbose=0)).all()
+    _convert(model, tmp_path, "input_q")
+    with pytest.raises(CodesignError, match=r"activation layer 'input_q' does not follow a dense or conv2d layer"):
+        flow.rtl_stage(tmp_path / "runs" / "input_q", config.RtlConfig(rows=4, cols=4, samples=8, synth=False), progress=False)

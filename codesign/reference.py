@@ -52,13 +52,14 @@ def weighted_layer(node: Node, x_codes: np.ndarray) -> np.ndarray:
 
 
 def scale_channels(node: Node, acc_codes: np.ndarray) -> np.ndarray:
-    """Codes of ``acc * 2**e + bias`` per output channel (last axis), exactly, in the node's output type."""
+    """Codes of ``acc * 2**e + bias`` per output channel (last axis), exactly, in the node's output type.
+
+    The type's fractional bits cover every channel with a non-zero weight; the others' sums are 0."""
     frac = node.output_type.frac
     shifts = frac - node.input_type.frac + node.exponents
-    scaled = np.where(shifts >= 0, acc_codes << np.maximum(shifts, 0), acc_codes >> np.maximum(-shifts, 0))
-    if np.any(shifts < 0) and np.any((acc_codes != 0) & (shifts < 0)):
+    if np.any(acc_codes[..., shifts < 0]):
         raise CodesignError(f"layer {node.name!r}: output type {node.output_type} cannot hold the scaled sums exactly")
-    return scaled + (node.bias_type.to_codes(node.bias) << (frac - node.bias_type.frac))
+    return (acc_codes << np.maximum(shifts, 0)) + (node.bias_type.to_codes(node.bias) << (frac - node.bias_type.frac))
 
 
 def step(node: Node, codes: np.ndarray) -> np.ndarray:

@@ -70,6 +70,12 @@ def test_a_tutorial_mlp_runs_three_way_exact(tmp_path):
     rep = _convert(model, tmp_path, "tutorial", rtl_samples=64)
     kinds = [t["kind"] for t in rep["types"]]
     assert kinds.count("scale") == 3 and "softmax" not in [t["name"] for t in rep["types"]]
+    # the run's saved nodes keep the scales: estimates of the run compile the same accelerator
+    from codesign.accel import compiler
+    from codesign.estimate import network
+
+    nodes = network.load_nodes(tmp_path / "runs" / "tutorial" / network.NODES_FILE)
+    assert compiler.choose_spec(nodes, 4, 4).weight_bits == rep["rtl"]["array"]["weight_bits"] > 6
 
 
 @pytest.mark.parametrize("alpha", ["auto", 0.5])

@@ -109,7 +109,7 @@ def save_nodes(nodes: list[Node], path: Path) -> None:
         for key in _TYPE_FIELDS:
             t = getattr(node, key)
             entry[key] = None if t is None else dataclasses.asdict(t)
-        for key in ("kernel", "bias"):
+        for key in ("kernel", "bias", "exponents"):
             if getattr(node, key) is not None:
                 arrays[f"{key}{i}"] = getattr(node, key)
         meta.append(entry)
@@ -130,5 +130,5 @@ def load_nodes(path: Path) -> list[Node]:
         types = {key: None if e[key] is None else FixedType(**e[key]) for key in _TYPE_FIELDS}
         nodes.append(Node(e["name"], e["kind"], types.pop("output_type"), tuple(e["output_shape"]), fan_in=e["fan_in"],
                           pool_size=tuple(e["pool_size"]) if e["pool_size"] else None,
-                          kernel=arrays.get(f"kernel{i}"), bias=arrays.get(f"bias{i}"), **types))
+                          kernel=arrays.get(f"kernel{i}"), bias=arrays.get(f"bias{i}"), exponents=arrays.get(f"exponents{i}"), **types))
     return nodes

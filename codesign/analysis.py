@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.errors import CodesignError
-from codesign.fixedpoint import MAX_WIDTH, FixedType, accumulator_type, quantized_bits_type, quantized_relu_type, signed_width_for
+from codesign.fixedpoint import FixedType, accumulator_type, quantized_bits_type, quantized_relu_type, sum_type
 
 
 @dataclass(frozen=True)
@@ -186,12 +186,7 @@ def scaled_type(accum_t: FixedType, exponents: np.ndarray, kernel: np.ndarray, b
     for e in shifts:
         lo = min(lo, accum_t.min_code << (frac - accum_t.frac + int(e)))
         hi = max(hi, accum_t.max_code << (frac - accum_t.frac + int(e)))
-    lo += bias_t.min_code << (frac - bias_t.frac)
-    hi += bias_t.max_code << (frac - bias_t.frac)
-    width = signed_width_for(lo, hi)
-    if width > MAX_WIDTH:
-        raise CodesignError(f"per-channel scales 2**{exponents.min()}..2**{exponents.max()} need a {width}-bit exact result, more than {MAX_WIDTH}")
-    return FixedType(width, width - frac, True)
+    return sum_type(lo, hi, frac, bias_t, f"the exact result of per-channel scales 2**{exponents.min()}..2**{exponents.max()}")
 
 
 def fold_scale(node: Node, scale: Node) -> Node:

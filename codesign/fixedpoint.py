@@ -214,11 +214,18 @@ def accumulator_type(input_t: FixedType, weight_t: FixedType, fan_in: int, bias_
         frac = max(frac, bias_t.frac)
         lo <<= frac - (input_t.frac + weight_t.frac)
         hi <<= frac - (input_t.frac + weight_t.frac)
+    return sum_type(lo, hi, frac, bias_t, "an exact accumulator", "; use fewer bits or a smaller fan-in")
+
+
+def sum_type(lo: int, hi: int, frac: int, bias_t: FixedType | None, what: str, advice: str = "") -> FixedType:
+    """The narrowest signed type with ``frac`` fractional bits that holds every code in [lo, hi] plus any
+    bias code of ``bias_t`` aligned to ``frac`` (``frac >= bias_t.frac``)."""
+    if bias_t is not None:
         lo += bias_t.min_code << (frac - bias_t.frac)
         hi += bias_t.max_code << (frac - bias_t.frac)
     width = signed_width_for(lo, hi)
     if width > MAX_WIDTH:
-        raise CodesignError(f"an exact accumulator needs {width} bits, more than the {MAX_WIDTH} supported; use fewer bits or a smaller fan-in")
+        raise CodesignError(f"{what} needs {width} bits, more than the {MAX_WIDTH} supported{advice}")
     return FixedType(width, width - frac, True)
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign import analysis, config as run_config, data, reference, report
+from codesign import analysis, config as run_config, data, hls, reference, report
 from codesign.config import RtlConfig, RunConfig
 from codesign.errors import CodesignError
 from codesign.fixedpoint import FixedType
@@ -176,7 +176,7 @@ def compare(reference: np.ndarray, other: np.ndarray) -> dict:
 
 def convert_stage(cfg: RunConfig, model, out_dir: Path, inputs: Inputs, hls_root: Path, *, progress: bool = True, float_accuracy=None, train_seconds=None) -> dict:
     """hls4ml project + C simulation of the whole test split, compared with QKeras; writes the report."""
-    from codesign import hls, train
+    from codesign import train
     from codesign.estimate import design, network
 
     nodes = analysis.describe(model, cfg.input.type)
@@ -240,7 +240,7 @@ def run_convert(model_path: Path, cfg: RunConfig, out_dir: Path, hls_root: Path 
 
     with tool_output(os.devnull, verbose=verbose):  # TensorFlow's import logs, before the run directory exists
         model = models.logits_model(models.load(model_path, weights, allow_custom=allow_custom))
-    analysis.describe(model, cfg.input.type)  # unsupported layers and quantizers fail before any write
+    hls.hls_config(analysis.describe(model, cfg.input.type), cfg.hls)  # unsupported layers, quantizers and settings fail before any write
     inputs = load_inputs(cfg, tuple(int(d) for d in model.input_shape[1:]))
     if model.output_shape[-1] != len(inputs.dataset.classes):
         raise CodesignError(f"the model gives {model.output_shape[-1]} outputs but data set {cfg.dataset.name} has {len(inputs.dataset.classes)} classes")

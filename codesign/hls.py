@@ -41,6 +41,12 @@ def project_name(run_name: str) -> str:
 
 def hls_config(nodes: list[Node], hls: HlsConfig) -> dict:
     """The hls4ml configuration dict, with every layer's precision spelled out."""
+    if hls.strategy.lower() == "resource":
+        for node in nodes:
+            if node.kind == "depthwise2d" or node.keras_class == "QConv2DBatchnorm":
+                what = "a depthwise convolution" if node.kind == "depthwise2d" else "QConv2DBatchnorm"
+                raise CodesignError(f"layer {node.part_of or node.name!r}: hls4ml's Resource strategy does not compute {what} correctly "
+                                    f"(allowed strategy for it: Latency)")
     layer_config: dict[str, dict] = {}
     for i, node in enumerate(nodes):
         if node.kind == "input":
@@ -54,16 +60,30 @@ def hls_config(nodes: list[Node], hls: HlsConfig) -> dict:
                 "accum": node.accum_type.hls(),
                 "result": node.accum_type.hls(),
             }
-            # hls4ml splits a layer's linear activation into its own node (after the scale node, if any):
-            # giving it its input's type keeps it exact and lets hls4ml remove it.
-            scaled = i + 1 < len(nodes) and nodes[i + 1].kind == "scale"
-            linear_t = nodes[i + 1].output_type if scaled else node.accum_type
-            layer_config[f"{node.name}_linear"] = {"Precision": {"result": linear_t.hls()}}
+            if node.part_of is None or node.kind != "depthwise2d":
+                # hls4ml splits a layer's linear activation into its own node (after the scale node, if any):
+                # giving it its input's type keeps it exact and lets hls4ml remove it.
+                scaled = i + 1 < len(nodes) and nodes[i + 1].kind == "scale"
+                linear_t = nodes[i + 1].output_type if scaled else node.accum_type
+                layer_config[f"{node.part_of or node.name}_linear"] = {"Precision": {"result": linear_t.hls()}}
         elif node.kind == "maxpool2d":
             precision = {"result": node.output_type.hls(), "accum": node.output_type.hls()}
+        elif node.kind == "batchnorm":
+            precision = {"scale": node.weight_type.hls(), "bias": node.bias_type.hls(), "result": node.output_type.hls()}
+        elif node.kind == "avgpool2d":
+            precision = {"result": node.output_type.hls(), "accum": node.accum_type.hls()}
         else:
             precision = {"result": node.output_type.hls()}
-        layer_config[node.name] = {"Precision": precision, "ReuseFactor": hls.reuse_factor, "Strategy": hls.strategy}
+        entry = {"Precision": precision, "ReuseFactor": hls.reuse_factor, "Strategy": hls.strategy}
+        if node.part_of is not None:
+            # hls4ml gives the split nodes the config of the layer they come from, its keys prefixed
+            part = "depthwise" if node.kind == "depthwise2d" else "pointwise"
+            parent = layer_config.setdefault(node.part_of, {"Precision": {}, "ReuseFactor": hls.reuse_factor, "Strategy": hls.strategy})
+            parent["Precision"].update({part: precision["weight"], f"{part}_accum": precision["accum"], f"{part}_result": precision["result"]})
+            if part == "pointwise":
+                parent["Precision"]["bias"] = precision["bias"]
+            continue
+        layer_config[node.name] = entry
     return {
         "Model": {"Precision": "fixed<16,6>", "ReuseFactor": hls.reuse_factor, "Strategy": hls.strategy, "BramFactor": 1_000_000_000, "TraceOutput": False},
         "LayerName": layer_config,
@@ -100,6 +120,7 @@ def build_and_simulate(model, nodes: list[Node], hls: HlsConfig, project_dir: Pa
             part=hls.part,
             clock_period=hls.clock_period_ns,
         )
+        _set_batchnorm_weights(hls_model, nodes)
         _check_precisions(hls_model, nodes)
         hls_model.compile()
         start = time.perf_counter()
@@ -114,6 +135,19 @@ def build_and_simulate(model, nodes: list[Node], hls: HlsConfig, project_dir: Pa
         shutil.rmtree(staging, ignore_errors=True)
         raise CodesignError(f"hls4ml conversion or C simulation failed: {err.__class__.__name__}: {err}") from err
     return HlsResult(project_dir, logits, csim_seconds)
+
+
+def _set_batchnorm_weights(hls_model, nodes: list[Node]) -> None:
+    """A batch norm computes with the flow's fixed-point scale and bias (``analysis``), not with the
+    float values hls4ml derives from the Keras weights and then rounds."""
+    for node in nodes:
+        if node.kind == "batchnorm":
+            for key, values in (("scale", node.scale), ("bias", node.bias)):
+                var = hls_model.graph[node.name].weights[key]  # on its type's grid: written digit for digit
+                var.data = np.asarray(values, dtype=np.float64).reshape(var.data.shape)
+                var.min, var.max = var.data.min(), var.data.max()
+                var.nonzeros = int(np.count_nonzero(var.data))
+                var.nzeros = var.data_length - var.nonzeros
 
 
 def _check_precisions(hls_model, nodes: list[Node]) -> None:

@@ -21,7 +21,8 @@ from codesign.errors import CodesignError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SUPPORTED_LAYERS = ("InputLayer", "QDense", "QConv2D", "QActivation", "MaxPooling2D", "Flatten", "Dropout", "Activation")
+WEIGHTED_LAYERS = ("QDense", "QConv1D", "QConv2D", "QConv2DBatchnorm", "QDepthwiseConv2D", "QSeparableConv2D")
+SUPPORTED_LAYERS = ("InputLayer", *WEIGHTED_LAYERS, "QActivation", "BatchNormalization", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dropout", "Activation")
 UNSAFE_LAYERS = ("Lambda", "TFOpLambda")
 
 LayerWrapper = Callable[[LayerSpec, Any], Any]

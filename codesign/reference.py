@@ -15,16 +15,37 @@ from codesign.errors import CodesignError
 from codesign.fixedpoint import requantize
 
 
-def im2col(x: np.ndarray, kernel_size: tuple[int, int]) -> np.ndarray:
-    """(N, H, W, C) -> (N, H-kh+1, W-kw+1, kh*kw*C) patches, ordered (kh, kw, C) like Keras' kernel."""
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's 'same' padding of one axis: (before, after), the odd pixel after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def im2col(x: np.ndarray, kernel_size: tuple[int, int], strides: tuple[int, int] = (1, 1), padding: str = "valid") -> np.ndarray:
+    """(N, H, W, C) -> (N, OH, OW, kh*kw*C) patches, ordered (kh, kw, C) like Keras' kernel; 'same'
+    padding adds zeros as TensorFlow does."""
     kh, kw = kernel_size
+    sh, sw = strides
+    if padding == "same":
+        (top, bottom), (left, right) = same_padding(x.shape[1], kh, sh), same_padding(x.shape[2], kw, sw)
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
     n, h, w, c = x.shape
-    rows, cols = h - kh + 1, w - kw + 1
+    rows, cols = (h - kh) // sh + 1, (w - kw) // sw + 1
     patches = np.empty((n, rows, cols, kh, kw, c), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            patches[:, :, :, i, j, :] = x[:, i:i + rows, j:j + cols, :]
+            patches[:, :, :, i, j, :] = x[:, i:i + (rows - 1) * sh + 1:sh, j:j + (cols - 1) * sw + 1:sw, :]
     return patches.reshape(n, rows, cols, kh * kw * c)
+
+
+def patches(node: Node, x_codes: np.ndarray) -> np.ndarray:
+    """The input patches a convolution node multiplies with its kernel matrix (conv1d as a 1-row conv2d)."""
+    strides = node.strides or (1,) * (node.kernel.ndim - 2 if node.kind != "depthwise2d" else 2)
+    if node.kind == "conv1d":
+        cols = im2col(x_codes[:, None], (1, node.kernel.shape[0]), (1, strides[0]), node.padding)
+        return cols[:, 0]
+    return im2col(x_codes, node.kernel.shape[:2], strides, node.padding)
 
 
 def _exact_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -45,8 +66,13 @@ def weighted_layer(node: Node, x_codes: np.ndarray) -> np.ndarray:
     acc_frac = node.accum_type.frac
     if acc_frac < product_frac or acc_frac < node.bias_type.frac:
         raise CodesignError(f"layer {node.name!r}: accumulator type {node.accum_type} cannot align products and bias exactly")
-    if node.kind == "conv2d":
-        x_codes = im2col(x_codes, node.kernel.shape[:2])
+    if node.kind == "depthwise2d":  # each channel its own kh*kw taps: patches (..., kh*kw, C) times (kh*kw, C)
+        cols = patches(node, x_codes)
+        cols = cols.reshape(cols.shape[:-1] + (-1, w.shape[-1]))
+        acc = np.einsum("...kc,kc->...c", cols, w) << (acc_frac - product_frac)
+        return acc + (b << (acc_frac - node.bias_type.frac))
+    if node.kind in ("conv1d", "conv2d"):
+        x_codes = patches(node, x_codes)
     acc = _exact_matmul(x_codes, w) << (acc_frac - product_frac)
     return acc + (b << (acc_frac - node.bias_type.frac))
 
@@ -68,13 +94,21 @@ def step(node: Node, codes: np.ndarray) -> np.ndarray:
         return weighted_layer(node, codes)
     if node.kind == "scale":
         return scale_channels(node, codes)
+    if node.kind == "batchnorm":  # x * scale + bias per channel, exactly (the output keeps every product bit)
+        product_frac = node.input_type.frac + node.weight_type.frac
+        frac = node.output_type.frac
+        return (codes * node.weight_type.to_codes(node.scale) << (frac - product_frac)) + (node.bias_type.to_codes(node.bias) << (frac - node.bias_type.frac))
     if node.kind in ("relu", "quantize"):
         return requantize(codes, node.input_type.frac, node.output_type)
-    if node.kind == "maxpool2d":
+    if node.kind == "hard_sigmoid":  # 0.5 * x + 0.5: the same codes with one more fractional bit, plus a half
+        return requantize(codes + (1 << node.input_type.frac), node.input_type.frac + 1, node.output_type)
+    if node.kind in ("maxpool2d", "avgpool2d"):
         ph, pw = node.pool_size
         n, h, w, c = codes.shape
         rows, cols = h // ph, w // pw
-        return codes[:, :rows * ph, :cols * pw, :].reshape(n, rows, ph, cols, pw, c).max(axis=(2, 4))
+        windows = codes[:, :rows * ph, :cols * pw, :].reshape(n, rows, ph, cols, pw, c)
+        # the average of 2**k codes is their sum with k more fractional bits: the output type's codes
+        return windows.max(axis=(2, 4)) if node.kind == "maxpool2d" else windows.sum(axis=(2, 4))
     if node.kind == "flatten":
         return codes.reshape(len(codes), -1)
     raise CodesignError(f"layer {node.name!r}: the reference cannot execute kind {node.kind!r}")

@@ -146,10 +146,13 @@ def check_nodes(nodes: Sequence[Node]) -> None:
         if node.kind not in KINDS or node.kind == "input":
             raise UnrolledError(f"layer {node.name!r}: kind {node.kind!r} cannot be unrolled; allowed: "
                                 f"{', '.join(k for k in KINDS if k != 'input')}")
+        if node.padding != "valid" or any(v != 1 for v in node.strides or ()):
+            raise UnrolledError(f"layer {node.name!r}: padding={node.padding!r}, strides={node.strides} cannot be unrolled; "
+                                f"allowed: padding='valid', strides=1")
         if node.has_weights and (node.weight_type is None or node.bias_type is None or node.input_type is None):
             raise UnrolledError(f"layer {node.name!r}: a weighted layer needs its input, weight and bias types")
         if node.has_weights:
-            positions = int(np.prod(node.output_shape[:-1])) if node.kind == "conv2d" else 1
+            positions = node.positions
             mults = int(np.count_nonzero(node.kernel)) * positions
             if mults > MAX_MULTIPLICATIONS:
                 raise UnrolledError(f"layer {node.name!r}: {mults:,} constant multiplications (non-zero weights x output "

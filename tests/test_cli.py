@@ -198,7 +198,7 @@ def test_convert_with_config_keeps_every_flag(tmp_path):
 
 def test_a_refused_model_lists_every_problem(tmp_path):
     import tensorflow as tf
-    from qkeras import QActivation, QDense, quantized_bits, quantized_relu, quantized_tanh
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
 
     layers = tf.keras.layers
     model = tf.keras.Sequential([layers.Input((64,)), layers.Dense(8, name="plain"), layers.Reshape((8, 1)), layers.Conv1D(2, 3, name="conv"), layers.Flatten(), layers.Dense(10)])
@@ -208,12 +208,12 @@ def test_a_refused_model_lists_every_problem(tmp_path):
     model = tf.keras.Sequential([
         layers.Input((64,)),
         QDense(8, kernel_quantizer=quantized_bits(6, 0, alpha="auto"), bias_quantizer=quantized_bits(8, 3, alpha=1), name="po2"),  # scales on no grid
-        QActivation(quantized_tanh(4), name="tanh"),
+        QActivation(quantized_relu(4, 0, negative_slope=0.25), name="leaky"),
         QDense(10, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(8, 3, alpha=1, symmetric=1), activation=quantized_relu(4, 1), name="sym"),
     ])
     model.save(tmp_path / "quantizers.h5")
     result = codesign("convert", "--model", "quantizers.h5", "--quiet", cwd=tmp_path)
-    _assert_one_line_error(result, "3 problems", "layer 'po2' kernel_quantizer: quantized_bits with alpha='auto' is not supported", "layer 'tanh': quantizer quantized_tanh",
+    _assert_one_line_error(result, "3 problems", "layer 'po2' kernel_quantizer: quantized_bits with alpha='auto' is not supported", "layer 'leaky': quantized_relu with negative_slope=0.25 (leaky) is not supported",
                            "layer 'sym' bias_quantizer: quantized_bits must have symmetric=0")
     _nothing_complete(tmp_path)
 

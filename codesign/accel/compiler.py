@@ -30,7 +30,7 @@ does not end in a dense layer are refused with an error naming the layer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -42,7 +42,34 @@ from codesign.errors import CodesignError
 from codesign.fixedpoint import FixedType
 
 DEFAULT_BATCH = 32     # samples per chunk (one start) the memories are sized for
-SUPPORTED = "dense, conv2d (valid, stride 1) with per-channel power-of-two scales, maxpool2d, flatten, relu, quantize"
+SUPPORTED = ("dense, conv1d/conv2d/depthwise2d (valid, stride 1) with per-channel power-of-two scales, maxpool2d, flatten, "
+             "relu, quantize (quantized_bits, quantized_tanh)")
+
+
+def lower(nodes: list[Node]) -> list[Node]:
+    """The nodes as the accelerator runs them: a conv1d is a conv2d on a 1-row map, and a depthwise2d
+    a conv2d whose kernel is zero off each channel's own (exact: the zeros add nothing). Refuses,
+    naming the layer, the geometry the address generation does not run ('same' padding, strides)."""
+    first = next((n for n in nodes[1:] if n.kind in ("dense", "conv1d", "conv2d", "depthwise2d", "maxpool2d", "avgpool2d")), None)
+    lowered = []
+    for node in nodes:
+        if node.kind == "batchnorm":
+            raise CodesignError(f"batchnorm layer {node.name!r} is not supported on the accelerator, which has no per-channel multiplier "
+                                f"(its exact scale needs {node.weight_type.width} bits); fold it into the layer before with QConv2DBatchnorm, which runs here")
+        if node.kind in ("conv1d", "conv2d", "depthwise2d") and (node.padding != "valid" or any(s != 1 for s in node.strides or ())):
+            raise CodesignError(f"{node.kind} layer {node.name!r}: padding={node.padding!r}, strides={node.strides} is not supported on the "
+                                f"accelerator, whose address generation runs padding='valid', strides=1 windows")
+        if node.kind == "conv1d":
+            node = replace(node, kind="conv2d", kernel=node.kernel[None], output_shape=(1, *node.output_shape), strides=None)
+        elif node.kind == "depthwise2d":
+            kh, kw, c = node.kernel.shape
+            full = np.zeros((kh, kw, c, c))
+            full[:, :, np.arange(c), np.arange(c)] = node.kernel
+            node = replace(node, kind="conv2d", kernel=full, strides=None)
+        elif node.kind == "input" and first is not None and first.kind == "conv1d":
+            node = replace(node, output_shape=(1, *node.output_shape))
+        lowered.append(node)
+    return lowered
 
 
 @dataclass(frozen=True)
@@ -123,6 +150,7 @@ def plan_layers(nodes: list[Node]) -> list[LayerPlan | PoolPlan]:
     """Group nodes into accelerator layers; refuses what the accelerator cannot run, naming the layer."""
     if not nodes or nodes[0].kind != "input":
         raise CodesignError("the node list must start with an input node (codesign.analysis.describe)")
+    nodes = lower(nodes)
     plans: list[LayerPlan | PoolPlan] = []
     shape = tuple(nodes[0].output_shape)
     # The input is loaded as a grid only when a conv or pool reads it; an MLP's input is loaded flat.
@@ -209,14 +237,13 @@ def _plan_weighted(node: Node, act: Node | None, kind: str, grid: Grid | None,
     name = node.name
     what = f"{kind} layer {name!r}"
     in_t, w_t, b_t = node.input_type, node.weight_type, node.bias_type
+    finer = b_t.frac - (in_t.frac + w_t.frac)
+    if finer > 0:  # the bias is finer than the products: the weights get that many more (zero) fractional bits
+        w_t = FixedType(w_t.width + finer, w_t.integer, w_t.signed, w_t.rounding, w_t.saturation)
     weights = w_t.to_codes(node.kernel_matrix())
     bias = b_t.to_codes(np.asarray(node.bias).reshape(-1))
     product_frac = in_t.frac + w_t.frac
     bias_shift = product_frac - b_t.frac
-    if bias_shift < 0:
-        raise CodesignError(f"{what}: bias type {b_t} has {b_t.frac} fractional bits, more than the "
-                            f"{product_frac} of the products ({in_t} x {w_t}); the accelerator aligns the bias only "
-                            f"by a left shift (allowed: bias frac <= {product_frac})")
     if grid is not None and kind == "dense" and weights.shape[0] != grid.h * grid.w * grid.c:
         raise CodesignError(f"{what}: {weights.shape[0]} inputs, but the flattened feature map has "
                             f"{grid.h * grid.w * grid.c}")
@@ -608,6 +635,7 @@ def compile_model(nodes: list[Node], spec: AccelSpec, *, sparse: bool | None = N
     saves weight steps (N:M-pruned or all-zero groups, padding lanes of a conv), True = every layer
     compressed, False = every layer packed densely (the baseline). ``batch``: samples per start
     (default: what the memories hold, at most 1024). Errors name the offending layer."""
+    nodes = lower(nodes)
     plans = plan_layers(nodes)
     if sparse and spec.sparse_m == 0:
         raise CodesignError(f"sparse=True needs a build with sparse_m=4 (N:4 compressed weights); this one has "

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from codesign import reference
 from codesign.accel.spec import DESCRIPTOR_BITS, GROUP_FIELD_BITS, AccelSpec
 from codesign.errors import CodesignError
 from codesign.fixedpoint import FixedType, shift_right_round
@@ -436,13 +437,8 @@ def conv_weights(spec: AccelSpec, kernel: np.ndarray) -> np.ndarray:
 
 def im2col(x: np.ndarray, kernel_h: int, kernel_w: int) -> np.ndarray:
     """(B, H, W, C) -> (B * OH * OW, KH * KW * C) valid patches, ordered (kh, kw, c) like a Keras kernel."""
-    b, h, w, c = np.shape(x)
-    oh, ow = h - kernel_h + 1, w - kernel_w + 1
-    patches = np.empty((b, oh, ow, kernel_h, kernel_w, c), dtype=np.int64)
-    for i in range(kernel_h):
-        for j in range(kernel_w):
-            patches[:, :, :, i, j, :] = np.asarray(x)[:, i:i + oh, j:j + ow, :]
-    return patches.reshape(b * oh * ow, kernel_h * kernel_w * c)
+    cols = reference.im2col(np.asarray(x, dtype=np.int64), (kernel_h, kernel_w))
+    return cols.reshape(-1, cols.shape[-1])
 
 
 def maxpool(x: np.ndarray, pool_h: int, pool_w: int) -> np.ndarray:

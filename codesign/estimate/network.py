@@ -105,11 +105,13 @@ def save_nodes(nodes: list[Node], path: Path) -> None:
     meta = []
     for i, node in enumerate(nodes):
         entry = {"name": node.name, "kind": node.kind, "output_shape": list(node.output_shape), "fan_in": node.fan_in,
-                 "pool_size": list(node.pool_size) if node.pool_size else None}
+                 "pool_size": list(node.pool_size) if node.pool_size else None,
+                 "strides": list(node.strides) if node.strides else None, "padding": node.padding, "part_of": node.part_of,
+                 "keras_class": node.keras_class}
         for key in _TYPE_FIELDS:
             t = getattr(node, key)
             entry[key] = None if t is None else dataclasses.asdict(t)
-        for key in ("kernel", "bias", "exponents"):
+        for key in ("kernel", "bias", "exponents", "scale"):
             if getattr(node, key) is not None:
                 arrays[f"{key}{i}"] = getattr(node, key)
         meta.append(entry)
@@ -130,5 +132,7 @@ def load_nodes(path: Path) -> list[Node]:
         types = {key: None if e[key] is None else FixedType(**e[key]) for key in _TYPE_FIELDS}
         nodes.append(Node(e["name"], e["kind"], types.pop("output_type"), tuple(e["output_shape"]), fan_in=e["fan_in"],
                           pool_size=tuple(e["pool_size"]) if e["pool_size"] else None,
-                          kernel=arrays.get(f"kernel{i}"), bias=arrays.get(f"bias{i}"), exponents=arrays.get(f"exponents{i}"), **types))
+                          strides=tuple(e["strides"]) if e.get("strides") else None, padding=e.get("padding", "valid"), part_of=e.get("part_of"), keras_class=e.get("keras_class"),
+                          kernel=arrays.get(f"kernel{i}"), bias=arrays.get(f"bias{i}"), exponents=arrays.get(f"exponents{i}"),
+                          scale=arrays.get(f"scale{i}"), **types))
     return nodes

@@ -251,7 +251,7 @@ def layer_features(node: Node, following: Sequence[Node] = (), terms: Sequence[s
         if n.kind == "maxpool2d":
             ph, pw = n.pool_size
             pool_bits += int(np.prod(n.output_shape)) * (ph * pw - 1) * n.output_type.width
-    positions = int(np.prod(node.output_shape[:-1])) if node.kind == "conv2d" else 1
+    positions = node.positions
     # Registers hold the segment's read outputs (of every position, or pooled, channels last); each
     # has the width of its channel's value range.
     widths = _register_bits(node, act)

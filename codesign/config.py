@@ -19,7 +19,12 @@ from codesign.errors import CodesignError
 from codesign.fixedpoint import FixedType, quantized_bits_type, quantized_relu_type, validate_quantizer
 
 DATASETS = ("digits", "fashion-mnist", "jets")
-LAYER_TYPES = ("dense", "conv2d", "maxpool2d", "flatten")
+LAYER_TYPES = ("dense", "conv2d", "depthwise2d", "maxpool2d", "avgpool2d", "flatten")
+WEIGHTED_TYPES = ("dense", "conv2d", "depthwise2d")
+CONV_TYPES = ("conv2d", "depthwise2d")  # the types that take padding and strides
+PADDINGS = ("valid", "same")
+STRIDES = (1, 2)
+AVGPOOL_SIZES = (1, 2, 4, 8)  # an average divides exactly in fixed point only over a power-of-two number of pixels
 ACTIVATIONS = ("relu", "linear")
 SCHEDULES = ("constant", "polynomial")
 BACKENDS = ("Vitis", "Vivado")
@@ -58,9 +63,12 @@ class LayerSpec:
     type: str
     name: str | None = None
     units: int | None = None  # dense; None on the last layer means "one per class"
-    filters: int | None = None  # conv2d
+    filters: int | None = None  # conv2d (a depthwise2d keeps its input's channels)
     kernel_size: int = 3
-    pool_size: int = 2
+    padding: str = "valid"  # conv2d, depthwise2d: "valid" or "same" (TensorFlow's split)
+    strides: int = 1  # conv2d, depthwise2d: 1 or 2, both axes
+    batchnorm: bool = False  # conv2d: a batch norm folded into the kernel and bias (QConv2DBatchnorm)
+    pool_size: int = 2  # maxpool2d, avgpool2d
     weight_bits: int = 6
     weight_integer: int = 0
     bias_bits: int = 8
@@ -73,7 +81,7 @@ class LayerSpec:
 
     @property
     def has_weights(self) -> bool:
-        return self.type in ("dense", "conv2d")
+        return self.type in WEIGHTED_TYPES
 
     @property
     def weight_type(self) -> FixedType:
@@ -262,11 +270,38 @@ def _check_choice(where: str, name: str, value: Any, allowed: tuple[str, ...]) -
         raise CodesignError(f"{where}: {name}={value!r} is not allowed; choose one of: {', '.join(allowed)}")
 
 
+def _check_flag(where: str, name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise CodesignError(f"{where}: {name}={value!r} must be true or false")
+
+
+def _check_layer_geometry(layer: LayerSpec, where: str) -> None:
+    """padding, strides and batchnorm: allowed values, and only on the types that take them."""
+    _check_choice(where, "padding", layer.padding, PADDINGS)
+    if isinstance(layer.strides, bool) or layer.strides not in STRIDES:
+        raise CodesignError(f"{where}: strides={layer.strides!r} is not allowed; choose one of: {', '.join(map(str, STRIDES))}")
+    if layer.type not in CONV_TYPES and (layer.padding != "valid" or layer.strides != 1):
+        raise CodesignError(f"{where}: padding and strides apply to {' and '.join(CONV_TYPES)} layers only; "
+                            f"a {layer.type} layer takes padding='valid', strides=1 (the defaults)")
+    _check_flag(where, "batchnorm", layer.batchnorm)
+    if layer.batchnorm and layer.type != "conv2d":
+        why = (" (QKeras' float32 BatchNormalization after a dense layer is exact in fixed point only for narrow layers: "
+               "the importer refuses it for a 64-unit 6-bit layer on digits)") if layer.type == "dense" else ""
+        raise CodesignError(f"{where}: batchnorm=true is allowed on conv2d layers only (folded into the kernel and bias: "
+                            f"QConv2DBatchnorm); a {layer.type} layer takes batchnorm=false{why}")
+
+
 def validate_layer(layer: LayerSpec, where: str, is_last: bool) -> LayerSpec:
     where = f"{where} ({layer.name})" if layer.name else where
     _check_choice(where, "type", layer.type, LAYER_TYPES)
     if layer.name is not None and not _NAME.match(layer.name):
         raise CodesignError(f"{where}: name {layer.name!r} must start with a letter and hold only letters, digits and _")
+    _check_layer_geometry(layer, where)
+    if layer.type in ("maxpool2d", "avgpool2d"):
+        _check_range(where, "pool_size", layer.pool_size, 1, 16)
+    if layer.type == "avgpool2d" and layer.pool_size not in AVGPOOL_SIZES:
+        raise CodesignError(f"{where}: pool_size={layer.pool_size!r} is not allowed for avgpool2d; choose one of: "
+                            f"{', '.join(map(str, AVGPOOL_SIZES))} (an average is exact in fixed point only over a power-of-two number of pixels)")
     if not layer.has_weights:
         return layer
     validate_quantizer(f"{where} weights", layer.weight_bits, layer.weight_integer, signed=True)
@@ -281,8 +316,14 @@ def validate_layer(layer: LayerSpec, where: str, is_last: bool) -> LayerSpec:
         raise CodesignError(f"{where}: units is required (only the last layer may leave it out: one unit per class)")
     if layer.type == "conv2d":
         _check_range(where, "filters", layer.filters, 1, 1024)
+    if layer.type == "depthwise2d" and layer.filters is not None:
+        raise CodesignError(f"{where}: filters={layer.filters!r} is not allowed on depthwise2d, which keeps its input's channels (one kernel per channel); leave it out")
+    if layer.type in CONV_TYPES:
         _check_range(where, "kernel_size", layer.kernel_size, 1, 15)
     if layer.nm is not None:
+        if layer.type == "depthwise2d":
+            raise CodesignError(f"{where}: nm={layer.nm!r} is not allowed on depthwise2d: each channel's reduction is its own "
+                                f"kernel_size x kernel_size window, which N:M groups along input channels do not follow; use sparsity")
         match = re.fullmatch(r"(\d+):(\d+)", str(layer.nm))
         if not match:
             raise CodesignError(f"{where}: nm={layer.nm!r} must be written N:M, e.g. 2:4")
@@ -331,7 +372,7 @@ def validate(config: RunConfig) -> RunConfig:
     if not config.layers:
         raise CodesignError("layers: the model needs at least one layer")
     counters: dict[str, int] = {}
-    prefixes = {"dense": "fc", "conv2d": "conv", "maxpool2d": "pool", "flatten": "flatten"}
+    prefixes = {"dense": "fc", "conv2d": "conv", "depthwise2d": "dw", "maxpool2d": "pool", "avgpool2d": "avgpool", "flatten": "flatten"}
     named = []
     for i, layer in enumerate(config.layers):
         is_last = i == len(config.layers) - 1

@@ -45,36 +45,62 @@ def model_input_shape(config: RunConfig, data_shape: tuple[int, ...]) -> tuple[i
     return tuple(data_shape)
 
 
+def _apply(layer, x, spec: LayerSpec):
+    """``layer(x)``; a window larger than its input map is refused naming the layer."""
+    try:
+        y = layer(x)
+    except ValueError as err:
+        if "dimension" not in str(err) and "Negative" not in str(err):
+            raise
+        size = spec.kernel_size if spec.has_weights else spec.pool_size
+        raise CodesignError(f"layer {spec.name!r} ({spec.type}): its {size}x{size} window does not fit its input of shape {tuple(x.shape[1:])}") from None
+    if any(d == 0 for d in y.shape[1:]):
+        raise CodesignError(f"layer {spec.name!r} ({spec.type}): its input of shape {tuple(x.shape[1:])} gives an empty output {tuple(y.shape[1:])}")
+    return y
+
+
 def build(config: RunConfig, input_shape: tuple[int, ...], n_classes: int, *, quantized: bool = True,
           wrap: LayerWrapper | None = None):
     """The model of ``config.layers``: QKeras layers when ``quantized``, else its float twin.
 
-    ``wrap`` is applied to every layer with weights (the trainer uses it to add pruning).
+    ``wrap`` is applied to every layer with weights (the trainer uses it to add pruning). A conv2d with
+    ``batchnorm`` is one QConv2DBatchnorm (the batch norm folded into the kernel and bias before they are
+    quantized); its float twin is a Conv2D named as the layer, then a BatchNormalization ``<name>_bn``.
     Outputs are logits: no softmax, so every execution can be compared before any rounding of exp().
     """
     import tensorflow as tf
-    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
+    from qkeras import QActivation, QConv2D, QConv2DBatchnorm, QDense, QDepthwiseConv2D, quantized_bits, quantized_relu
 
     layers = tf.keras.layers
     x = inputs = layers.Input(shape=input_shape, name="inputs")
     for spec in config.layers:
-        if spec.type in ("dense", "conv2d"):
-            units = spec.units if spec.units is not None else n_classes
-            common = dict(name=spec.name, kernel_initializer="lecun_uniform")
-            if quantized:
-                quant = dict(
-                    kernel_quantizer=quantized_bits(spec.weight_bits, spec.weight_integer, alpha=1),
-                    bias_quantizer=quantized_bits(spec.bias_bits, spec.bias_integer, alpha=1),
-                )
-                layer = QDense(units, **quant, **common) if spec.type == "dense" else QConv2D(spec.filters, spec.kernel_size, **quant, **common)
+        if spec.has_weights:
+            init = "lecun_uniform"
+            weights = quantized_bits(spec.weight_bits, spec.weight_integer, alpha=1)
+            bias = dict(bias_quantizer=quantized_bits(spec.bias_bits, spec.bias_integer, alpha=1)) if quantized else {}
+            geometry = dict(strides=spec.strides, padding=spec.padding)
+            if spec.type == "dense":
+                units = spec.units if spec.units is not None else n_classes
+                layer = (QDense(units, kernel_quantizer=weights, **bias, kernel_initializer=init, name=spec.name) if quantized
+                         else layers.Dense(units, kernel_initializer=init, name=spec.name))
+            elif spec.type == "depthwise2d":
+                layer = (QDepthwiseConv2D(spec.kernel_size, **geometry, depthwise_quantizer=weights, **bias, depthwise_initializer=init, name=spec.name)
+                         if quantized else layers.DepthwiseConv2D(spec.kernel_size, **geometry, depthwise_initializer=init, name=spec.name))
+            elif quantized:
+                conv = QConv2DBatchnorm if spec.batchnorm else QConv2D
+                layer = conv(spec.filters, spec.kernel_size, **geometry, kernel_quantizer=weights, **bias, kernel_initializer=init, name=spec.name)
             else:
-                layer = layers.Dense(units, **common) if spec.type == "dense" else layers.Conv2D(spec.filters, spec.kernel_size, **common)
-            x = (wrap(spec, layer) if wrap else layer)(x)
+                layer = layers.Conv2D(spec.filters, spec.kernel_size, **geometry, kernel_initializer=init, name=spec.name)
+            x = _apply(wrap(spec, layer) if wrap else layer, x, spec)
+            if spec.batchnorm and not quantized:
+                x = layers.BatchNormalization(name=f"{spec.name}_bn")(x)
             if spec.activation == "relu":
                 act_name = f"{spec.name}_relu"
                 x = QActivation(quantized_relu(spec.act_bits, spec.act_integer), name=act_name)(x) if quantized else layers.Activation("relu", name=act_name)(x)
         elif spec.type == "maxpool2d":
-            x = layers.MaxPooling2D(spec.pool_size, name=spec.name)(x)
+            x = _apply(layers.MaxPooling2D(spec.pool_size, name=spec.name), x, spec)
+        elif spec.type == "avgpool2d":
+            x = _apply(layers.AveragePooling2D(spec.pool_size, name=spec.name), x, spec)
         elif spec.type == "flatten":
             x = layers.Flatten(name=spec.name)(x)
     model = tf.keras.Model(inputs, x, name=config.name.replace("-", "_").replace(".", "_"))

@@ -185,14 +185,27 @@ def float_model(config: RunConfig, x_train, y_train, x_val, y_val, n_classes: in
     return teacher, {f"float_{k}": v for k, v in history.items()}
 
 
+_WEIGHTS = ("kernel", "depthwise_kernel", "bias")
+_BATCHNORM = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
 def _copy_weights(student, init) -> None:
-    """Start every weighted layer of ``student`` (pruning wrappers included) from the same-named layer of ``init``."""
-    source = {layer.name: layer for layer in init.layers if getattr(layer, "kernel", None) is not None}
+    """Start every weighted layer of ``student`` (pruning wrappers included) from the same-named layer of
+    ``init``: its kernel (or depthwise kernel) and bias; a QConv2DBatchnorm also takes the statistics and
+    scales of the float twin's BatchNormalization ``<name>_bn`` (see ``models.build``)."""
+    source = {layer.name: layer for layer in init.layers}
     for layer in student.layers:
         inner = getattr(layer, "layer", layer)  # PruneLowMagnitude holds the layer it prunes
-        if inner.name in source:
-            inner.kernel.assign(source[inner.name].kernel)
-            inner.bias.assign(source[inner.name].bias)
+        twin = source.get(inner.name)
+        if twin is None or not any(getattr(twin, key, None) is not None for key in _WEIGHTS[:2]):
+            continue
+        for key in _WEIGHTS:
+            if getattr(inner, key, None) is not None and getattr(twin, key, None) is not None:
+                getattr(inner, key).assign(getattr(twin, key))
+        batchnorm, twin_bn = getattr(inner, "batchnorm", None), source.get(f"{inner.name}_bn")
+        if batchnorm is not None and twin_bn is not None:
+            for key in _BATCHNORM:
+                getattr(batchnorm, key).assign(getattr(twin_bn, key))
 
 
 def quantized_model(config: RunConfig, x_train, y_train, x_val, y_val, n_classes: int, *, epochs: int | None = None,

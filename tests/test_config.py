@@ -74,3 +74,54 @@ def test_yaml_round_trip_and_safe_load(tmp_path):
 def test_bad_rtl_section(rtl, message):
     with pytest.raises(CodesignError, match=message):
         config.from_dict({"rtl": rtl})
+
+
+def _cnn(**changes):
+    """A small CNN run config (conv2d, depthwise2d, maxpool2d, avgpool2d, flatten, dense) as a mapping,
+    ``changes`` given per layer name."""
+    layers = [{"type": "conv2d", "name": "conv1", "filters": 4}, {"type": "depthwise2d", "name": "dw1"},
+              {"type": "maxpool2d", "name": "pool1"}, {"type": "avgpool2d", "name": "avg1", "pool_size": 1},
+              {"type": "flatten", "name": "flat"}, {"type": "dense", "name": "output", "activation": "linear"}]
+    for layer in layers:
+        layer.update(changes.get(layer["name"], {}))
+    return {"name": "cnn", "layers": layers}
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"conv1": {"padding": "full"}}, r"^layers\[0\] \(conv1\): padding='full' is not allowed; choose one of: valid, same$"),
+        ({"conv1": {"strides": 3}}, r"^layers\[0\] \(conv1\): strides=3 is not allowed; choose one of: 1, 2$"),
+        ({"dw1": {"strides": True}}, r"^layers\[1\] \(dw1\): strides=True is not allowed; choose one of: 1, 2$"),
+        ({"conv1": {"batchnorm": "yes"}}, r"^layers\[0\] \(conv1\): batchnorm='yes' must be true or false$"),
+        ({"pool1": {"batchnorm": True}}, r"^layers\[2\] \(pool1\): batchnorm=true is allowed on conv2d layers only .*a maxpool2d layer takes batchnorm=false"),
+        ({"output": {"batchnorm": True}}, r"^layers\[5\] \(output\): batchnorm=true is allowed on conv2d layers only .*BatchNormalization after a dense layer is exact in fixed point only for narrow layers"),
+        ({"dw1": {"batchnorm": True}}, r"batchnorm=true is allowed on conv2d layers only"),
+        ({"pool1": {"padding": "same"}}, r"^layers\[2\] \(pool1\): padding and strides apply to conv2d and depthwise2d layers only; a maxpool2d layer takes"),
+        ({"output": {"strides": 2}}, r"^layers\[5\] \(output\): padding and strides apply to conv2d and depthwise2d layers only"),
+        ({"dw1": {"filters": 8}}, r"^layers\[1\] \(dw1\): filters=8 is not allowed on depthwise2d, which keeps its input's channels"),
+        ({"dw1": {"nm": "2:4"}}, r"^layers\[1\] \(dw1\): nm='2:4' is not allowed on depthwise2d: .*; use sparsity$"),
+        ({"dw1": {"kernel_size": 0}}, r"^layers\[1\] \(dw1\): kernel_size=0 is outside the allowed range 1\.\.15$"),
+        ({"avg1": {"pool_size": 3}}, r"^layers\[3\] \(avg1\): pool_size=3 is not allowed for avgpool2d; choose one of: 1, 2, 4, 8 "),
+        ({"pool1": {"pool_size": 0}}, r"^layers\[2\] \(pool1\): pool_size=0 is outside the allowed range 1\.\.16$"),
+        ({"conv1": {"type": "conv3d"}}, r"type='conv3d' is not allowed; choose one of: dense, conv2d, depthwise2d, maxpool2d, avgpool2d, flatten$"),
+    ],
+)
+def test_bad_convolution_fields_name_the_layer_the_field_and_the_allowed_values(changes, message):
+    with pytest.raises(CodesignError, match=message) as err:
+        config.from_dict(_cnn(**changes))
+    assert "\n" not in str(err.value)
+
+
+def test_new_layer_fields_default_and_round_trip(tmp_path):
+    data = _cnn(conv1={"padding": "same", "strides": 2, "batchnorm": True}, dw1={"padding": "same"}, avg1={"pool_size": 2})
+    for layer in data["layers"]:
+        layer.pop("name")
+    cfg = config.from_dict(data)
+    assert [s.name for s in cfg.layers] == ["conv1", "dw1", "pool1", "avgpool1", "flatten1", "output"]
+    assert [s.has_weights for s in cfg.layers] == [True, True, False, False, False, True]
+    conv, dw = cfg.layers[:2]
+    assert (conv.padding, conv.strides, conv.batchnorm, dw.padding, dw.strides, dw.batchnorm) == ("same", 2, True, "same", 1, False)
+    path = tmp_path / "run.yaml"
+    path.write_text(config.dump(cfg))
+    assert config.load(path) == cfg

@@ -44,8 +44,8 @@ def prune(kernel: np.ndarray, spec: LayerSpec) -> np.ndarray:
     return matrix.reshape(shape)
 
 
-def _synthetic_kernel(shape: tuple[int, ...], spec: LayerSpec, rng: np.random.Generator) -> np.ndarray:
-    limit = math.sqrt(3.0 / int(np.prod(shape[:-1])))
+def _synthetic_kernel(shape: tuple[int, ...], fan_in: int, spec: LayerSpec, rng: np.random.Generator) -> np.ndarray:
+    limit = math.sqrt(3.0 / fan_in)
     return prune(spec.weight_type.quantize(rng.uniform(-limit, limit, size=shape)), spec)
 
 
@@ -53,45 +53,78 @@ def _bias(units: int, spec: LayerSpec, rng: np.random.Generator) -> np.ndarray:
     return spec.bias_type.quantize(rng.uniform(-0.1, 0.1, size=units))
 
 
+KERAS_CLASSES = {"dense": "QDense", "conv2d": "QConv2D", "depthwise2d": "QDepthwiseConv2D"}
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: str) -> int:
+    """One spatial axis of a convolution's output, as TensorFlow computes it."""
+    return -(-size // stride) if padding == "same" else (size - kernel) // stride + 1
+
+
+def _weighted_shapes(spec: LayerSpec, shape: tuple[int, ...], n_classes: int) -> tuple[tuple[int, ...], tuple[int, ...], int, int]:
+    """(kernel shape as the node holds it, output shape, fan-in of each output, fan-in of Keras' initializer)."""
+    if spec.type == "dense":
+        units = spec.units if spec.units is not None else n_classes
+        return (shape[-1], units), (units,), shape[-1], shape[-1]
+    if len(shape) != 3:
+        raise CodesignError(f"layer {spec.name!r} ({spec.type}) needs a feature map (H, W, C) as its input, not shape {shape}")
+    k, s = spec.kernel_size, spec.strides
+    h, w = (conv_output_size(d, k, s, spec.padding) for d in shape[:2])
+    if h < 1 or w < 1:
+        raise CodesignError(f"layer {spec.name!r} ({spec.type}): its {k}x{k} window does not fit its input of shape {shape}")
+    if spec.type == "depthwise2d":  # one k x k kernel per channel; Keras initializes its (k, k, C, 1) kernel
+        return (k, k, shape[-1]), (h, w, shape[-1]), k * k, k * k * shape[-1]
+    return (k, k, shape[-1], spec.filters), (h, w, spec.filters), k * k * shape[-1], k * k * shape[-1]
+
+
 def nodes_from_config(cfg: RunConfig, seed: int = 0, weights: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> list[Node]:
     """The network of ``cfg`` as fixed-point nodes, with synthetic weights (seeded), or with ``weights``
-    (layer name -> float kernel and bias, e.g. of a float checkpoint) pruned and put on the layer's types."""
+    (layer name -> float kernel and bias, e.g. of a float checkpoint; a depthwise kernel as (k, k, C), a
+    conv2d with batchnorm's with the batch norm folded in) pruned and put on the layer's types. A conv2d
+    with batchnorm is one conv2d node of its folded weights, as QConv2DBatchnorm is."""
     sample_shape, n_classes = SHAPES[cfg.dataset.name]
     shape = (int(np.prod(sample_shape)),) if cfg.layers[0].type == "dense" else tuple(sample_shape)
     rng = np.random.default_rng(seed)
     current: FixedType = cfg.input.type
     nodes = [Node("inputs", "input", current, shape)]
     for spec in cfg.layers:
-        if spec.type in ("dense", "conv2d"):
-            units = spec.units if spec.type == "dense" and spec.units is not None else (spec.filters if spec.type == "conv2d" else n_classes)
-            if spec.type == "dense":
-                kernel_shape, out_shape = (shape[-1], units), (units,)
-            else:
-                k = spec.kernel_size
-                kernel_shape = (k, k, shape[-1], units)
-                out_shape = (shape[0] - k + 1, shape[1] - k + 1, units)
+        if spec.has_weights:
+            kernel_shape, out_shape, fan_in, init_fan_in = _weighted_shapes(spec, shape, n_classes)
+            units = out_shape[-1]
             if weights is None:
-                kernel, bias = _synthetic_kernel(kernel_shape, spec, rng), _bias(units, spec, rng)
+                kernel, bias = _synthetic_kernel(kernel_shape, init_fan_in, spec, rng), _bias(units, spec, rng)
             else:
                 kernel, bias = weights[spec.name]
                 if tuple(kernel.shape) != kernel_shape:
                     raise CodesignError(f"layer {spec.name!r}: weights of shape {tuple(kernel.shape)}, the config needs {kernel_shape}")
                 kernel, bias = spec.weight_type.quantize(prune(kernel, spec)), spec.bias_type.quantize(np.asarray(bias, dtype=np.float64))
-            fan_in = int(np.prod(kernel_shape[:-1]))
             accum = accumulator_type(current, spec.weight_type, fan_in, spec.bias_type)
+            geometry = {} if spec.type == "dense" else {"strides": (spec.strides, spec.strides), "padding": spec.padding}
+            keras_class = "QConv2DBatchnorm" if spec.batchnorm else KERAS_CLASSES[spec.type]
             nodes.append(Node(spec.name, spec.type, accum, out_shape, current, accum, spec.weight_type, spec.bias_type,
-                              kernel, bias, fan_in))
+                              kernel, bias, fan_in, keras_class=keras_class, **geometry))
             shape, current = out_shape, accum
             if spec.activation == "relu":
                 nodes.append(Node(f"{spec.name}_relu", "relu", spec.act_type, shape, current))
                 current = spec.act_type
-        elif spec.type == "maxpool2d":
+        elif spec.type in ("maxpool2d", "avgpool2d"):
             p = spec.pool_size
+            if len(shape) != 3 or shape[0] < p or shape[1] < p:
+                raise CodesignError(f"layer {spec.name!r} ({spec.type}): its {p}x{p} window does not fit its input of shape {shape}")
             shape = (shape[0] // p, shape[1] // p, shape[2])
-            nodes.append(Node(spec.name, "maxpool2d", current, shape, current, pool_size=(p, p)))
+            if spec.type == "maxpool2d":
+                nodes.append(Node(spec.name, "maxpool2d", current, shape, current, pool_size=(p, p)))
+            else:  # the average of 2**k pixels: k more fractional bits hold it exactly (as analysis._pool_node)
+                k = (p * p).bit_length() - 1
+                out_t = FixedType(current.width + k, current.integer, current.signed)
+                accum_t = FixedType(current.width + 2 * k, current.integer + k, current.signed)
+                nodes.append(Node(spec.name, "avgpool2d", out_t, shape, current, accum_type=accum_t, pool_size=(p, p)))
+                current = out_t
         elif spec.type == "flatten":
             shape = (int(np.prod(shape)),)
             nodes.append(Node(spec.name, "flatten", current, shape, current))
+        else:
+            raise CodesignError(f"layer {spec.name!r}: layer type {spec.type!r} has no synthetic network here")
     return nodes
 
 

@@ -20,9 +20,24 @@ REFERENCE_BITS = 16
 
 
 def float_weights(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Layer name -> (kernel, bias) of every weighted layer of a Keras model."""
-    return {layer.name: (np.asarray(layer.kernel.numpy(), dtype=np.float64), np.asarray(layer.bias.numpy(), dtype=np.float64))
-            for layer in model.layers if getattr(layer, "kernel", None) is not None}
+    """Layer name -> (kernel, bias) of every weighted layer of a Keras model, as ``network.nodes_from_config``
+    takes them: a depthwise kernel as (k, k, C); a layer followed by its BatchNormalization ``<name>_bn``
+    (the float twin of a conv2d with batchnorm) with the batch norm's moving statistics folded in."""
+    layers = {layer.name: layer for layer in model.layers}
+    weights = {}
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None and getattr(layer, "depthwise_kernel", None) is not None:
+            kernel = layer.depthwise_kernel[..., 0]
+        if kernel is None:
+            continue
+        kernel, bias = np.asarray(kernel.numpy(), dtype=np.float64), np.asarray(layer.bias.numpy(), dtype=np.float64)
+        bn = layers.get(f"{layer.name}_bn")
+        if bn is not None:
+            inv = bn.gamma.numpy().astype(np.float64) / np.sqrt(bn.moving_variance.numpy().astype(np.float64) + bn.epsilon)
+            kernel, bias = kernel * inv, (bias - bn.moving_mean.numpy()) * inv + bn.beta.numpy()
+        weights[layer.name] = (kernel, bias)
+    return weights
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:

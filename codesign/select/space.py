@@ -103,8 +103,10 @@ class SearchSpace:
     sparsities: tuple[str, ...] = SPARSITIES
 
     def knobs(self, spec: LayerSpec, in_channels: int) -> dict[str, tuple]:
-        """Each knob's choices for one layer, from the most to the least precise."""
-        sparsities = [s for s in self.sparsities if ":" not in s or in_channels % int(s.split(":")[1]) == 0]
+        """Each knob's choices for one layer, from the most to the least precise (a depthwise2d takes no N:M:
+        its reduction is each channel's own window, not a run of input channels)."""
+        nm_ok = lambda s: spec.type != "depthwise2d" and in_channels % int(s.split(":")[1]) == 0  # noqa: E731
+        sparsities = [s for s in self.sparsities if ":" not in s or nm_ok(s)]
         sparsities.sort(key=lambda s: LayerOption(2, None, s).fraction)
         return {
             "weight_bits": tuple(sorted(self.weight_bits, reverse=True)),

@@ -120,7 +120,7 @@ class SweepSpec:
 
 def _layer_index(layers: list[dict], name: str, path: str) -> list[int]:
     if name == "*":
-        return [i for i, layer in enumerate(layers) if layer.get("type") in ("dense", "conv2d")]
+        return [i for i, layer in enumerate(layers) if layer.get("type") in run_config.WEIGHTED_TYPES]
     found = [i for i, layer in enumerate(layers) if layer.get("name") == name]
     if not found:
         names = ", ".join(str(layer.get("name")) for layer in layers)

@@ -8,6 +8,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_PACKAGES := iverilog ccache dataset-fashion-mnist chromium postgresql
 # pytest-xdist workers; the suite is sized for a 2-core machine
 JOBS ?= 2
+# Verilator builds compile through ccache (codesign.accel.sim.verilator_makeflags): its run-time library
+# and every repeated RTL build compile once per cache. pch_defines,time_macros: the precompiled header.
+export CCACHE_DIR ?= $(CURDIR)/.ccache
+export CCACHE_SLOPPINESS ?= pch_defines,time_macros,include_file_mtime,include_file_ctime
 
 .PHONY: demo test bench system-deps venv clean
 
@@ -39,5 +43,5 @@ bench: $(STAMP) system-deps
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf runs sim_build .pytest_cache
+	rm -rf runs sim_build .pytest_cache .ccache
 	find hls_projects -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.errors import CodesignError
-from codesign.models import WEIGHTED_LAYERS
+from codesign.models import BATCHNORM_LAYERS, WEIGHTED_LAYERS
 from codesign.fixedpoint import FixedType, accumulator_type, quantized_bits_type, quantized_relu_type, signed_width_for, sum_type
 
 
@@ -394,23 +394,23 @@ def _batchnorm_node(layer, chain: list[Node], after: Node, quantizer) -> Node:
     from codesign import reference
 
     name, before = layer.name, chain[-1]
+    what = f"layer {name!r} ({type(layer).__name__})"
     if tuple(layer.axis) not in ((len(before.output_shape),), (-1,)):
-        raise CodesignError(f"layer {name!r} (BatchNormalization): only the channel axis (-1) is supported")
+        raise CodesignError(f"{what}: only the channel axis (-1) is supported")
     in_t = before.output_type
     lo, hi = channel_code_ranges(chain)
     span = int((hi - lo).max()) + 1
     if span * len(lo) > BATCHNORM_MAX_VALUES:
-        raise CodesignError(f"layer {name!r} (BatchNormalization): its input {in_t} takes {span} values per channel, too many to check "
+        raise CodesignError(f"{what}: its input {in_t} takes {span} values per channel, too many to check "
                             f"exhaustively (at most {BATCHNORM_MAX_VALUES} in all); quantize the layer before it more narrowly or fold the "
                             f"batch norm (QConv2DBatchnorm)")
     codes = np.minimum(lo + np.arange(span)[:, None], hi)  # (span, channels): every reachable input code
     x = in_t.from_codes(codes)
     shape = (span,) + (1,) * (len(before.output_shape) - 1) + (len(lo),)
     want = np.asarray(quantizer(layer(tf.constant(x.reshape(shape), tf.float32), training=False)).numpy(), dtype=np.float64).reshape(codes.shape)
-    gamma = layer.gamma.numpy() if layer.scale else 1.0
-    beta = layer.beta.numpy() if layer.center else 0.0
-    inv = np.asarray(gamma / np.sqrt(layer.moving_variance.numpy().astype(np.float64) + layer.epsilon), dtype=np.float64)
-    offset = beta - layer.moving_mean.numpy() * inv
+    gamma, beta, mean, variance = _batchnorm_parameters(layer)
+    inv = np.asarray(gamma / np.sqrt(variance + layer.epsilon), dtype=np.float64)
+    offset = beta - mean * inv
     top = int(np.floor(np.log2(max(np.abs(inv).max(), 2.0**-60))))
     first_miss = None
     for bits in BATCHNORM_SCALE_BITS:
@@ -420,7 +420,7 @@ def _batchnorm_node(layer, chain: list[Node], after: Node, quantizer) -> Node:
         bias_codes = np.round(offset * 2.0**out_frac).astype(np.int64)
         bias_t = FixedType(max(2, fixed_width(bias_codes)), max(2, fixed_width(bias_codes)) - out_frac, True)
         out_codes = codes * scale_t.to_codes(scale) + bias_codes
-        out_t = sum_type(int(out_codes.min()), int(out_codes.max()), out_frac, None, f"layer {name!r} (BatchNormalization)")
+        out_t = sum_type(int(out_codes.min()), int(out_codes.max()), out_frac, None, what)
         node = Node(name, "batchnorm", out_t, before.output_shape, in_t, weight_type=scale_t, bias_type=bias_t,
                     bias=bias_t.from_codes(bias_codes), scale=scale)
         got = after.output_type.from_codes(reference.step(dataclasses.replace(after, input_type=out_t), out_codes))
@@ -429,9 +429,23 @@ def _batchnorm_node(layer, chain: list[Node], after: Node, quantizer) -> Node:
             return node
         first_miss = first_miss or (bits, len(miss), tuple(miss[0]))
     bits, count, (row, channel) = first_miss
-    raise CodesignError(f"layer {name!r} (BatchNormalization): QKeras computes it in float32, and no fixed-point scale of up to "
+    raise CodesignError(f"{what}: QKeras computes it in float32, and no fixed-point scale of up to "
                         f"{BATCHNORM_SCALE_BITS[-1]} bits gives the same {after.name!r} output on every input (with {bits} bits: {count} "
                         f"inputs differ, e.g. channel {channel} at {x[row, channel]:g}); fold it into the layer before (QConv2DBatchnorm)")
+
+
+def _batchnorm_parameters(layer) -> tuple:
+    """gamma, beta, moving mean and variance as the layer computes with them at inference: a
+    QBatchNormalization first passes each through its quantizer."""
+    def value(name: str, enabled: bool, default: float):
+        if not enabled:
+            return default
+        variable = getattr(layer, name)
+        quantizer = getattr(layer, f"{name.removeprefix('moving_')}_quantizer_internal", None)
+        return np.asarray(quantizer(variable) if quantizer is not None else variable, dtype=np.float64)
+
+    return (value("gamma", layer.scale, 1.0), value("beta", layer.center, 0.0),
+            value("moving_mean", True, 0.0), value("moving_variance", True, 1.0))
 
 
 def values_type(values: np.ndarray) -> FixedType:
@@ -469,7 +483,7 @@ def describe(model, input_type: FixedType) -> list[Node]:
             nodes.append(Node(name, "input", input_type, shape))
         elif cls in WEIGHTED_LAYERS:
             nodes.extend(_weighted_nodes(layer, current, problems))
-        elif cls == "BatchNormalization":  # fixed by _batchnorm_node once the activation after it is known
+        elif cls in BATCHNORM_LAYERS:  # fixed by _batchnorm_node once the activation after it is known
             batchnorms[len(nodes)] = layer
             nodes.append(Node(name, "batchnorm", current, shape, current))
         elif cls == "QActivation":
@@ -488,14 +502,14 @@ def describe(model, input_type: FixedType) -> list[Node]:
             continue  # the logits before it are what every execution computes exactly (see models.logits_model)
         else:
             problems.append(f"layer {name!r} of type {cls} is not supported; allowed: {', '.join(WEIGHTED_LAYERS)}, QActivation, "
-                            f"MaxPooling2D, AveragePooling2D, Flatten, Dropout, a final Activation('softmax')")
+                            f"{', '.join(BATCHNORM_LAYERS)}, MaxPooling2D, AveragePooling2D, Flatten, Dropout, a final Activation('softmax')")
         if nodes:  # after a refused layer the next ones are checked on the last known type
             current = nodes[-1].output_type
     for i, layer in batchnorms.items():
         after = nodes[i + 1] if i + 1 < len(nodes) else None
         act_layer = next((a for a in model.layers if a.name == after.name), None) if after is not None else None
         if after is None or after.kind not in ("relu", "quantize", "hard_sigmoid") or act_layer is None:
-            problems.append(f"layer {layer.name!r} (BatchNormalization) must be followed by a QActivation (its float32 result is exact "
+            problems.append(f"layer {layer.name!r} ({type(layer).__name__}) must be followed by a QActivation (its float32 result is exact "
                             f"only once quantized)")
             continue
         chain = nodes[:i] or [Node(input_name(model), "input", input_type, tuple(int(d) for d in model.input_shape[1:]))]

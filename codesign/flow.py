@@ -174,8 +174,25 @@ def compare(reference: np.ndarray, other: np.ndarray) -> dict:
     return {"samples": int(len(reference)), "mismatched": int(differs.sum()), "max_abs_diff": float(np.max(np.abs(reference - other))) if reference.size else 0.0}
 
 
-def convert_stage(cfg: RunConfig, model, out_dir: Path, inputs: Inputs, hls_root: Path, *, progress: bool = True, float_accuracy=None, train_seconds=None) -> dict:
-    """hls4ml project + C simulation of the whole test split, compared with QKeras; writes the report."""
+def softmax_section(qkeras_logits: np.ndarray, hls4ml_softmax: np.ndarray, labels: np.ndarray) -> dict:
+    """hls4ml's softmax (lookup tables: an approximation, never bit-exact) against QKeras' float32 softmax
+    of the same logits: the largest difference of a probability, and how often both pick the same class."""
+    import tensorflow as tf
+
+    from codesign import train
+
+    qkeras_softmax = tf.nn.softmax(tf.constant(qkeras_logits, tf.float32)).numpy().astype(np.float64)
+    return {"samples": int(len(labels)), "max_abs_diff": float(np.max(np.abs(qkeras_softmax - hls4ml_softmax))),
+            "same_top1": float(np.mean(qkeras_softmax.argmax(1) == hls4ml_softmax.argmax(1))),
+            "hls4ml_accuracy": train.accuracy(hls4ml_softmax, labels)}
+
+
+def convert_stage(cfg: RunConfig, model, out_dir: Path, inputs: Inputs, hls_root: Path, *, progress: bool = True, float_accuracy=None,
+                  train_seconds=None, softmax_head: bool = False) -> dict:
+    """hls4ml project + C simulation of the whole test split, compared with QKeras; writes the report.
+
+    ``model`` gives logits; ``softmax_head``: the model it came from ends in a softmax, and the report
+    sets hls4ml's softmax of the exact logits beside QKeras' (``softmax_section``)."""
     from codesign import train
     from codesign.estimate import design, network
 
@@ -202,6 +219,8 @@ def convert_stage(cfg: RunConfig, model, out_dir: Path, inputs: Inputs, hls_root
         hls_project=result.project_dir,
         seconds={"train": train_seconds, "convert_and_csim": round(time.monotonic() - start, 1), "csim": round(result.csim_seconds, 2)},
     )
+    if softmax_head:
+        rep["softmax"] = softmax_section(qkeras_logits, hls.softmax_csim(result.logits, nodes[-1].output_type, cfg.hls, hls_root), labels)
     network.save_nodes(nodes, out_dir / network.NODES_FILE)
     rep["estimate"] = design.report_section(nodes, cfg)
     report.write(out_dir, rep)
@@ -239,17 +258,19 @@ def run_convert(model_path: Path, cfg: RunConfig, out_dir: Path, hls_root: Path 
     from codesign import models
 
     with tool_output(os.devnull, verbose=verbose):  # TensorFlow's import logs, before the run directory exists
-        model = models.logits_model(models.load(model_path, weights, allow_custom=allow_custom))
+        loaded = models.load(model_path, weights, allow_custom=allow_custom)
+        model = models.logits_model(loaded)
     hls.hls_config(analysis.describe(model, cfg.input.type), cfg.hls)  # unsupported layers, quantizers and settings fail before any write
     inputs = load_inputs(cfg, tuple(int(d) for d in model.input_shape[1:]))
     if model.output_shape[-1] != len(inputs.dataset.classes):
         raise CodesignError(f"the model gives {model.output_shape[-1]} outputs but data set {cfg.dataset.name} has {len(inputs.dataset.classes)} classes")
     out_dir = _start_run(out_dir)
     with stage_log(out_dir, "convert", verbose=verbose):
-        return _convert_saved(model, model_path, cfg, out_dir, inputs, hls_root, progress)
+        return _convert_saved(model, model_path, cfg, out_dir, inputs, hls_root, progress, softmax_head=model is not loaded)
 
 
-def _convert_saved(model, model_path: Path, cfg: RunConfig, out_dir: Path, inputs: Inputs, hls_root: Path, progress: bool) -> dict:
+def _convert_saved(model, model_path: Path, cfg: RunConfig, out_dir: Path, inputs: Inputs, hls_root: Path, progress: bool,
+                   softmax_head: bool = False) -> dict:
     from codesign import models
 
     _write_text(out_dir / "config.yaml", run_config.dump(cfg))
@@ -257,7 +278,7 @@ def _convert_saved(model, model_path: Path, cfg: RunConfig, out_dir: Path, input
         models.save(model, out_dir / "model.h5")  # the run holds the model it checked (the RTL stage reads it)
     train_json = Path(model_path).parent / "train.json"
     float_accuracy = json.loads(train_json.read_text()).get("float") if train_json.is_file() else None
-    return convert_stage(cfg, model, out_dir, inputs, hls_root, progress=progress, float_accuracy=float_accuracy)
+    return convert_stage(cfg, model, out_dir, inputs, hls_root, progress=progress, float_accuracy=float_accuracy, softmax_head=softmax_head)
 
 
 def config_for_model(model_path: Path, dataset: str | None, input_type: str | None, name: str | None) -> RunConfig:

@@ -11,6 +11,7 @@ after it compiled and simulated, so a directory under ``hls_projects/`` is alway
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ import numpy as np
 from codesign.analysis import Node
 from codesign.config import HlsConfig
 from codesign.errors import CodesignError
+from codesign.fixedpoint import FixedType
 
 
 @dataclass
@@ -135,6 +137,41 @@ def build_and_simulate(model, nodes: list[Node], hls: HlsConfig, project_dir: Pa
         shutil.rmtree(staging, ignore_errors=True)
         raise CodesignError(f"hls4ml conversion or C simulation failed: {err.__class__.__name__}: {err}") from err
     return HlsResult(project_dir, logits, csim_seconds)
+
+
+def softmax_precisions(classes: int) -> dict[str, str]:
+    """The types of hls4ml's stable softmax, which indexes each 1024-entry table with the top 10 bits of
+    its input. hls4ml's defaults wrap x_max - x when it exceeds the logits' own range and step the
+    inverse table's input by 1/4; these keep every table step at most 1/64.
+
+    - inp_norm_t, x_max - x: saturates at 16 (exp(-16) < 1.2e-7), steps of 1/64;
+    - exp_table_t, exp(x - x_max) in (0, 1]; accum_t, their sum, in [1, classes], exactly;
+    - inv_inp_t, that sum: its integer bits hold ``classes``; inv_table_t, its inverse in (0, 1]."""
+    sum_integer = max(1, math.ceil(math.log2(classes + 1)))
+    return {"inp_norm_t": "ufixed<16,4,RND,SAT>", "exp_table_t": "ufixed<18,1,RND,SAT>", "accum_t": f"ufixed<{17 + sum_integer},{sum_integer}>",
+            "inv_inp_t": f"ufixed<18,{sum_integer},RND,SAT>", "inv_table_t": "ufixed<18,1,RND,SAT>"}
+
+
+def softmax_csim(logits: np.ndarray, logits_type: FixedType, hls: HlsConfig, work_root: Path) -> np.ndarray:
+    """hls4ml's softmax (its stable lookup-table implementation, ``softmax_precisions``) of the exact ``logits``:
+    a model of the softmax layer alone, its input of ``logits_type``, compiled in a temporary directory
+    under ``work_root`` and removed after. Its outputs are what hls4ml's model with the softmax head gives."""
+    import hls4ml
+    import tensorflow as tf
+
+    model = tf.keras.Sequential([tf.keras.layers.Input((logits.shape[1],), name="logits"), tf.keras.layers.Activation("softmax", name="softmax")])
+    config = {"Model": {"Precision": "fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},
+              "LayerName": {"logits": {"Precision": {"result": logits_type.hls()}},
+                            "softmax": softmax_precisions(logits.shape[1])}}  # hls4ml reads a softmax's table types beside Precision
+    Path(work_root).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".softmax-", dir=work_root) as tmp:
+        try:
+            hls_model = hls4ml.converters.convert_from_keras_model(model, hls_config=config, output_dir=tmp, project_name="softmax",
+                                                                   backend=hls.backend, io_type="io_parallel", part=hls.part)
+            hls_model.compile()
+            return np.asarray(hls_model.predict(np.ascontiguousarray(logits, dtype=np.float64)), dtype=np.float64).reshape(logits.shape)
+        except Exception as err:
+            raise CodesignError(f"hls4ml softmax C simulation failed: {err.__class__.__name__}: {err}") from err
 
 
 def _set_batchnorm_weights(hls_model, nodes: list[Node]) -> None:

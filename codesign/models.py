@@ -22,7 +22,8 @@ from codesign.errors import CodesignError
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 WEIGHTED_LAYERS = ("QDense", "QConv1D", "QConv2D", "QConv2DBatchnorm", "QDepthwiseConv2D", "QSeparableConv2D")
-SUPPORTED_LAYERS = ("InputLayer", *WEIGHTED_LAYERS, "QActivation", "BatchNormalization", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dropout", "Activation")
+BATCHNORM_LAYERS = ("BatchNormalization", "QBatchNormalization")
+SUPPORTED_LAYERS = ("InputLayer", *WEIGHTED_LAYERS, "QActivation", *BATCHNORM_LAYERS, "MaxPooling2D", "AveragePooling2D", "Flatten", "Dropout", "Activation")
 UNSAFE_LAYERS = ("Lambda", "TFOpLambda")
 
 LayerWrapper = Callable[[LayerSpec, Any], Any]

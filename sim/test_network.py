@@ -245,3 +245,23 @@ def test_random_cnns_on_one_build(name, build_root, seed):
         print(f"trial {trial} (seed {seed}): {h}x{w}x{channels} convs {convs} pool {pool}, "
               f"cycles {run.cycles_per_inference}, chunks {run.chunk_cycles}")
         check_run(run, program, reference.run(nodes, x), program.golden(codes)[1])
+
+
+def test_random_lowered_layers_on_one_build(build_root, seed):
+    """Random conv1d and depthwise2d layers (conv2d lowerings), some with per-channel power-of-two
+    scales, from the compiler's property tests on the 4x4 build, exact on a few samples each."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_compiler import lowered_nodes, random_input
+
+    rng = np.random.default_rng(seed)
+    for trial in range(int(os.environ.get("ACCEL_NETWORK_RANDOM_CNNS", "3"))):
+        nodes = lowered_nodes(rng)
+        program = compile_model(nodes, CNN_SPECS["4x4_2of4"], batch=3)
+        x = random_input(rng, nodes, 7)
+        codes = nodes[0].output_type.to_codes(x)
+        run = run_program(program, codes, build_root)
+        print(f"trial {trial} (seed {seed}): {[(n.name, n.kind, n.output_shape) for n in nodes[1:3]]}, cycles {run.cycles_per_inference}")
+        check_run(run, program, reference.run(nodes, x), program.golden(codes)[1])

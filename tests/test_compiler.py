@@ -4,6 +4,8 @@ take fewer predicted cycles; unsupported models are refused with the layer's nam
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +15,7 @@ from codesign import reference
 from codesign.accel import golden
 from codesign.accel.compiler import Grid, choose_spec, compile_model, plan_layers
 from codesign.accel.spec import AccelSpec
-from codesign.analysis import Node
+from codesign.analysis import Node, scaled_type
 from codesign.errors import CodesignError
 from codesign.fixedpoint import FixedType, accumulator_type, quantized_bits_type, quantized_relu_type
 
@@ -242,6 +244,59 @@ def test_cnn_golden_equals_reference(case):
     kinds = [type(d).__name__ for d in program.descriptors(3)]
     assert kinds.count("PoolDescriptor") == (pool not in (None, (1, 1)))   # a 1x1 pool is the identity
     assert program.grid_input
+
+
+def lowered_nodes(rng: np.random.Generator) -> list[Node]:
+    """A conv1d or depthwise2d layer (the compiler lowers both to conv2d), sometimes with per-channel
+    power-of-two scales after it (they ride in the weights, at most 3 bits wider: 8-bit weights in all),
+    its relu or quantize, then flatten and a dense."""
+    kind = ("conv1d", "depthwise2d")[int(rng.integers(2))]
+    c = int(rng.integers(1, 6))
+    in_bits, signed = int(rng.integers(2, 9)), bool(rng.integers(2))
+    input_type = FixedType(in_bits, int(rng.integers(0, in_bits)), signed)
+    if kind == "conv1d":
+        length, f = int(rng.integers(2, 13)), int(rng.integers(1, 7))
+        k = int(rng.integers(1, min(4, length) + 1))
+        in_shape, kernel_shape, out_shape = (length, c), (k, c, f), (length - k + 1, f)
+        fan_in = k * c
+    else:
+        h, w = (int(v) for v in rng.integers(2, 8, 2))
+        kh, kw = int(rng.integers(1, min(3, h) + 1)), int(rng.integers(1, min(3, w) + 1))
+        in_shape, kernel_shape, out_shape = (h, w, c), (kh, kw, c), (h - kh + 1, w - kw + 1, c)
+        fan_in = kh * kw
+    wb, ab = int(rng.integers(2, 6)), int(rng.integers(2, 9))
+    act = ("relu", "quantize")[int(rng.integers(2))]
+    layer = weighted_node(rng, "conv", kind, input_type, kernel_shape, out_shape, wb, None, ab)[0]
+    acc_t = accumulator_type(input_type, layer.weight_type, fan_in, layer.bias_type)
+    layer = replace(layer, fan_in=fan_in, accum_type=acc_t, output_type=acc_t)
+    nodes = [Node("inputs", "input", input_type, in_shape), layer]
+    before_act = acc_t
+    if rng.integers(2):  # QKeras' auto_po2 scales: the bias is added after the shift
+        exponents = rng.integers(-2, 2, size=out_shape[-1])
+        before_act = scaled_type(acc_t, exponents, layer.kernel, layer.bias_type)
+        nodes[-1] = replace(layer, bias=np.zeros_like(layer.bias))
+        nodes.append(Node("conv_alpha", "scale", before_act, out_shape, acc_t, bias_type=layer.bias_type, bias=layer.bias, exponents=exponents))
+    integer = int(rng.integers(0, ab + 1)) if act == "relu" else int(rng.integers(0, ab))
+    out_t = quantized_relu_type(ab, integer) if act == "relu" else quantized_bits_type(ab, integer)
+    if out_t.frac > before_act.frac:
+        out_t = quantized_relu_type(ab, ab - before_act.frac) if act == "relu" else quantized_bits_type(ab, ab - before_act.frac - 1)
+    nodes.append(Node(f"conv_{act}", act, out_t, out_shape, before_act))
+    flat = int(np.prod(out_shape))
+    nodes.append(Node("flatten", "flatten", out_t, (flat,), out_t))
+    units = int(rng.integers(1, 9))
+    return nodes + weighted_node(rng, "fc1", "dense", out_t, (flat, units), (units,), 6, None, 6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**31 - 1), st.sampled_from([(4, 4), (8, 8), (2, 4)]))
+def test_lowered_conv1d_depthwise_and_scaled_layers_golden_equals_reference(seed, shape):
+    rng = np.random.default_rng(seed)
+    nodes = lowered_nodes(rng)
+    program = compile_model(nodes, choose_spec(nodes, *shape, sparse=False, batch=8))
+    x = random_input(rng, nodes, int(rng.integers(1, 12)))
+    out, cycles = program.golden(nodes[0].output_type.to_codes(x))
+    np.testing.assert_array_equal(out, reference.run(nodes, x))
+    assert cycles == program.chunk_cycles(1)
 
 
 def test_pool_descriptor_needs_two_window_elements():

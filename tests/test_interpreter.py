@@ -27,7 +27,7 @@ from codesign.accel.golden import Bases, Layer, ceil_div
 from codesign.accel.interpreter import Accelerator, run_program
 from codesign.accel.spec import DESCRIPTOR_BITS, AccelSpec
 from codesign.fixedpoint import FixedType
-from test_compiler import cnn_nodes, mlp_nodes, random_input
+from test_compiler import cnn_nodes, lowered_nodes, mlp_nodes, random_input
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
 from stimulus import act_range, prune_n_of_m, random_layer  # noqa: E402
@@ -278,6 +278,16 @@ def test_compiled_cnn(data):
     spec = widened(spec, nodes, draw, rng)
     program = compiler.compile_model(nodes, spec, sparse=draw(st.sampled_from([None, False])))
     check_program(program, nodes, random_input(rng, nodes, draw(st.integers(1, 9))))
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=25)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 16), st.sampled_from([1, 2, 4, 8, 16]))
+def test_compiled_lowered_layers(seed, rows, cols):
+    """conv1d and depthwise2d run as conv2d lowerings, per-channel power-of-two scales in the weights."""
+    rng = np.random.default_rng(seed)
+    nodes = lowered_nodes(rng)
+    program = compiler.compile_model(nodes, compiler.choose_spec(nodes, rows, cols, sparse=False, batch=4))
+    check_program(program, nodes, random_input(rng, nodes, int(rng.integers(1, 9))))
 
 
 def test_digits_sized_mlp_is_fast():

@@ -17,7 +17,7 @@ SMALL = config.validate(config.RunConfig(
     name="select-small",
     dataset=config.DatasetConfig(name="digits", max_train=600),
     layers=(config.LayerSpec("dense", name="fc1", units=16), config.LayerSpec("dense", name="output", activation="linear")),
-    train=config.TrainConfig(epochs=6, float_epochs=8),
+    train=config.TrainConfig(epochs=4, float_epochs=4),
     rtl=config.RtlConfig(enabled=False),
 ))
 

@@ -30,6 +30,7 @@ SCHEDULES = ("constant", "polynomial")
 BACKENDS = ("Vitis", "Vivado")
 IO_TYPES = ("io_parallel", "io_stream")
 SIMULATORS = ("verilator", "icarus")
+SYNTH_TARGETS = ("ecp5", "xc7")  # the FPGA families codesign.synth maps a design to with Yosys
 STRATEGIES = ("Latency", "Resource")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -150,15 +151,17 @@ class RtlConfig:
     sparse: bool = True  # build with N:M support; layers whose weights meet 2:4 run compressed
     samples: int | None = None  # first N test samples (all by default)
     simulator: str = "verilator"
-    synth: bool = True  # Yosys resource counts of the chosen array (ECP5 and 7-series)
+    synth: bool = True  # Yosys resource counts of the chosen array
+    synth_targets: tuple[str, ...] = SYNTH_TARGETS  # the FPGA families Yosys maps the array to
     place_route: bool = False  # also nextpnr-ecp5 for Fmax (minutes)
     unrolled: bool = False  # also the fully unrolled Verilog (da4ml) in Verilator: a fourth execution (minutes for large layers)
     pnr_seeds: tuple[int, ...] = (1, 2)  # placement seeds, in parallel on the cores; best Fmax kept
     pnr_timeout_s: float = 1080.0  # budget of synthesis + place & route (router1, then router2)
 
     def __post_init__(self) -> None:
-        if isinstance(self.pnr_seeds, list):  # from YAML: held as a tuple, so configs compare equal
-            object.__setattr__(self, "pnr_seeds", tuple(self.pnr_seeds))
+        for key in ("pnr_seeds", "synth_targets"):  # from YAML: held as tuples, so configs compare equal
+            if isinstance(getattr(self, key), list):
+                object.__setattr__(self, key, tuple(getattr(self, key)))
 
 
 @dataclass(frozen=True)
@@ -350,6 +353,10 @@ def validate_rtl(r: RtlConfig) -> RtlConfig:
             or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise CodesignError(f"rtl: pnr_seeds={seeds!r} must be a list of 1 to 64 distinct integers >= 0, e.g. [1, 2]")
     _check_range("rtl", "pnr_timeout_s", r.pnr_timeout_s, 1, 7 * 24 * 3600, kind=float)
+    targets = r.synth_targets
+    if not isinstance(targets, (list, tuple)) or not targets or len(set(targets)) != len(targets) or not set(targets) <= set(SYNTH_TARGETS):
+        shown = list(targets) if isinstance(targets, tuple) else targets
+        raise CodesignError(f"rtl: synth_targets={shown!r} must be a list of distinct families from {', '.join(SYNTH_TARGETS)}, e.g. [ecp5]")
     return r
 
 

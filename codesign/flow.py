@@ -329,7 +329,7 @@ def _start_synthesis(spec, out_dir: Path, options: RtlConfig, progress: bool) ->
     from codesign import synth
 
     _say(progress, "synthesizing the array with Yosys" + (" and placing it with nextpnr" if options.place_route else "") + " meanwhile")
-    return _Background(synth.synthesize_accel, spec, out_dir, place_route=options.place_route, seeds=tuple(options.pnr_seeds),
+    return _Background(synth.synthesize_accel, spec, out_dir, tuple(options.synth_targets), place_route=options.place_route, seeds=tuple(options.pnr_seeds),
                        timeout_s=options.pnr_timeout_s, progress=lambda line: _say(progress, line))
 
 
@@ -411,7 +411,7 @@ def _rtl_stage(out_dir: Path, options: RtlConfig | None, progress: bool) -> dict
     }
     if synthesis:
         result = synthesis.result()
-        rep["rtl"]["resources"] = {target: result[target] for target in ("ecp5", "xc7") if target in result}
+        rep["rtl"]["resources"] = {target: result[target] for target in options.synth_targets if target in result}
         rep["rtl"]["synth_status"] = result["status"]  # "incomplete": no placement finished, ECP5 numbers from Yosys
         if result["status"] != "complete":
             _say(progress, f"synthesis: {result.get('message', result['status'])}")

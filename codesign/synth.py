@@ -55,9 +55,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from codesign import ecp5_floorplan, ecp5_pack
+from codesign.config import SYNTH_TARGETS as TARGETS
 from codesign.errors import CodesignError
 
-TARGETS = ("ecp5", "xc7")
 ECP5_DEVICE = {"device": "LFE5U-85F", "nextpnr_device": "--85k", "package": "CABGA381"}
 # The clock input goes on a primary clock pin (PCLKT6_0, where the ULX3S board's oscillator sits):
 # left to nextpnr, it can land on a pin with no path to the global clock network, and then the

@@ -68,6 +68,8 @@ def test_yaml_round_trip_and_safe_load(tmp_path):
         ({"samples": 0}, r"rtl: samples=0 is outside"),
         ({"simulator": "xsim"}, r"rtl: simulator='xsim' is not allowed; choose one of: verilator, icarus"),
         ({"synth": "yes"}, r"rtl: synth='yes' must be true or false"),
+        ({"synth_targets": ["ice40"]}, r"rtl: synth_targets=\['ice40'\] must be a list of distinct families from ecp5, xc7"),
+        ({"synth_targets": []}, r"rtl: synth_targets=\[\] must be a list"),
         ({"fmax": 200}, r"rtl: unknown key\(s\) fmax"),
     ],
 )

@@ -221,6 +221,7 @@ def test_select_on_the_accelerator_checks_the_budget_against_yosys(tmp_path):
     check = built["budget_checks"]["lut"]
     assert check["estimate_ok"] and check["measured_ok"] and built["measured"]["source"] == "yosys", check
     assert abs(check["estimate"] - check["measured"]) <= 0.05 * check["measured"]
+    assert [p.name for p in (tmp_path / "sel" / "design" / "synth").iterdir() if p.is_dir()] == ["ecp5"]  # the budgets' family alone
     assert config.load(tmp_path / "sel" / "config.yaml").rtl.rows == 4
 
 

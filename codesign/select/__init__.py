@@ -284,7 +284,8 @@ def run_select(cfg: RunConfig, options: SelectOptions, out: Path, hls_root: Path
         instead would give other weights, with other zeros and so another cost."""
         dcfg = apply(cfg, design)
         return dataclasses.replace(dcfg, train=dataclasses.replace(dcfg.train, init_from_float=True, epochs=options.finetune_epochs),
-                                   rtl=dataclasses.replace(dcfg.rtl, enabled=options.target == "accel", synth=options.target == "accel"))
+                                   rtl=dataclasses.replace(dcfg.rtl, enabled=options.target == "accel", synth=options.target == "accel",
+                                                           synth_targets=(options.family,)))  # the budgets' family alone
 
     trainer = _Trainer(cfg, inputs, options, checkpoint, figure)
     tuned: dict[str, dict] = {}

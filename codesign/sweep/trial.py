@@ -141,7 +141,8 @@ def _hardware(cfg, nodes, out: Path, inputs, target: str, stages, metrics: dict[
 
     if target == "accel":
         if "rtl" in stages:
-            rtl = replace(cfg.rtl, enabled=True, synth="synth" in stages, place_route=False, unrolled=False)
+            # the trial's synth.* metrics are ECP5's: the other families are not synthesized
+            rtl = replace(cfg.rtl, enabled=True, synth="synth" in stages, synth_targets=("ecp5",), place_route=False, unrolled=False)
             try:
                 rep = flow.rtl_stage(out, rtl, progress=False)
             finally:

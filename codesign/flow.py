@@ -8,7 +8,8 @@ Each stage reads and writes the run directory, so the CLI, scripts and sweeps sh
     runs/NAME/report.json    the run's report (written last by each stage: it holds the stages that finished;
                              the RTL stage adds its `rtl` section)
     runs/NAME/report.md      the same, for people
-    runs/NAME/rtl_build/     the accelerator's simulator build; runs/NAME/synth/ its Yosys/nextpnr runs
+    runs/NAME/rtl_build/     the accelerator's simulator build (or $CODESIGN_RTL_BUILDS/, shared by runs:
+                             one build per array configuration); runs/NAME/synth/ its Yosys/nextpnr runs
     runs/NAME/logs/STAGE.log what the tools of a stage printed (TensorFlow, hls4ml and g++, Verilator and cocotb)
     hls_projects/NAME/       the hls4ml project
 """
@@ -323,6 +324,17 @@ class _Background:
         return self._value
 
 
+RTL_BUILDS_ENV = "CODESIGN_RTL_BUILDS"
+
+
+def rtl_build_root(out_dir: Path) -> Path:
+    """Where the accelerator's simulator builds go: ``$CODESIGN_RTL_BUILDS`` when set (runs on the same
+    array configuration reuse one build; builds of one configuration take turns under a file lock),
+    else the run's own ``rtl_build/``."""
+    shared = os.environ.get(RTL_BUILDS_ENV)
+    return Path(shared) if shared else out_dir / "rtl_build"
+
+
 def _start_synthesis(spec, out_dir: Path, options: RtlConfig, progress: bool) -> _Background:
     """Yosys (and nextpnr) of the array: the tools are subprocesses, so they overlap with the
     simulator's build and run instead of adding to them."""
@@ -391,7 +403,7 @@ def _rtl_stage(out_dir: Path, options: RtlConfig | None, progress: bool) -> dict
     _, cycles_predicted = program.golden(cfg.input.type.to_codes(x[:1]))
     synthesis = _start_synthesis(spec, out_dir / "synth", options, progress) if options.synth else None
     _say(progress, f"running {count} test samples through the {spec.rows}x{spec.cols} accelerator RTL ({options.simulator})")
-    run = network.run_program(program, cfg.input.type.to_codes(x), out_dir / "rtl_build", simulator=options.simulator)
+    run = network.run_program(program, cfg.input.type.to_codes(x), rtl_build_root(out_dir), simulator=options.simulator)
     rtl_logits = program.output_type.from_codes(run.outputs)
     np.save(out_dir / "rtl_logits.npy", rtl_logits)
     qkeras_logits = np.load(out_dir / "qkeras_logits.npy")[:count]

@@ -31,6 +31,8 @@ BACKENDS = ("Vitis", "Vivado")
 IO_TYPES = ("io_parallel", "io_stream")
 SIMULATORS = ("verilator", "icarus")
 SYNTH_TARGETS = ("ecp5", "xc7")  # the FPGA families codesign.synth maps a design to with Yosys
+# rtl.array, a fixed build: the accelerator parameters besides rows, cols and sparse (AccelSpec checks their ranges)
+ARRAY_FIELDS = ("weight_bits", "act_bits", "acc_bits", "amem_depth", "wmem_depth", "bmem_depth", "omem_depth", "dmem_depth")
 STRATEGIES = ("Latency", "Resource")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -157,6 +159,7 @@ class RtlConfig:
     unrolled: bool = False  # also the fully unrolled Verilog (da4ml) in Verilator: a fourth execution (minutes for large layers)
     pnr_seeds: tuple[int, ...] = (1, 2)  # placement seeds, in parallel on the cores; best Fmax kept
     pnr_timeout_s: float = 1080.0  # budget of synthesis + place & route (router1, then router2)
+    array: dict[str, int] | None = None  # a fixed build, every ARRAY_FIELDS entry given; None: the smallest build that runs the model
 
     def __post_init__(self) -> None:
         for key in ("pnr_seeds", "synth_targets"):  # from YAML: held as tuples, so configs compare equal
@@ -353,6 +356,15 @@ def validate_rtl(r: RtlConfig) -> RtlConfig:
             or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise CodesignError(f"rtl: pnr_seeds={seeds!r} must be a list of 1 to 64 distinct integers >= 0, e.g. [1, 2]")
     _check_range("rtl", "pnr_timeout_s", r.pnr_timeout_s, 1, 7 * 24 * 3600, kind=float)
+    if r.array is not None:
+        if not isinstance(r.array, dict) or set(r.array) != set(ARRAY_FIELDS):
+            raise CodesignError(f"rtl: array={r.array!r} must give every one of {', '.join(ARRAY_FIELDS)} (a fixed build), or be null")
+        from codesign.accel.spec import AccelSpec
+
+        try:
+            AccelSpec(r.rows, r.cols, sparse_m=4 if r.sparse else 0, **r.array)
+        except CodesignError as err:
+            raise CodesignError(f"rtl: array: {err}") from None
     targets = r.synth_targets
     if not isinstance(targets, (list, tuple)) or not targets or len(set(targets)) != len(targets) or not set(targets) <= set(SYNTH_TARGETS):
         shown = list(targets) if isinstance(targets, tuple) else targets

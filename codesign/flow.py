@@ -398,7 +398,7 @@ def _rtl_stage(out_dir: Path, options: RtlConfig | None, progress: bool) -> dict
     inputs = load_inputs(cfg, tuple(int(d) for d in model.input_shape[1:]))
     count = len(inputs.x_test) if options.samples is None else min(options.samples, len(inputs.x_test))
     x = inputs.x_test[:count]
-    spec = compiler.choose_spec(nodes, rows=options.rows, cols=options.cols, sparse=options.sparse)
+    spec = compiler.spec_for(nodes, options)
     program = compiler.compile_model(nodes, spec)
     _, cycles_predicted = program.golden(cfg.input.type.to_codes(x[:1]))
     synthesis = _start_synthesis(spec, out_dir / "synth", options, progress) if options.synth else None

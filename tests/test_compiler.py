@@ -154,6 +154,26 @@ def test_flatten_unsigned_input_and_spec():
     assert program.chunks(50)[0] == (0, program.batch)
 
 
+def test_a_fixed_array_runs_what_fits_and_refuses_the_rest_by_layer():
+    """rtl.array: the model compiles onto the given build (wider than it needs, same outputs); a layer
+    wider than the build is refused by name."""
+    from codesign.accel.compiler import spec_for
+    from codesign.config import RtlConfig
+
+    rng = np.random.default_rng(5)
+    nodes = mlp_nodes(rng, [64, 16, 10], FixedType(8, 1, False), [6, 6], [6, 6])
+    array = {"weight_bits": 8, "act_bits": 8, "acc_bits": 32, "amem_depth": 4096, "wmem_depth": 1024, "bmem_depth": 64,
+             "omem_depth": 1024, "dmem_depth": 16}
+    spec = spec_for(nodes, RtlConfig(rows=4, cols=4, array=array))
+    assert spec == AccelSpec(4, 4, sparse_m=4, **array) and spec != choose_spec(nodes, 4, 4)
+    x = random_input(rng, nodes, 20)
+    out, _ = compile_model(nodes, spec).golden(nodes[0].output_type.to_codes(x))
+    np.testing.assert_array_equal(out, reference.run(nodes, x))
+    narrow = spec_for(nodes, RtlConfig(rows=4, cols=4, array={**array, "weight_bits": 4, "acc_bits": 24}))
+    with pytest.raises(CodesignError, match=r"dense layer 'fc1': weight type .* needs weight_bits >= 6, the build has weight_bits=4"):
+        compile_model(nodes, narrow)
+
+
 def weighted_node(rng: np.random.Generator, name: str, kind: str, current: FixedType, kernel_shape: tuple[int, ...],
                   out_shape: tuple[int, ...], wb: int, act: str | None, ab: int) -> list[Node]:
     """A dense / conv2d node with random codes and types as ``analysis.describe`` gives it, and its activation."""

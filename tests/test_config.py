@@ -60,6 +60,10 @@ def test_yaml_round_trip_and_safe_load(tmp_path):
         config.load(path)
 
 
+ARRAY = {"weight_bits": 8, "act_bits": 8, "acc_bits": 32, "amem_depth": 1024, "wmem_depth": 1024, "bmem_depth": 64,
+         "omem_depth": 1024, "dmem_depth": 16}
+
+
 @pytest.mark.parametrize(
     "rtl,message",
     [
@@ -70,6 +74,9 @@ def test_yaml_round_trip_and_safe_load(tmp_path):
         ({"synth": "yes"}, r"rtl: synth='yes' must be true or false"),
         ({"synth_targets": ["ice40"]}, r"rtl: synth_targets=\['ice40'\] must be a list of distinct families from ecp5, xc7"),
         ({"synth_targets": []}, r"rtl: synth_targets=\[\] must be a list"),
+        ({"array": {"weight_bits": 8}}, r"rtl: array=\{'weight_bits': 8\} must give every one of weight_bits, act_bits, acc_bits, amem_depth"),
+        ({"array": {**ARRAY, "amem_depth": 1000}}, r"rtl: array: accelerator parameter amem_depth=1000 must be a power of two"),
+        ({"array": {**ARRAY, "acc_bits": 16}}, r"rtl: array: accelerator parameter acc_bits=16 is outside the allowed range 17\.\.32"),
         ({"fmax": 200}, r"rtl: unknown key\(s\) fmax"),
     ],
 )

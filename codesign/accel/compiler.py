@@ -354,6 +354,14 @@ def _check_chain(spec: AccelSpec, plans) -> None:
             raise CodesignError(f"layer {plans[0].name!r}: chaining layers on the accelerator: {exc}") from None
 
 
+def spec_for(nodes: list[Node], rtl) -> AccelSpec:
+    """The build a run's ``rtl`` section (``codesign.config.RtlConfig``) asks for: its fixed ``array``
+    (``compile_model`` then refuses, naming the layer, what does not fit it), else ``choose_spec``."""
+    if rtl.array:
+        return AccelSpec(rtl.rows, rtl.cols, sparse_m=4 if rtl.sparse else 0, **rtl.array)
+    return choose_spec(nodes, rows=rtl.rows, cols=rtl.cols, sparse=rtl.sparse)
+
+
 def choose_spec(nodes: list[Node], rows: int = 8, cols: int = 8, sparse: bool = True, *,
                 batch: int = DEFAULT_BATCH) -> AccelSpec:
     """The smallest build that runs the model exactly: weight/activation bits as wide as the widest

@@ -17,7 +17,7 @@ def estimate_design(nodes: list[Node], cfg: RunConfig, targets: Iterable[str] = 
                     accel_spec=None, vitis_report: Path | None = None) -> dict[str, TargetEstimate]:
     """Each target's estimate of the network ``nodes`` built as ``cfg`` says (its hls and rtl sections).
 
-    ``accel_spec``: the array to estimate (default: the one the flow would build, ``choose_spec``).
+    ``accel_spec``: the array to estimate (default: the one the flow would build, ``compiler.spec_for``).
     ``vitis_report``: a Vivado/Vitis HLS csynth report of this design, placed beside the hls4ml estimate.
     """
     targets = [check_target(t) for t in targets]
@@ -26,10 +26,10 @@ def estimate_design(nodes: list[Node], cfg: RunConfig, targets: Iterable[str] = 
     out: dict[str, TargetEstimate] = {}
     for target in targets:
         if target == "accel":
-            from codesign.accel.compiler import choose_spec
+            from codesign.accel.compiler import spec_for
             from codesign.estimate import accel
 
-            spec = accel_spec or choose_spec(nodes, rows=cfg.rtl.rows, cols=cfg.rtl.cols, sparse=cfg.rtl.sparse)
+            spec = accel_spec or spec_for(nodes, cfg.rtl)
             out[target] = accel.estimate(nodes, spec, family=family)
         elif target == "hls4ml":
             from codesign.estimate import hls4ml

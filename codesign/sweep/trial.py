@@ -153,9 +153,9 @@ def _hardware(cfg, nodes, out: Path, inputs, target: str, stages, metrics: dict[
                 _measured(metrics, rep["rtl"]["resources"]["ecp5"])
         else:
             from codesign import synth
-            from codesign.accel.compiler import choose_spec
+            from codesign.accel.compiler import spec_for
 
-            spec = choose_spec(nodes, rows=cfg.rtl.rows, cols=cfg.rtl.cols, sparse=cfg.rtl.sparse)
+            spec = spec_for(nodes, cfg.rtl)
             with flow.stage_log(out, "synth"):
                 result = synth.synthesize_accel(spec, out / "synth", ("ecp5",), place_route=False, timeout_s=cfg.rtl.pnr_timeout_s)
             _measured(metrics, result["ecp5"])

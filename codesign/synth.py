@@ -245,8 +245,8 @@ def _run_watched(
     routed = False  # past routing: only the log-silence rule applies
     try:
         while True:
-            try:
-                proc.wait(timeout=1.0)
+            try:  # wake at least once a second, and at the deadline itself
+                proc.wait(timeout=min(1.0, max(0.01, deadline - time.monotonic())))
                 break
             except subprocess.TimeoutExpired:
                 pass

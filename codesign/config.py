@@ -359,10 +359,10 @@ def validate_rtl(r: RtlConfig) -> RtlConfig:
     if r.array is not None:
         if not isinstance(r.array, dict) or set(r.array) != set(ARRAY_FIELDS):
             raise CodesignError(f"rtl: array={r.array!r} must give every one of {', '.join(ARRAY_FIELDS)} (a fixed build), or be null")
-        from codesign.accel.spec import AccelSpec
+        from codesign.accel.spec import AccelSpec, sparse_m_for
 
         try:
-            AccelSpec(r.rows, r.cols, sparse_m=4 if r.sparse else 0, **r.array)
+            AccelSpec(r.rows, r.cols, sparse_m=sparse_m_for(r.sparse), **r.array)
         except CodesignError as err:
             raise CodesignError(f"rtl: array: {err}") from None
     targets = r.synth_targets

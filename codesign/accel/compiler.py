@@ -36,7 +36,7 @@ import numpy as np
 
 from codesign.accel import golden
 from codesign.accel.golden import Bases, Layer, PackedWeights, ceil_div
-from codesign.accel.spec import DESCRIPTOR_BITS, AccelSpec
+from codesign.accel.spec import DESCRIPTOR_BITS, AccelSpec, sparse_m_for
 from codesign.analysis import Node, fold_scale
 from codesign.errors import CodesignError
 from codesign.fixedpoint import FixedType
@@ -358,7 +358,7 @@ def spec_for(nodes: list[Node], rtl) -> AccelSpec:
     """The build a run's ``rtl`` section (``codesign.config.RtlConfig``) asks for: its fixed ``array``
     (``compile_model`` then refuses, naming the layer, what does not fit it), else ``choose_spec``."""
     if rtl.array:
-        return AccelSpec(rtl.rows, rtl.cols, sparse_m=4 if rtl.sparse else 0, **rtl.array)
+        return AccelSpec(rtl.rows, rtl.cols, sparse_m=sparse_m_for(rtl.sparse), **rtl.array)
     return choose_spec(nodes, rows=rtl.rows, cols=rtl.cols, sparse=rtl.sparse)
 
 
@@ -372,7 +372,7 @@ def choose_spec(nodes: list[Node], rows: int = 8, cols: int = 8, sparse: bool = 
     gemms = [p for p in plans if isinstance(p, LayerPlan)]
     weight_bits = max(2, max(p.weight_type.width for p in gemms))
     act_bits = max(2, max(p.input_type.width for p in plans))
-    sparse_m = 4 if sparse else 0
+    sparse_m = sparse_m_for(sparse)
     need_out = max(p.out_bits for p in gemms)
     for acc_bits in range(max(weight_bits + act_bits + 1, need_out), 33):
         spec = AccelSpec(rows, cols, weight_bits, act_bits, acc_bits, sparse_m)

@@ -15,6 +15,11 @@ MAX_DEPTH = 1 << 20
 MAX_ARRAY_DIM = 16
 
 
+def sparse_m_for(sparse: bool) -> int:
+    """SPARSE_M of a build with (N:4 compressed weights) or without sparse support."""
+    return 4 if sparse else 0
+
+
 def _check(name: str, value: int, lo: int, hi: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise CodesignError(f"accelerator parameter {name}={value!r} is outside the allowed range {lo}..{hi}")
